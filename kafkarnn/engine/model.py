@@ -1,0 +1,175 @@
+"""The character model: characters in, a stack of recurrent cells, a softmax over the vocabulary out.
+
+    xproj_0 = Wx_0[x_t] + b_0                   (the first layer's input: a row lookup, which is
+                                                  Wxh·onehot(x_t) without the wasted multiply)
+    h^l_t   = cell_l(xproj_l[t], h^l_{t-1})
+    xproj_l = dropout(h^{l-1}) @ Wx_l + b_l      (every layer above: one matmul for all t)
+    y_t     = dropout(h^top_t) @ Why + by         (one matmul for all t)
+    p_t     = softmax(y_t);  loss = -Σ log p_t[target_t]
+
+Parameters live in one flat dict with names like "l0.Wxh", "l1.Whh", "Why", "by", so
+optimizers and checkpoints treat every model alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kafkarnn.engine.cells import CELLS
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    vocab_size: int
+    hidden: int = 100          # units per layer
+    layers: int = 1            # stacked recurrent layers
+    cell: str = "rnn"          # rnn | lstm | gru
+    dropout: float = 0.0       # between layers and before the output, training only
+    dtype: str = "float32"     # float32 for training, float64 for gradient checks and the seed
+
+
+def log_softmax_nll(logits: np.ndarray, targets: np.ndarray):
+    """Max-shifted softmax. Returns (probabilities, negative log-likelihood per row)."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    norm = probs.sum(axis=1, keepdims=True)
+    probs /= norm
+    nll = np.log(norm[:, 0]) - shifted[np.arange(len(targets)), targets]
+    return probs, nll
+
+
+class CharModel:
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        self.dtype = np.dtype(spec.dtype)
+        Cell = CELLS[spec.cell]
+        self.cells = [Cell(spec.vocab_size if l == 0 else spec.hidden, spec.hidden)
+                      for l in range(spec.layers)]
+        self.params: dict[str, np.ndarray] = {
+            name: np.zeros(shape, dtype=self.dtype) for name, shape in self.shapes().items()}
+
+    # -- parameters -------------------------------------------------------------------------
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        out = {}
+        for l, cell in enumerate(self.cells):
+            for name, shape in cell.shapes().items():
+                out[f"l{l}.{name}"] = shape
+        out["Why"] = (self.spec.hidden, self.spec.vocab_size)
+        out["by"] = (self.spec.vocab_size,)
+        return out
+
+    def n_params(self) -> int:
+        return sum(int(np.prod(s)) for s in self.shapes().values())
+
+    def init(self, rng: np.random.Generator, scheme: str = "default") -> None:
+        """Fill the parameters.
+
+        "seed": randn·0.01 weights and zero biases, drawn in the seed's (out, in) layout and
+        transposed, so the same RNG gives min-char-rnn's exact starting weights for one rnn layer.
+        "default": uniform ±1/√H (as common frameworks do), LSTM forget-gate bias 1.
+        """
+        H = self.spec.hidden
+        for name, shape in self.shapes().items():
+            p = self.params[name]
+            base = name.split(".")[-1]
+            if len(shape) == 1:
+                p[...] = 0.0
+                if self.spec.cell == "lstm" and base == "b":
+                    p[H:2 * H] = 1.0   # remember by default
+            elif scheme == "seed":
+                p[...] = (rng.standard_normal(shape[::-1]) * 0.01).T
+            else:
+                k = 1.0 / np.sqrt(H)
+                p[...] = rng.uniform(-k, k, size=shape)
+
+    def zero_state(self, batch: int) -> list[np.ndarray]:
+        H = self.spec.hidden
+        return [np.zeros((c.n_state, batch, H), dtype=self.dtype) for c in self.cells]
+
+    # -- forward and backward ---------------------------------------------------------------
+
+    def _input_proj(self, l: int, x: np.ndarray) -> np.ndarray:
+        """xproj = x @ Wx + b for all timesteps; x is ids (T, B) for layer 0, else (T, B, H)."""
+        wname, bname = (f"l{l}.{k}" for k in self.cells[l].input_keys)
+        Wx, b = self.params[wname], self.params[bname]
+        if l == 0:
+            return Wx[x] + b                                    # (T, B, G) row lookup
+        T, B, _ = x.shape
+        return (x.reshape(T * B, -1) @ Wx).reshape(T, B, -1) + b
+
+    def _dropout(self, h, rng, masks):
+        p = self.spec.dropout
+        if rng is None or p <= 0.0:
+            return h
+        mask = (rng.random(h.shape, dtype=self.dtype) >= p).astype(self.dtype) / (1.0 - p)
+        masks.append(mask)
+        return h * mask
+
+    def forward(self, inputs, state, rng=None):
+        """Run the stack over inputs (T, B). rng given means training: dropout is applied.
+
+        Returns logits (T·B, V), the caches backward needs, and the new state.
+        """
+        x, caches, masks, new_state = inputs, [], [], []
+        for l, cell in enumerate(self.cells):
+            hs, cache, s = cell.forward(self._select(l), self._input_proj(l, x), state[l])
+            caches.append((x, cache))
+            new_state.append(s)
+            x = self._dropout(hs, rng, masks)
+        T, B, H = x.shape
+        top = x.reshape(T * B, H)
+        logits = top @ self.params["Why"] + self.params["by"]      # (T·B, V)
+        return logits, (caches, masks, top), new_state
+
+    def _select(self, l: int) -> dict[str, np.ndarray]:
+        prefix = f"l{l}."
+        return {k[len(prefix):]: v for k, v in self.params.items() if k.startswith(prefix)}
+
+    def loss_and_grads(self, inputs, targets, state, rng=None, reduction="mean"):
+        """One truncated-BPTT pass.
+
+        inputs, targets: int arrays (T, B). reduction "mean" averages the loss over all T·B
+        characters; "seq-sum" sums over time and averages over streams (the seed's objective).
+        Returns (loss in nats per character, grads dict, new state).
+        """
+        T, B = inputs.shape
+        logits, (caches, masks, top), new_state = self.forward(inputs, state, rng)
+        probs, nll = log_softmax_nll(logits, targets.reshape(-1))
+        loss = float(nll.sum()) / (T * B)
+
+        grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        dy = probs                                               # softmax + cross-entropy:
+        dy[np.arange(T * B), targets.reshape(-1)] -= 1.0         #   dy = p - onehot(target)
+        dy /= (T * B) if reduction == "mean" else B
+        grads["Why"] += top.T @ dy
+        grads["by"] += dy.sum(axis=0)
+        dx = (dy @ self.params["Why"].T).reshape(T, B, -1)       # into the top layer's output
+        for l in reversed(range(len(self.cells))):
+            if masks:
+                dx *= masks[l]                                   # through dropout
+            x, cache = caches[l]
+            cell = self.cells[l]
+            g = {}
+            for name in cell.shapes():
+                g[name] = grads[f"l{l}.{name}"]
+            dxproj = cell.backward(self._select(l), dx, cache, g)   # (T, B, G)
+            wname, bname = (f"l{l}.{k}" for k in cell.input_keys)
+            G = dxproj.shape[-1]
+            flat = dxproj.reshape(T * B, G)
+            grads[bname] += flat.sum(axis=0)
+            if l == 0:
+                np.add.at(grads[wname], x.reshape(-1), flat)      # scatter-add into the rows used
+            else:
+                xf = x.reshape(T * B, -1)
+                grads[wname] += xf.T @ flat
+                dx = (flat @ self.params[wname].T).reshape(T, B, -1)
+        return loss, grads, new_state
+
+    def nll(self, inputs, targets, state):
+        """Forward only (no dropout): total negative log-likelihood in nats, and the new state."""
+        logits, _, new_state = self.forward(inputs, state)
+        _, nll = log_softmax_nll(logits, targets.reshape(-1))
+        return float(nll.sum(dtype=np.float64)), new_state

@@ -1,0 +1,49 @@
+"""Sampling text from a model: prime with a prompt, then draw one character at a time.
+
+Each step: forward one character → logits / temperature → optional top-k → softmax → draw.
+Temperature 0 means argmax (greedy).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kafkarnn.engine.model import CharModel
+
+
+def next_distribution(logits: np.ndarray, temperature: float, top_k: int | None) -> np.ndarray:
+    """Probabilities over the vocabulary from one row of logits (float64 for a safe softmax)."""
+    z = logits.astype(np.float64) / max(temperature, 1e-8)
+    if top_k is not None and 0 < top_k < len(z):
+        cutoff = np.partition(z, -top_k)[-top_k]
+        z = np.where(z < cutoff, -np.inf, z)
+    z -= z.max()
+    p = np.exp(z)
+    return p / p.sum()
+
+
+def sample(model: CharModel, prompt_ids, length: int, rng: np.random.Generator,
+           temperature: float = 1.0, top_k: int | None = None, state=None):
+    """Generate `length` ids after priming with `prompt_ids`.
+
+    Returns (ids, probs): the new ids and the probability the model gave each one before it was
+    drawn (what the monitor shades characters by).
+    """
+    if state is None:
+        state = model.zero_state(1)
+    prompt_ids = np.asarray(prompt_ids, dtype=np.int64)
+    if len(prompt_ids) == 0:
+        prompt_ids = np.zeros(1, dtype=np.int64)   # no prompt: start from the first character
+    # 1) prime: run the whole prompt at once; only the last step's logits matter
+    logits, _, state = model.forward(prompt_ids[:, None], state)
+    last = logits[-1]
+    ids, probs = np.empty(length, dtype=np.int64), np.empty(length)
+    for n in range(length):
+        # 2) scale, crop, normalise, draw
+        p = next_distribution(last, temperature, top_k)
+        ix = int(np.argmax(p)) if temperature <= 0 else int(rng.choice(len(p), p=p))
+        ids[n], probs[n] = ix, p[ix]
+        # 3) feed the drawn character back in
+        logits, _, state = model.forward(np.array([[ix]]), state)
+        last = logits[0]
+    return ids, probs

@@ -1,0 +1,296 @@
+"""Run folders: where a run's config, checkpoints, metrics and samples live, and who may write them.
+
+A run is `DATA_DIR/runs/<name>/` holding config.json, checkpoint.npz, best.npz, metrics.jsonl,
+samples.txt and a `lock` file. One process writes a run at a time (an flock on `lock`, released
+by the kernel if that process dies); readers such as `list_runs` never lock and never fail on
+one bad folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import fcntl
+import json
+import math
+import os
+import re
+import time
+from pathlib import Path
+
+import platformdirs
+
+from kafkarnn.errors import KafkarnnError
+from kafkarnn.train.checkpoint import atomic_write
+
+ENV_HOME = "KAFKARNN_HOME"
+MAX_NAME = 64
+_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", re.ASCII)
+
+
+def resolve_data_dir(cli_value: str | None) -> Path:
+    """`--data-dir` if given, else $KAFKARNN_HOME, else the platform's user data folder. Not created here."""
+    if cli_value:
+        chosen = Path(cli_value)
+    elif os.environ.get(ENV_HOME):
+        chosen = Path(os.environ[ENV_HOME])
+    else:
+        chosen = platformdirs.user_data_path("kafkarnn")
+    return Path(os.path.abspath(chosen.expanduser()))
+
+
+def valid_run_name(name: str) -> str:
+    """Return `name` if it is a usable run name, else raise KafkarnnError."""
+    if not isinstance(name, str) or len(name) > MAX_NAME or not _NAME_RE.fullmatch(name):
+        raise KafkarnnError(f"invalid run name {name!r}: use letters, digits, - _ .")
+    return name
+
+
+def next_free_name(data_dir: Path, base: str) -> str:
+    """`base` if no run folder has that name yet, else base-2, base-3, ... (the first unused one)."""
+    valid_run_name(base)
+    runs = Path(data_dir) / "runs"
+    if not (runs / base).exists():
+        return base
+    n = 2
+    while True:
+        suffix = f"-{n}"
+        candidate = base[: MAX_NAME - len(suffix)] + suffix  # stay within the length limit
+        if not (runs / candidate).exists():
+            return candidate
+        n += 1
+
+
+class RunLock:
+    """An exclusive flock on a run's lock file. `unlock()` or leave the `with` block to release it."""
+
+    def __init__(self, fd: int, path: Path):
+        self._fd: int | None = fd
+        self.path = path
+
+    def unlock(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, 0)  # clear our PID while still holding the lock
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)  # the file stays: deleting a lock file races with the next locker
+
+    @property
+    def locked(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.unlock()
+
+
+class Run:
+    """One run folder, `data_dir/runs/<name>/`. Creating the object touches nothing on disk."""
+
+    def __init__(self, data_dir: Path, name: str):
+        self.name = valid_run_name(name)
+        self.data_dir = Path(os.path.abspath(Path(data_dir).expanduser()))
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.data_dir)!r}, {self.name!r})"
+
+    @property
+    def path(self) -> Path:
+        return self.data_dir / "runs" / self.name
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / "checkpoint.npz"
+
+    @property
+    def best_path(self) -> Path:
+        return self.path / "best.npz"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def samples_path(self) -> Path:
+        return self.path / "samples.txt"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / "lock"
+
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    def create(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    # ---- config ----
+
+    def read_config(self) -> dict:
+        path = self.config_path
+        try:
+            config = json.loads(path.read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            raise KafkarnnError(f"run {self.name} has no config ({path} does not exist)") from None
+        except OSError as e:
+            raise KafkarnnError(f"cannot read config {path} ({e.strerror or e})") from None
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise KafkarnnError(f"config {path} is corrupt (not valid JSON)") from None
+        if not isinstance(config, dict):
+            raise KafkarnnError(f"config {path} is corrupt (not a JSON object)")
+        return config
+
+    def write_config(self, config: dict) -> None:
+        data = (json.dumps(config, indent=2) + "\n").encode("utf-8")  # encode first: a TypeError writes nothing
+        atomic_write(self.config_path, lambda f: f.write(data))
+
+    # ---- metrics and samples (append-only) ----
+
+    def append_metrics(self, record: dict) -> None:
+        _append(self.metrics_path, (json.dumps(record) + "\n").encode("utf-8"))
+
+    def read_metrics(self) -> list[dict]:
+        """Every valid JSON-object line; a torn last line (from a kill) or any garbage line is skipped."""
+        try:
+            data = self.metrics_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        return [rec for line in data.split(b"\n") if (rec := _parse_line(line)) is not None]
+
+    def append_sample(self, iteration: int, text: str) -> None:
+        _append(self.samples_path, f"--- iter {iteration} ---\n{text}\n".encode("utf-8", errors="replace"))
+
+    # ---- one writer at a time ----
+
+    def lock(self) -> RunLock:
+        """Take the run's write lock or raise KafkarnnError naming the process that holds it."""
+        self.create()
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = _read_holder(fd) if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) else None
+            os.close(fd)
+            if holder is None and e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise KafkarnnError(f"cannot lock run {self.name} ({e.strerror or e})") from None
+            who = f"process {holder}" if holder else "another process"
+            raise KafkarnnError(f"run {self.name} is in use by {who}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return RunLock(fd, self.lock_path)
+
+
+def _read_holder(fd: int) -> str | None:
+    """The PID in a lock file someone else holds. It may be empty for a moment while they write it."""
+    for _ in range(20):
+        text = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
+        if text.isdigit():
+            return text
+        time.sleep(0.01)
+    return None
+
+
+def _append(path: Path, data: bytes) -> None:
+    """Append `data` in one write; if a kill left a torn last line, start on a fresh line."""
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        written = os.write(fd, data)
+        while written < len(data):  # only on a short write (e.g. a signal); normally never
+            written += os.write(fd, data[written:])
+    finally:
+        os.close(fd)
+
+
+def _parse_line(line: bytes) -> dict | None:
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+# ---- listing (read-only, never fails on one bad folder) ---------------------------------------
+
+def list_runs(data_dir: Path) -> list[dict]:
+    """One summary per run folder, sorted by name: name, corpus, model, iter, best_val_loss, last_saved, path."""
+    runs = Path(data_dir) / "runs"
+    try:
+        entries = sorted(p for p in runs.iterdir() if p.is_dir())
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise KafkarnnError(f"cannot list runs in {runs} ({e.strerror or e})") from None
+    summaries = []
+    for folder in entries:
+        try:
+            run = Run(data_dir, folder.name)
+        except KafkarnnError:
+            continue  # hidden or hand-made folders that are not run names
+        summaries.append(_summary(run))
+    return summaries
+
+
+def _summary(run: Run) -> dict:
+    summary = {
+        "name": run.name, "corpus": "?", "model": "?", "iter": None,
+        "best_val_loss": None, "last_saved": None, "path": str(run.path),
+    }
+    try:
+        config = json.loads(run.config_path.read_bytes())
+        summary["corpus"], summary["model"] = _describe(config)
+    except Exception:
+        pass  # a missing or corrupt config shows as "?"
+    try:
+        summary["iter"], summary["best_val_loss"] = _scan_metrics(run.metrics_path)
+    except Exception:
+        pass
+    try:
+        mtime = run.checkpoint_path.stat().st_mtime
+        summary["last_saved"] = dt.datetime.fromtimestamp(mtime).astimezone().isoformat(timespec="seconds")
+    except Exception:
+        pass
+    return summary
+
+
+def _describe(config: object) -> tuple[str, str]:
+    if not isinstance(config, dict):
+        return "?", "?"
+    corpus = config.get("corpus")
+    if isinstance(corpus, dict):
+        corpus = corpus.get("name")
+    corpus = str(corpus) if corpus not in (None, "") else "?"
+    if "model" not in config:
+        return corpus, "?"
+    return corpus, f"{config['model']} {config.get('layers', 1)}x{config.get('hidden', '?')}"
+
+
+def _scan_metrics(path: Path) -> tuple[object, float | None]:
+    """Last record's "iter", and the smallest finite "val_loss" of all records (json only on lines that have one)."""
+    lines = path.read_bytes().split(b"\n")
+    last_iter = None
+    for line in reversed(lines):
+        rec = _parse_line(line)
+        if rec is not None and "iter" in rec:
+            last_iter = rec["iter"]
+            break
+    best = None
+    for line in lines:
+        if b'"val_loss"' not in line:
+            continue
+        rec = _parse_line(line)
+        value = rec.get("val_loss") if rec else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            best = value if best is None else min(best, value)
+    return last_iter, best

@@ -1,0 +1,120 @@
+"""The engine's maths: gradients against centred differences, learning, sampling, optimizers."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kafkarnn.engine.gradcheck import max_relative_error
+from kafkarnn.engine.model import CharModel, ModelSpec
+from kafkarnn.engine.optim import Adagrad, Adam, clip_elementwise, clip_global_norm
+from kafkarnn.engine.sampling import next_distribution, sample
+
+
+def tiny_model(cell, layers=1, seed=0, V=5, H=4):
+    m = CharModel(ModelSpec(vocab_size=V, hidden=H, layers=layers, cell=cell, dtype="float64"))
+    rng = np.random.default_rng(seed)
+    for v in m.params.values():
+        v[...] = rng.normal(0, 0.5, v.shape)   # big enough that no gradient is trivially tiny
+    return m, rng
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("layers,batch", [(1, 1), (2, 1), (1, 3), (2, 3)])
+@pytest.mark.parametrize("reduction", ["mean", "seq-sum"])
+def test_gradients_match_centred_differences(cell, layers, batch, reduction):
+    m, rng = tiny_model(cell, layers, seed=layers * 10 + batch)
+    T = 3
+    x, y = rng.integers(0, 5, (T, batch)), rng.integers(0, 5, (T, batch))
+    state = [rng.normal(0, 0.5, s.shape) for s in m.zero_state(batch)]   # nonzero carried state
+    errors = max_relative_error(m, x, y, state, reduction=reduction)
+    assert set(errors) == set(m.params)                                   # every parameter checked
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_gradient_check_catches_a_wrong_gradient(monkeypatch):
+    m, rng = tiny_model("lstm")
+    x, y = rng.integers(0, 5, (3, 1)), rng.integers(0, 5, (3, 1))
+    real = CharModel.loss_and_grads
+
+    def off_by_a_little(self, *a, **k):
+        loss, grads, s = real(self, *a, **k)
+        grads["l0.Wh"] *= 1.001
+        return loss, grads, s
+
+    monkeypatch.setattr(CharModel, "loss_and_grads", off_by_a_little)
+    errors = max_relative_error(m, x, y, m.zero_state(1))
+    assert errors["l0.Wh"] > 1e-4 and errors["Why"] < 1e-6
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_learns_a_periodic_text(cell):
+    text = "the clerk waits at the door. " * 8
+    chars = sorted(set(text))
+    ids = np.array([chars.index(c) for c in text])
+    m = CharModel(ModelSpec(vocab_size=len(chars), hidden=32, cell=cell, dtype="float64"))
+    rng = np.random.default_rng(1)
+    m.init(rng)
+    opt = Adam(m.params)
+    B, T = 4, 16
+    starts = np.arange(B) * (len(ids) // B)
+    state = m.zero_state(B)
+    for it in range(300):
+        pos = (starts + it * T) % (len(ids) - T - 1)
+        idx = pos[None, :] + np.arange(T)[:, None]
+        loss, grads, state = m.loss_and_grads(ids[idx], ids[idx + 1], state)
+        clip_global_norm(grads, 5.0)
+        opt.step(m.params, grads, 1e-2)
+        state = m.zero_state(B) if it % 8 == 7 else state
+    assert loss < 0.05, loss
+
+
+def test_sampling_is_reproducible_and_greedy_is_deterministic():
+    m = CharModel(ModelSpec(vocab_size=7, hidden=8, cell="gru"))
+    m.init(np.random.default_rng(0))
+    a, pa = sample(m, [1, 2], 30, np.random.default_rng(5), temperature=1.0)
+    b, pb = sample(m, [1, 2], 30, np.random.default_rng(5), temperature=1.0)
+    c, _ = sample(m, [1, 2], 30, np.random.default_rng(6), temperature=1.0)
+    assert np.array_equal(a, b) and np.allclose(pa, pb) and not np.array_equal(a, c)
+    g1, _ = sample(m, [1, 2], 20, np.random.default_rng(1), temperature=0)
+    g2, _ = sample(m, [1, 2], 20, np.random.default_rng(2), temperature=0)
+    assert np.array_equal(g1, g2)
+    assert ((pa > 0) & (pa <= 1)).all()
+
+
+def test_top_k_and_temperature():
+    logits = np.array([0.0, 1.0, 2.0, 3.0])
+    p = next_distribution(logits, 1.0, top_k=2)
+    assert p[0] == 0 and p[1] == 0 and p[2] > 0 and p[3] > p[2]
+    assert np.isclose(p.sum(), 1.0)
+    cold, hot = next_distribution(logits, 0.1, None), next_distribution(logits, 10.0, None)
+    assert cold[3] > 0.99 and hot[3] < 0.35
+    assert np.isfinite(next_distribution(np.array([1e4, -1e4]), 1e-3, None)).all()  # max-shifted
+
+
+def test_adagrad_matches_the_seed_update():
+    p = {"W": np.array([1.0, -2.0])}
+    g = {"W": np.array([0.5, 0.25])}
+    opt = Adagrad(p)
+    opt.step(p, g, 0.1)
+    m = 0.5 ** 2, 0.25 ** 2
+    assert np.allclose(p["W"], [1 - 0.1 * 0.5 / np.sqrt(m[0] + 1e-8), -2 - 0.1 * 0.25 / np.sqrt(m[1] + 1e-8)])
+
+
+def test_clipping():
+    g = {"a": np.array([10.0, -7.0, 1.0])}
+    clip_elementwise(g, 5)
+    assert g["a"].tolist() == [5.0, -5.0, 1.0]
+    g = {"a": np.array([3.0, 4.0]), "b": np.array([0.0])}
+    assert clip_global_norm(g, 1.0) == pytest.approx(5.0)
+    assert np.linalg.norm(g["a"]) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_engine_imports_no_ui_and_no_file_locations():
+    code = ("import sys, kafkarnn.engine.model, kafkarnn.engine.sampling, kafkarnn.engine.optim,"
+            " kafkarnn.engine.gradcheck, kafkarnn.engine.vocab;"
+            " bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'platformdirs')];"
+            " print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
