@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import http.server
 import os
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -299,7 +301,7 @@ class _BookHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def book_server():
     server = http.server.HTTPServer(("127.0.0.1", 0), _BookHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/pg5200.txt"
     server.shutdown()
@@ -351,13 +353,46 @@ def test_download_without_markers_counts_as_failed(tmp_path, monkeypatch, book_s
     assert not (tmp_path / "corpora" / "metamorphosis.txt").exists()
 
 
+def test_a_silent_server_times_out(tmp_path, monkeypatch, samples):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)   # connections complete, but nothing is ever sent back
+    monkeypatch.setattr(gutenberg, "TIMEOUT_S", 0.2)
+    monkeypatch.setenv(gutenberg.URL_ENV, f"http://127.0.0.1:{silent.getsockname()[1]}/x")
+    try:
+        c = load_corpus(None, data_dir=tmp_path)
+    finally:
+        silent.close()
+    assert c.name == "sample-texts" and "(timed out)" in c.notice
+
+
 def test_strip_gutenberg_accepts_the_older_this_marker():
-    text = "header\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\n\nbody\n\n*** END OF THIS PROJECT GUTENBERG EBOOK X ***\n"
+    text = ("header\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\n\nbody\n\n"
+            "*** END OF THIS PROJECT GUTENBERG EBOOK X ***\nlicence\n")
     assert gutenberg.strip_gutenberg(text) == "body\n"
 
 
 def test_train_package_imports_no_ui():
-    import subprocess
     code = ("import sys, kafkarnn.train.corpus, kafkarnn.train.gutenberg; "
             "bad = [m for m in ('textual', 'rich') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+@pytest.mark.slow
+def test_100_mb_loads_fast_and_lean(tmp_path):
+    path = tmp_path / "big.txt"
+    rng = np.random.default_rng(0)
+    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz .,\n", dtype=np.uint8)
+    with open(path, "wb") as f:
+        for _ in range(10):
+            f.write(letters[rng.integers(0, len(letters), 10_000_000)].tobytes())
+    # A fresh process with tracemalloc (numpy reports its buffers to it) measures this load's peak alone.
+    code = ("import sys, time, tracemalloc; from kafkarnn.train.corpus import load_corpus; "
+            "tracemalloc.start(); t = time.monotonic(); c = load_corpus(sys.argv[1]); "
+            "print(time.monotonic() - t, tracemalloc.get_traced_memory()[1], len(c.data))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout.split()
+    seconds, peak, length = float(out[0]), int(out[1]), int(out[2])
+    assert length == 100_000_000
+    assert seconds < 20
+    assert peak < 4 * 100_000_000
