@@ -12,6 +12,7 @@ Loading reads and CRC-checks every byte up front, and turns any problem into one
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import struct
@@ -111,8 +112,12 @@ def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
         if "allow_pickle" in str(e):
             raise CheckpointError(f"checkpoint {path} holds pickled objects, which kafkarnn never writes{HINT}") from None
         raise _corrupt(path, "damaged array data", e) from None
-    except OSError as e:
+    except (PermissionError, IsADirectoryError) as e:
         raise CheckpointError(f"checkpoint {path} cannot be read ({_one_line(e.strerror or e)})") from None
+    except OSError as e:  # e.g. EINVAL from a seek to a damaged offset
+        if e.errno == errno.EIO:
+            raise CheckpointError(f"checkpoint {path} cannot be read (I/O error from the disk)") from None
+        raise _corrupt(path, "damaged zip offsets", e) from None
     except Exception as e:  # last resort: numpy or zipfile failing in a way not listed above
         raise _corrupt(path, "unreadable", e) from None
 
@@ -128,20 +133,20 @@ def _load(path: Path) -> tuple[dict[str, np.ndarray], dict]:
         # 1) read every member through zipfile's CRC check, so a flipped byte anywhere is caught
         bad = npz.zip.testzip()
         if bad is not None:
-            raise CheckpointError(f"checkpoint {path} is corrupt (bad CRC in {bad}){HINT}")
+            raise CheckpointError(f"checkpoint {path} is corrupt (member {bad!r} fails its CRC or header check){HINT}")
         # 2) parse every array now, so truncation or damage shows here and not mid-training
         arrays = {}
         for name in npz.files:
             arr = npz[name]
             if not isinstance(arr, np.ndarray):
-                raise CheckpointError(f"checkpoint {path} is corrupt (member {name} is not a .npy array){HINT}")
+                raise CheckpointError(f"checkpoint {path} is corrupt (member {name!r} is not a .npy array){HINT}")
             arrays[name] = arr
     if META_NAME not in arrays:
         raise CheckpointError(f"checkpoint {path} has no {META_NAME} record (not a kafkarnn checkpoint){HINT}")
     meta = _parse_meta(path, arrays.pop(META_NAME))
     for name, arr in arrays.items():
         if arr.dtype.kind not in ALLOWED_KINDS:
-            raise CheckpointError(f"checkpoint {path}: array {name} has unsupported dtype {arr.dtype}{HINT}")
+            raise CheckpointError(f"checkpoint {path}: array {name!r} has unsupported dtype {arr.dtype}{HINT}")
     return arrays, meta
 
 

@@ -178,15 +178,29 @@ class Run:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            holder = _read_holder(fd) if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) else None
+            busy = e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+            holder = _read_holder(fd) if busy else None
             os.close(fd)
-            if holder is None and e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if not busy:
                 raise KafkarnnError(f"cannot lock run {self.name} ({e.strerror or e})") from None
             who = f"process {holder}" if holder else "another process"
             raise KafkarnnError(f"run {self.name} is in use by {who}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)  # closing releases the lock too
+            raise
+        self._remove_stale_temp_files()
         return RunLock(fd, self.lock_path)
+
+    def _remove_stale_temp_files(self) -> None:
+        """Delete temp files that a killed writer left mid-save. Safe: we hold the lock, so no save is running."""
+        for tmp in self.path.glob(".*.tmp-*"):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
 
 
 def _read_holder(fd: int) -> str | None:
