@@ -1,0 +1,90 @@
+"""Training configuration: one dataclass, the named presets, and validation of option values.
+
+A run's configuration is stored in its config.json and wins on resume. Limits and intervals
+(max iterations, max seconds, save/eval intervals) belong to one invocation and are not stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from kafkarnn.errors import KafkarnnError
+
+
+@dataclass(frozen=True)
+class Config:
+    model: str = "lstm"          # rnn | lstm | gru
+    hidden: int = 256            # units per layer
+    layers: int = 1              # stacked recurrent layers
+    dropout: float = 0.0         # between layers and before the output
+    batch: int = 32              # parallel streams through the corpus
+    seq_len: int = 64            # truncated-BPTT length
+    optimizer: str = "adam"      # adagrad | adam
+    lr: float = 2e-3             # peak learning rate
+    lr_min: float = 2e-3         # learning rate at the end of the decay
+    warmup_iters: int = 0        # linear warmup from 0 to lr
+    decay_iters: int = 0         # cosine decay from lr to lr_min over this many iterations (0: none)
+    weight_decay: float = 0.0    # decoupled (AdamW), matrices only
+    clip: float = 5.0            # elementwise gradient clip (the seed's ±5); 0 turns it off
+    clip_norm: float = 0.0       # global-norm gradient clip; 0 turns it off
+    init: str = "default"        # default | seed (randn·0.01, as min-char-rnn)
+    dtype: str = "float32"       # float32 | float64
+    reduction: str = "mean"      # mean (per character) | seq-sum (the seed's: sum over time)
+    seed: int = 0                # initial weights, dropout and stream order
+    val_fraction: float = 0.1    # the last part of the corpus, held out for validation
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        return f"{self.model} {self.layers}×{self.hidden}"
+
+
+PRESETS: dict[str, Config] = {
+    # min-char-rnn exactly: one rnn layer of 100, 25 steps, one stream, Adagrad 0.1, clip ±5.
+    "seed": Config(model="rnn", hidden=100, layers=1, batch=1, seq_len=25, optimizer="adagrad",
+                   lr=0.1, lr_min=0.1, clip=5.0, init="seed", dtype="float64",
+                   reduction="seq-sum"),
+    # The best 5-minute model on 2 CPU cores (see README, "Choosing the default").
+    "default": Config(),
+    # Small and quick: something readable within a minute.
+    "small": Config(model="lstm", hidden=128, batch=32, seq_len=64, lr=3e-3, lr_min=3e-3),
+}
+
+
+def check(cfg: Config) -> Config:
+    """Raise KafkarnnError on option values that cannot work; return cfg."""
+    def bad(msg):
+        raise KafkarnnError(msg)
+    if cfg.model not in ("rnn", "lstm", "gru"):
+        bad(f"--model must be rnn, lstm or gru, not {cfg.model!r}")
+    if cfg.optimizer not in ("adagrad", "adam"):
+        bad(f"--optimizer must be adagrad or adam, not {cfg.optimizer!r}")
+    for name in ("hidden", "layers", "batch", "seq_len"):
+        if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
+            bad(f"--{name.replace('_', '-')} must be a whole number ≥ 1, not {getattr(cfg, name)!r}")
+    if cfg.hidden > 8192 or cfg.layers > 16 or cfg.batch > 4096 or cfg.seq_len > 4096:
+        bad("model size out of range: --hidden ≤ 8192, --layers ≤ 16, --batch ≤ 4096, --seq-len ≤ 4096")
+    if not 0.0 <= cfg.dropout < 1.0:
+        bad(f"--dropout must be in [0, 1), not {cfg.dropout}")
+    if not (cfg.lr > 0 and cfg.lr < 100):
+        bad(f"--lr must be a positive number below 100, not {cfg.lr}")
+    if not 0.0 < cfg.val_fraction < 0.9:
+        bad(f"--val-fraction must be between 0 and 0.9, not {cfg.val_fraction}")
+    for name in ("clip", "clip_norm", "weight_decay", "lr_min", "warmup_iters", "decay_iters"):
+        if getattr(cfg, name) < 0:
+            bad(f"--{name.replace('_', '-')} must not be negative")
+    if cfg.dtype not in ("float32", "float64"):
+        bad(f"--dtype must be float32 or float64, not {cfg.dtype!r}")
+    if cfg.init not in ("default", "seed") or cfg.reduction not in ("mean", "seq-sum"):
+        bad("config has an unknown init or reduction")
+    return cfg

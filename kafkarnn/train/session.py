@@ -1,0 +1,367 @@
+"""A training session: the loop around `Trainer.step()` for one invocation, and its seam to a UI.
+
+The seam is narrow and thread-safe:
+- the loop publishes an immutable `Snapshot` (a frozen dataclass) a few times a second; a UI
+  reads `session.snapshot()` whenever it likes;
+- a UI sends commands with `session.send(...)`; the loop drains them between steps, so nothing
+  reads the parameters in the middle of an update;
+- notable happenings (saved, save failed, finished, error) go to `session.events()`.
+
+The same loop runs headless (the CLI prints a progress line) and inside the Textual monitor.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from kafkarnn.errors import KafkarnnError
+from kafkarnn.train.checkpoint import save_checkpoint
+from kafkarnn.train.runs import Run
+from kafkarnn.train.trainer import Trainer, TrainingDiverged
+
+HISTORY = 600          # sparkline points kept (one per metrics line, every ~2 s)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the UI shows. Immutable: the loop replaces it, never changes it."""
+    state: str                       # STARTING RUNNING PAUSED SAVING FINISHED FAILED STOPPED
+    run_name: str
+    corpus: str
+    model: str                       # e.g. "lstm 1×256"
+    n_params: int
+    data_dir: str
+    iteration: int
+    chars: int
+    elapsed_s: float                 # the run's training time, all sessions
+    session_s: float                 # this session's training time
+    iters_per_sec: float
+    chars_per_sec: float
+    loss: float                      # smoothed training loss, nats per character
+    val_loss: float | None
+    best_val_loss: float | None
+    history: tuple[float, ...]       # smoothed loss, oldest first
+    eta_s: float | None
+    last_saved: float | None         # unix time of the last good save
+    sample: str                      # latest live sample
+    sample_probs: tuple[float, ...]  # the probability the model gave each sample character
+    sample_id: int                   # changes when a new sample arrives
+    temperature: float               # of the live sample
+    message: str = ""                # why FAILED, or the last notice
+    max_iters: int | None = None
+    max_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str        # saved | save_failed | finished | error | info
+    text: str
+
+
+# -- commands (UI → loop) ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pause:
+    """Stop stepping; the loop idles until Resume."""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Continue stepping after Pause."""
+
+
+@dataclass(frozen=True)
+class SaveNow:
+    """Write the checkpoint now."""
+
+
+@dataclass(frozen=True)
+class SetTemperature:
+    """Temperature of the live sample."""
+    value: float
+
+
+@dataclass(frozen=True)
+class Generate:
+    """Continue `prompt` from the current parameters; the result (text, probs) arrives in `reply`."""
+    prompt: str
+    length: int = 200
+    temperature: float = 1.0
+    top_k: int | None = None
+    reply: Future = field(default_factory=Future, compare=False)
+
+
+class Session:
+    def __init__(self, trainer: Trainer, run: Run, *, corpus: str, data_dir: str,
+                 run_meta: dict, max_iters: int | None = None, max_seconds: float | None = None,
+                 eval_every: float = 30.0, save_every: float = 60.0, sample_every: float | None = None,
+                 sample_len: int = 200, metrics_every: float = 2.0, report_every: float | None = None,
+                 log=None, stay_open: bool = False, history=(), best_val_loss=None,
+                 elapsed_s: float = 0.0, temperature: float = 1.0, seed: int | None = None):
+        self.trainer, self.run_dir, self.run_meta = trainer, run, run_meta
+        self.corpus, self.data_dir = corpus, data_dir
+        self.max_iters, self.max_seconds = max_iters, max_seconds
+        self.eval_every, self.save_every, self.sample_every = eval_every, save_every, sample_every
+        self.sample_len, self.metrics_every, self.report_every = sample_len, metrics_every, report_every
+        self.log, self.stay_open = log, stay_open
+        self.history = collections.deque((h for h in history if math.isfinite(h)), maxlen=HISTORY)
+        self.best_val_loss, self.val_loss = best_val_loss, None
+        self.elapsed_base = elapsed_s
+        self.temperature = temperature
+        self.sample_rng = np.random.default_rng(seed)   # never the trainer's: sampling must not
+        self.commands: queue.Queue = queue.Queue()       # change the training trajectory
+        self._events: queue.Queue = queue.Queue()
+        self.state = "STARTING"
+        self.message = ""
+        self.last_saved: float | None = None
+        self.sample, self.sample_probs, self.sample_id = "", (), 0
+        self.session_s = 0.0
+        self.rate = (0.0, 0.0)            # iterations/s, chars/s over the last metrics interval
+        self.done = False                 # a limit was reached, or training failed
+        self._lock = threading.Lock()
+        self._snapshot = None
+        self._publish()
+
+    # -- the seam -----------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def send(self, command) -> None:
+        self.commands.put(command)
+
+    def events(self) -> list[Event]:
+        out = []
+        while True:
+            try:
+                out.append(self._events.get_nowait())
+            except queue.Empty:
+                return out
+
+    def _event(self, kind: str, text: str) -> None:
+        self._events.put(Event(kind, text))
+        if self.log:
+            self.log(text)
+
+    def _publish(self) -> None:
+        t = self.trainer
+        eta = None
+        ips, cps = self.rate
+        if self.max_iters and ips > 0:
+            eta = max(0, self.max_iters - t.iteration) / ips
+        if self.max_seconds:
+            left = max(0.0, self.max_seconds - self.session_s)
+            eta = left if eta is None else min(eta, left)
+        snap = Snapshot(
+            state=self.state, run_name=self.run_dir.name, corpus=self.corpus,
+            model=t.cfg.describe(), n_params=t.model.n_params(), data_dir=self.data_dir,
+            iteration=t.iteration, chars=t.chars, elapsed_s=self.elapsed_base + self.session_s,
+            session_s=self.session_s, iters_per_sec=ips, chars_per_sec=cps, loss=t.smooth_loss,
+            val_loss=self.val_loss, best_val_loss=self.best_val_loss, history=tuple(self.history),
+            eta_s=eta, last_saved=self.last_saved, sample=self.sample,
+            sample_probs=self.sample_probs, sample_id=self.sample_id,
+            temperature=self.temperature, message=self.message,
+            max_iters=self.max_iters, max_seconds=self.max_seconds)
+        with self._lock:
+            self._snapshot = snap
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def limit_reached(self) -> bool:
+        return bool((self.max_iters is not None and self.trainer.iteration >= self.max_iters) or
+                    (self.max_seconds is not None and self.session_s >= self.max_seconds))
+
+    def run(self, stop=lambda: False) -> str:
+        """Train until a limit, a failure or `stop()`; returns the final state.
+
+        With stay_open the loop keeps serving commands (generate, save) after a limit or a
+        failure until `stop()` — that is what the monitor wants.
+        """
+        t = self.trainer
+        now = time.perf_counter
+        last = {"metrics": 0.0, "eval": 0.0, "save": 0.0, "sample": -1e9, "report": 0.0,
+                "publish": 0.0}
+        mark = (t.iteration, t.chars, 0.0)           # for rates: iteration, chars, step time
+        step_time = 0.0
+        self.state = "RUNNING"
+        self._publish()
+        try:
+            while not stop():
+                self._drain(wait=self.state in ("PAUSED",) or self.done)
+                if self.state == "PAUSED" or self.done:
+                    if self.done and not self.stay_open:
+                        break
+                    continue
+                if self.limit_reached():
+                    self._finish("FINISHED", "limit reached")
+                    continue
+                t0 = now()
+                try:
+                    loss = t.step()
+                except TrainingDiverged as e:
+                    self._finish("FAILED", str(e), save=False)
+                    self._event("error", str(e))
+                    continue
+                dt = now() - t0
+                step_time += dt
+                self.session_s += dt
+                if not math.isfinite(loss):
+                    self._event("info", f"skipped a non-finite step at iteration {t.iteration}")
+                s = self.session_s
+                if s - last["metrics"] >= self.metrics_every:
+                    it0, ch0, st0 = mark
+                    span = max(step_time - st0, 1e-9)
+                    self.rate = ((t.iteration - it0) / span, (t.chars - ch0) / span)
+                    mark = (t.iteration, t.chars, step_time)
+                    self.history.append(t.smooth_loss)
+                    val = None
+                    if s - last["eval"] >= self.eval_every:
+                        val = self._validate()
+                        last["eval"] = s
+                    self._metrics(val)
+                    last["metrics"] = s
+                if s - last["save"] >= self.save_every:
+                    self._save()
+                    last["save"] = s
+                if self.sample_every is not None and s - last["sample"] >= self.sample_every:
+                    self._live_sample()
+                    last["sample"] = s
+                if self.report_every is not None and s - last["report"] >= self.report_every:
+                    self.log(progress_line(self.snapshot()))
+                    last["report"] = s
+                if s - last["publish"] >= 0.2:
+                    self._publish()
+                    last["publish"] = s
+        finally:
+            if not self.done:
+                self._finish("STOPPED", "stopped")
+            self._publish()
+        return self.state
+
+    def _finish(self, state: str, why: str, save: bool = True) -> None:
+        """End of training for this session: save first (a signal may be in a hurry), then validate."""
+        if save:
+            self._save()
+        val = self._validate() if state != "FAILED" else None
+        self._metrics(val)
+        self.done = True
+        self.state = state
+        self.message = why
+        if state == "FINISHED":
+            self._event("finished", f"finished at iteration {self.trainer.iteration}: {why}")
+        self._publish()
+
+    # -- the periodic pieces ------------------------------------------------------------------
+
+    def _drain(self, wait: bool) -> None:
+        while True:
+            try:
+                cmd = self.commands.get(timeout=0.1) if wait else self.commands.get_nowait()
+            except queue.Empty:
+                return
+            wait = False
+            if isinstance(cmd, Pause) and self.state == "RUNNING":
+                self.state = "PAUSED"
+            elif isinstance(cmd, Resume) and self.state == "PAUSED":
+                self.state = "RUNNING"
+            elif isinstance(cmd, SaveNow):
+                self._save()
+            elif isinstance(cmd, SetTemperature):
+                self.temperature = min(5.0, max(0.0, cmd.value))
+                self._live_sample()
+            elif isinstance(cmd, Generate):
+                self._generate(cmd)
+            self._publish()
+
+    def _generate(self, cmd: Generate) -> None:
+        if cmd.reply.done():
+            return
+        try:
+            cmd.reply.set_result(self.trainer.generate(cmd.prompt, cmd.length, self.sample_rng,
+                                                       cmd.temperature, cmd.top_k))
+        except KafkarnnError as e:
+            cmd.reply.set_exception(e)
+
+    def _live_sample(self) -> None:
+        text, probs = self.trainer.generate("", self.sample_len, self.sample_rng, self.temperature)
+        self.sample, self.sample_probs = text, tuple(float(p) for p in probs)
+        self.sample_id += 1
+
+    def _validate(self) -> float | None:
+        val = self.trainer.evaluate()
+        if val is None:
+            return None
+        self.val_loss = val
+        if self.best_val_loss is None or val < self.best_val_loss:
+            self.best_val_loss = val
+            self._save(best=True)
+        text, _ = self.trainer.generate("", self.sample_len, self.sample_rng, self.temperature)
+        try:
+            self.run_dir.append_sample(self.trainer.iteration, text)
+        except OSError:
+            pass                                   # a sample log is not worth stopping for
+        return val
+
+    def _metrics(self, val: float | None) -> None:
+        t = self.trainer
+        rec = {"iter": t.iteration, "chars": t.chars, "loss": round(t.smooth_loss, 6),
+               "chars_per_sec": round(self.rate[1], 1),
+               "elapsed_s": round(self.elapsed_base + self.session_s, 3),
+               "lr": t.lr_at(t.iteration), "time": round(time.time(), 3)}
+        if val is not None:
+            rec["val_loss"] = round(val, 6)
+        try:
+            self.run_dir.append_metrics(rec)
+        except OSError as e:
+            self._event("save_failed", f"could not write metrics: {e}")
+
+    def _save(self, best: bool = False) -> None:
+        t = self.trainer
+        previous = self.state
+        self.state = "SAVING"
+        self._publish()
+        meta = dict(self.run_meta, **t.state_meta(), elapsed_s=self.elapsed_base + self.session_s,
+                    best_val_loss=self.best_val_loss, saved_at=time.time())
+        path = self.run_dir.best_path if best else self.run_dir.checkpoint_path
+        try:
+            save_checkpoint(path, t.state_arrays(), meta)
+        except OSError as e:
+            self._event("save_failed", f"save failed ({e.strerror or e}); the previous checkpoint "
+                        "is intact, will retry at the next save")
+        else:
+            if not best:
+                self.last_saved = time.time()
+                stamp = datetime.now().strftime("%H:%M:%S")
+                self._event("saved", f"saved at {stamp} (iteration {t.iteration})")
+        finally:
+            self.state = previous
+            self._publish()
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def progress_line(s: Snapshot) -> str:
+    """One headless progress line: no carriage returns, readable in a log file."""
+    val = f"{s.val_loss:.4f}" if s.val_loss is not None else "-"
+    best = f"{s.best_val_loss:.4f}" if s.best_val_loss is not None else "-"
+    eta = f"  eta {format_duration(s.eta_s)}" if s.eta_s is not None else ""
+    return (f"iter {s.iteration:>8,}  loss {s.loss:.4f}  val {val} (best {best})  "
+            f"{s.chars_per_sec:,.0f} chars/s  {s.iters_per_sec:.1f} it/s  "
+            f"elapsed {format_duration(s.elapsed_s)}{eta}")

@@ -1,0 +1,188 @@
+"""The trainer: one model, its optimizer and B streams through the training text.
+
+`step()` is one truncated-BPTT update. Everything a step depends on (parameters, optimizer
+moments, each stream's hidden state and position, the RNG, the iteration) is exported by
+`state_arrays()` / `state_meta()` and restored by `restore()`, so a resumed run continues
+bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kafkarnn.engine.model import CharModel, ModelSpec
+from kafkarnn.engine.optim import OPTIMIZERS, clip_elementwise, clip_global_norm
+from kafkarnn.engine.vocab import Vocab
+from kafkarnn.errors import KafkarnnError
+from kafkarnn.train.config import Config
+from kafkarnn.train.inference import generate
+
+VAL_STREAM_CHARS = 65536      # validation streams are at most this long (one stream for small texts)
+VAL_MAX_CHARS = 1_000_000     # at most this much of a huge validation split is evaluated
+MAX_BAD_STEPS = 5             # consecutive non-finite steps before training stops
+
+
+class TrainingDiverged(KafkarnnError):
+    """The loss or gradients stayed NaN/inf: training cannot go on from here."""
+
+
+def build_model(cfg: Config, vocab_size: int) -> CharModel:
+    return CharModel(ModelSpec(vocab_size=vocab_size, hidden=cfg.hidden, layers=cfg.layers,
+                               cell=cfg.model, dropout=cfg.dropout, dtype=cfg.dtype))
+
+
+def make_optimizer(cfg: Config, params):
+    if cfg.optimizer == "adam":
+        return OPTIMIZERS["adam"](params, weight_decay=cfg.weight_decay)
+    return OPTIMIZERS["adagrad"](params)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, vocab: Vocab, train: np.ndarray, val: np.ndarray):
+        self.cfg, self.vocab, self.train, self.val = cfg, vocab, train, val
+        B, T = cfg.batch, cfg.seq_len
+        self.region = len(train) // B             # stream b reads train[b·region : (b+1)·region]
+        if self.region < T + 2:
+            raise KafkarnnError(
+                f"the training text ({len(train)} characters) is too short for --batch {B} "
+                f"--seq-len {T}: it needs at least {B * (T + 2)}; use a smaller batch or seq-len")
+        self.model = build_model(cfg, len(vocab))
+        self.rng = np.random.default_rng(cfg.seed)     # initial weights, then dropout masks
+        self.model.init(self.rng, cfg.init)
+        self.opt = make_optimizer(cfg, self.model.params)
+        self.state = self.model.zero_state(B)
+        self.positions = np.zeros(B, dtype=np.int64)  # offset of each stream within its region
+        self.iteration = 0
+        self.chars = 0                                 # training characters consumed
+        self.smooth_loss = math.log(len(vocab))        # the seed's starting guess, per character
+        self.bad_steps = 0                             # consecutive non-finite steps
+        self.starts = np.arange(B, dtype=np.int64) * self.region
+        self.offsets = np.arange(T, dtype=np.int64)[:, None]
+
+    # -- one update ---------------------------------------------------------------------------
+
+    def lr_at(self, it: int) -> float:
+        """1) linear warmup, 2) cosine decay from lr to lr_min, 3) lr_min after that."""
+        c = self.cfg
+        if c.warmup_iters and it < c.warmup_iters:
+            return c.lr * (it + 1) / c.warmup_iters
+        if c.decay_iters:
+            frac = min(1.0, (it - c.warmup_iters) / c.decay_iters)
+            return c.lr_min + 0.5 * (c.lr - c.lr_min) * (1.0 + math.cos(math.pi * frac))
+        return c.lr
+
+    def next_batch(self):
+        """Inputs and targets (T, B); a stream that reaches its region's end restarts at 0 with h = 0."""
+        T = self.cfg.seq_len
+        wrap = self.positions + T + 1 >= self.region   # the seed's `if p+seq_length+1 >= len(data)`
+        if wrap.any():
+            self.positions[wrap] = 0
+            for s in self.state:
+                s[:, wrap] = 0.0
+        idx = self.starts + self.positions + self.offsets          # (T, B)
+        self.positions += T
+        return self.train[idx].astype(np.intp), self.train[idx + 1].astype(np.intp)
+
+    def step(self) -> float:
+        """One truncated-BPTT update. Returns the loss in nats per character (NaN if skipped)."""
+        c = self.cfg
+        inputs, targets = self.next_batch()
+        rng = self.rng if c.dropout > 0 else None
+        loss, grads, new_state = self.model.loss_and_grads(inputs, targets, self.state, rng,
+                                                           reduction=c.reduction)
+        if not (math.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())):
+            self.bad_steps += 1                        # skip: never let a NaN reach the weights
+            self.state = self.model.zero_state(c.batch)
+            if self.bad_steps >= MAX_BAD_STEPS:
+                raise TrainingDiverged(
+                    f"training diverged: the loss was not finite for {self.bad_steps} steps in a row "
+                    f"at iteration {self.iteration}; try a lower --lr (the last good checkpoint is kept)")
+            return float("nan")
+        self.bad_steps = 0
+        if c.clip:
+            clip_elementwise(grads, c.clip)
+        if c.clip_norm:
+            clip_global_norm(grads, c.clip_norm)
+        self.opt.step(self.model.params, grads, self.lr_at(self.iteration))
+        self.state = new_state
+        self.iteration += 1
+        n = c.batch * c.seq_len
+        self.chars += n
+        keep = 0.999 ** (n / 25)                   # the seed's 0.999 per 25 characters
+        self.smooth_loss = keep * self.smooth_loss + (1 - keep) * loss
+        return loss
+
+    # -- evaluation and sampling --------------------------------------------------------------
+
+    def evaluate(self, chunk: int = 256) -> float | None:
+        """Mean cross-entropy per character (nats) over the validation split, state from zeros."""
+        val = self.val
+        if len(val) < 2:
+            return None
+        n = min(len(val) - 1, VAL_MAX_CHARS)
+        K = max(1, math.ceil(n / VAL_STREAM_CHARS))        # parallel streams, each from zeros
+        L = n // K
+        starts = np.linspace(0, len(val) - 1 - L, K).astype(np.int64)
+        state = self.model.zero_state(K)
+        total = 0.0
+        for p in range(0, L, chunk):
+            T = min(chunk, L - p)
+            idx = starts + p + np.arange(T)[:, None]
+            nll, state = self.model.nll(val[idx].astype(np.intp), val[idx + 1].astype(np.intp), state)
+            total += nll
+        return total / (K * L)
+
+    def generate(self, prompt: str, length: int, rng, temperature=1.0, top_k=None):
+        """Continue `prompt` from the current parameters. Returns (text, per-character probabilities)."""
+        return generate(self.model, self.vocab, prompt, length, rng, temperature, top_k)
+
+    # -- checkpoint state ---------------------------------------------------------------------
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        out = {f"param/{k}": v for k, v in self.model.params.items()}
+        out.update({f"opt/{k}": np.asarray(v) for k, v in self.opt.state.items()})
+        out.update({f"state/l{l}": s for l, s in enumerate(self.state)})
+        out["positions"] = self.positions
+        return out
+
+    def state_meta(self) -> dict:
+        return {"iteration": self.iteration, "chars": self.chars, "smooth_loss": self.smooth_loss,
+                "rng": self.rng.bit_generator.state, "bad_steps": self.bad_steps}
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict, where: str) -> None:
+        """Load a checkpoint's arrays into this trainer, checking every shape and dtype first."""
+        expected = {k: (v.shape, v.dtype) for k, v in self.state_arrays().items()}
+        missing = sorted(set(expected) - set(arrays))
+        if missing:
+            raise KafkarnnError(f"checkpoint {where} lacks {', '.join(missing[:3])}: it does not "
+                                "match this run's configuration")
+        for k, (shape, dtype) in expected.items():
+            a = arrays[k]
+            if a.shape != shape or a.dtype != dtype:
+                raise KafkarnnError(f"checkpoint {where}: {k} is {a.dtype}{list(a.shape)}, expected "
+                                    f"{dtype}{list(shape)} for this run's configuration")
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise KafkarnnError(f"checkpoint {where}: {k} holds NaN or inf values")
+        try:
+            iteration, chars = int(meta["iteration"]), int(meta["chars"])
+            smooth = float(meta["smooth_loss"])
+            rng = np.random.default_rng()
+            rng.bit_generator.state = meta["rng"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise KafkarnnError(f"checkpoint {where} has damaged metadata ({e})") from None
+        if iteration < 0 or chars < 0 or ((self.positions.size and
+                                           (arrays["positions"] < 0).any()) or
+                                          (arrays["positions"] >= self.region).any()):
+            raise KafkarnnError(f"checkpoint {where} has out-of-range counters")
+        for k in self.model.params:
+            self.model.params[k][...] = arrays[f"param/{k}"]
+        for k in self.opt.state:
+            self.opt.state[k][...] = arrays[f"opt/{k}"]
+        self.state = [arrays[f"state/l{l}"].copy() for l in range(len(self.state))]
+        self.positions[...] = arrays["positions"]
+        self.iteration, self.chars, self.smooth_loss = iteration, chars, smooth
+        self.bad_steps = int(meta.get("bad_steps", 0))
+        self.rng = rng
+
