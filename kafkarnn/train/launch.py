@@ -36,6 +36,8 @@ class Launch:
 
 
 def default_run_name(corpus_name: str, model: str) -> str:
+    """`<corpus>-<model>`, e.g. "metamorphosis-lstm" or "porter-rnn" for porter.txt."""
+    corpus_name = Path(corpus_name).stem or corpus_name
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in corpus_name).strip(".-") or "corpus"
     return f"{safe[:50]}-{model}"
 

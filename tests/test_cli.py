@@ -1,0 +1,185 @@
+"""The command line as a user meets it: headless training, resume, sample, runs, and every error."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from kafkarnn.cli import main
+from kafkarnn.train.checkpoint import load_checkpoint
+
+TINY = ["--model", "rnn", "--hidden", "16", "--batch", "2", "--seq-len", "8"]
+TEXT = "The porter said the door was open for you alone; now I shall shut it.\n" * 30
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAFKARNN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KAFKARNN_METAMORPHOSIS_URL", "http://127.0.0.1:9/unreachable")
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def book(tmp_path):
+    p = tmp_path / "porter.txt"
+    p.write_text(TEXT)
+    return p
+
+
+def train(book, *extra):
+    return main(["--headless", "--corpus", str(book), *TINY, *extra])
+
+
+def error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith("kafkarnn: error: "), err
+    assert "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+def test_train_then_resume_to_the_total_iteration(home, book, capsys):
+    assert train(book, "--max-iters", "20") == 0
+    out = capsys.readouterr()
+    assert "new run" in out.err and "iter" in out.out
+    run = home / "runs" / "porter-rnn"
+    assert {"checkpoint.npz", "best.npz", "metrics.jsonl", "samples.txt", "config.json"} <= \
+        {p.name for p in run.iterdir()}
+    assert load_checkpoint(run / "checkpoint.npz")[1]["iteration"] == 20
+    assert train(book, "--max-iters", "35") == 0            # the same command goes on
+    assert "resuming at iteration 20" in capsys.readouterr().err
+    assert load_checkpoint(run / "checkpoint.npz")[1]["iteration"] == 35
+    config = json.loads((run / "config.json").read_text())
+    assert config["hidden"] == 16 and config["corpus"]["fingerprint"]["length"] == len(TEXT)
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["iter"] == 35 and "val_loss" in lines[-1]
+
+
+def test_new_never_overwrites(home, book):
+    assert train(book, "--max-iters", "3") == 0
+    assert train(book, "--max-iters", "3", "--new") == 0
+    assert {p.name for p in (home / "runs").iterdir()} == {"porter-rnn", "porter-rnn-2"}
+
+
+def test_sample_and_runs(home, book, capsys):
+    assert train(book, "--max-iters", "10") == 0
+    capsys.readouterr()
+    assert main(["sample", "--run", "porter-rnn", "--prompt", "The ", "--length", "40",
+                 "--seed", "3"]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("The ") and len(first) == 4 + 40 + 1
+    main(["sample", "--run", "porter-rnn", "--prompt", "The ", "--length", "40", "--seed", "3"])
+    assert capsys.readouterr().out == first                    # --seed makes it reproducible
+    assert main(["sample", "--best", "--length", "5"]) == 0    # the latest run by default
+    capsys.readouterr()
+    assert main(["runs", "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert runs[0]["name"] == "porter-rnn" and runs[0]["iter"] == 10
+    assert {"name", "iter", "best_val_loss", "corpus", "model", "path"} <= set(runs[0])
+    assert main(["runs"]) == 0 and "porter-rnn" in capsys.readouterr().out
+
+
+def test_prompt_with_unknown_characters(home, book, capsys):
+    train(book, "--max-iters", "2")
+    capsys.readouterr()
+    assert main(["sample", "--prompt", "Zürich ☃"]) == 2
+    line = error_line(capsys)
+    assert "'ü'" in line and "'☃'" in line
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--hidden", "0"], "--hidden"),
+    (["--hidden", "many"], "invalid int"),
+    (["--model", "transformer"], "--model"),
+    (["--lr", "-1"], "--lr"),
+    (["--dropout", "1.5"], "--dropout"),
+    (["--max-iters", "-5"], "must be positive"),
+    (["--preset", "huge"], "unknown preset"),
+    (["--run", "../escape"], "invalid run name"),
+    (["--encoding", "klingon"], "unknown encoding"),
+    (["--bogus"], "unrecognized"),
+])
+def test_bad_options(home, book, capsys, args, fragment):
+    assert train(book, *args) == 2
+    assert fragment in error_line(capsys)
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (None, "not found"),
+    (b"", "empty"),
+    (b"\x00\x01\x02binary\x00" * 50, "binary"),
+    (b"caf\xe9 " * 50, "not valid UTF-8"),
+])
+def test_bad_corpus(home, tmp_path, capsys, content, fragment):
+    path = tmp_path / "bad.txt"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["--headless", "--corpus", str(path)]) == 2
+    assert fragment in error_line(capsys)
+
+
+def test_corrupt_checkpoint_is_refused_and_left_alone(home, book, capsys):
+    train(book, "--max-iters", "4")
+    ckpt = home / "runs" / "porter-rnn" / "checkpoint.npz"
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: len(data) // 2])
+    damaged = ckpt.read_bytes()
+    capsys.readouterr()
+    assert train(book, "--max-iters", "8") == 2
+    assert "corrupt" in error_line(capsys)
+    assert ckpt.read_bytes() == damaged                      # nothing was written over it
+
+
+def test_pickled_checkpoint_is_refused(home, book, capsys):
+    train(book, "--max-iters", "2")
+    ckpt = home / "runs" / "porter-rnn" / "checkpoint.npz"
+    np.savez(ckpt.with_suffix(".tmp.npz"), evil=np.array([{"x": 1}], dtype=object))
+    os.replace(ckpt.with_suffix(".tmp.npz"), ckpt)
+    capsys.readouterr()
+    assert train(book, "--max-iters", "4") == 2
+    error_line(capsys)
+
+
+def test_resume_refuses_another_corpus_and_changed_options(home, book, tmp_path, capsys):
+    train(book, "--max-iters", "2")
+    book.write_text(TEXT.replace("porter", "keeper"))
+    capsys.readouterr()
+    assert train(book, "--max-iters", "4") == 2
+    line = error_line(capsys)
+    assert "was trained on" in line and "--new" in line
+    book.write_text(TEXT)
+    assert main(["--headless", "--corpus", str(book), *TINY[:-2], "--seq-len", "9"]) == 2
+    assert "--seq-len 8" in error_line(capsys)
+
+
+def test_runs_resumed_by_name_alone(home, book, capsys):
+    train(book, "--max-iters", "3")
+    assert main(["--headless", "--run", "porter-rnn", "--max-iters", "6"]) == 0
+    assert "resuming at iteration 3" in capsys.readouterr().err
+
+
+def test_offline_default_falls_back_to_the_bundled_texts(home, capsys):
+    assert main(["--headless", "--preset", "small", "--hidden", "8", "--max-iters", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "offline" in err and "sample-texts" in err
+
+
+def test_sigterm_saves_and_exits(home, book):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "kafkarnn", "--headless", "--corpus", str(book),
+                             *TINY, "--save-every", "1000"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = home / "runs" / "porter-rnn" / "metrics.jsonl"
+    deadline = time.time() + 30
+    while not metrics.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "SIGTERM: saved" in err
+    _, meta = load_checkpoint(home / "runs" / "porter-rnn" / "checkpoint.npz")
+    assert meta["iteration"] > 0

@@ -1,0 +1,157 @@
+"""The trainer and the session loop: exact resume, streams, validation, limits, NaN guard."""
+
+import math
+
+import numpy as np
+import pytest
+
+from kafkarnn.engine.vocab import Vocab
+from kafkarnn.train.checkpoint import load_checkpoint
+from kafkarnn.train.config import PRESETS, Config
+from kafkarnn.train.launch import prepare
+from kafkarnn.train.session import Generate, Pause, Resume, SaveNow, Session
+from kafkarnn.train.trainer import Trainer, TrainingDiverged
+
+TEXT = ("Every morning the clerk counted the stamps; every evening he counted them again, "
+        "and the numbers never agreed. [Note: the drawer was locked.]\n") * 40
+
+
+@pytest.fixture
+def corpus_file(tmp_path):
+    p = tmp_path / "clerk.txt"
+    p.write_text(TEXT)
+    return p
+
+
+def launch(tmp_path, corpus_file, **overrides):
+    cfg = {"model": "lstm", "hidden": 12, "batch": 3, "seq_len": 10, "dropout": 0.1}
+    cfg.update(overrides)
+    return prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus_file), encoding=None,
+                   run_name="r", new=False, preset=None, overrides=cfg)
+
+
+def train_to(tmp_path, corpus_file, iters, **overrides):
+    lh = launch(tmp_path, corpus_file, **overrides)
+    try:
+        s = Session(lh.trainer, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta,
+                    max_iters=iters, eval_every=1e9, save_every=1e9,
+                    history=lh.history, best_val_loss=lh.best_val_loss, elapsed_s=lh.elapsed_s)
+        assert s.run() == "FINISHED"
+        return lh.trainer
+    finally:
+        lh.lock.unlock()
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
+def test_resume_is_bit_identical(tmp_path, corpus_file, model):
+    straight = train_to(tmp_path / "a", corpus_file, 30, model=model)
+    train_to(tmp_path / "b", corpus_file, 12, model=model)         # stop at 12 ...
+    resumed = train_to(tmp_path / "b", corpus_file, 30, model=model)   # ... resume to 30
+    assert resumed.iteration == straight.iteration == 30
+    for k, v in straight.model.params.items():
+        assert np.array_equal(v, resumed.model.params[k]), k
+    for k, v in straight.opt.state.items():
+        assert np.array_equal(v, resumed.opt.state[k]), k
+    assert np.array_equal(straight.positions, resumed.positions)
+    assert straight.smooth_loss == resumed.smooth_loss
+
+
+def test_checkpoint_holds_everything_a_step_depends_on(tmp_path, corpus_file):
+    t = train_to(tmp_path, corpus_file, 5)
+    arrays, meta = load_checkpoint(tmp_path / "home" / "runs" / "r" / "checkpoint.npz")
+    assert meta["iteration"] == 5 and meta["chars"] == 5 * 3 * 10
+    assert meta["vocab"] == t.vocab.chars and meta["fingerprint"]["length"] == len(TEXT)
+    assert {"positions", "state/l0", "param/Why", "opt/m/Why", "opt/v/Why", "opt/k"} <= set(arrays)
+    assert meta["rng"]["bit_generator"] == "PCG64"
+
+
+def test_streams_cover_their_regions_and_wrap_with_a_fresh_state():
+    vocab = Vocab.from_text("abcd")
+    data = vocab.encode("abcd" * 30)
+    cfg = Config(model="rnn", hidden=4, batch=2, seq_len=5)
+    t = Trainer(cfg, vocab, data, data[:0])
+    first, targets = t.next_batch()
+    assert first.shape == (5, 2) and t.region == 60
+    assert np.array_equal(first[:, 1], data[60:65]) and np.array_equal(targets[:, 0], data[1:6])
+    t.state[0][...] = 1.0
+    t.positions[:] = 60 - 5                    # next batch would run past the region's end
+    t.next_batch()
+    assert (t.positions == 5).all() and (t.state[0] == 0).all()
+
+
+def test_seed_preset_is_min_char_rnn():
+    c = PRESETS["seed"]
+    assert (c.model, c.hidden, c.seq_len, c.batch, c.optimizer, c.lr, c.clip, c.init, c.dtype) == \
+        ("rnn", 100, 25, 1, "adagrad", 0.1, 5.0, "seed", "float64")
+
+
+def test_validation_is_mean_nats_per_character(tmp_path):
+    vocab = Vocab.from_text("ab")
+    data = vocab.encode("ab" * 200)
+    t = Trainer(Config(model="rnn", hidden=4, batch=1, seq_len=5), vocab, data[:300], data[300:])
+    t.model.params["Why"][...] = 0.0           # uniform predictions: exactly ln 2 per character
+    t.model.params["by"][...] = 0.0
+    assert t.evaluate() == pytest.approx(math.log(2), rel=1e-6)
+
+
+def test_too_short_text_is_refused():
+    vocab = Vocab.from_text("abc")
+    with pytest.raises(Exception, match="too short"):
+        Trainer(Config(batch=8, seq_len=64), vocab, vocab.encode("abc" * 10), vocab.encode(""))
+
+
+def test_nan_steps_are_skipped_then_training_stops(tmp_path, corpus_file):
+    lh = launch(tmp_path, corpus_file, model="rnn", lr=50.0, clip=0.0, optimizer="adagrad")
+    t = lh.trainer
+    t.model.params["l0.Whh"][...] = np.inf      # every step now yields a non-finite loss
+    before = {k: v.copy() for k, v in t.model.params.items()}
+    with pytest.raises(TrainingDiverged):
+        for _ in range(10):
+            t.step()
+    assert t.iteration == 0
+    for k, v in before.items():
+        assert np.array_equal(v, t.model.params[k], equal_nan=True)
+    lh.lock.unlock()
+
+
+def test_session_commands_pause_save_generate(tmp_path, corpus_file):
+    lh = launch(tmp_path, corpus_file)
+    s = Session(lh.trainer, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta,
+                max_iters=40, eval_every=1e9, save_every=1e9, stay_open=False)
+    g = Generate("Every ", 20, temperature=0.5)
+    bad = Generate("Every ☃", 20)
+    for cmd in (Pause(), SaveNow(), g, bad, Resume()):
+        s.send(cmd)
+    assert s.run() == "FINISHED"
+    text, probs = g.reply.result(timeout=1)
+    assert len(text) == 20 and len(probs) == 20
+    with pytest.raises(Exception, match="never saw"):
+        bad.reply.result(timeout=1)
+    kinds = [e.kind for e in s.events()]
+    assert kinds.count("saved") >= 2 and "finished" in kinds
+    metrics = lh.run.read_metrics()
+    assert metrics[-1]["iter"] == 40 and "val_loss" in metrics[-1]
+    assert {"iter", "chars", "loss", "chars_per_sec", "elapsed_s"} <= set(metrics[-1])
+    assert lh.run.best_path.exists()
+    lh.lock.unlock()
+
+
+def test_failed_save_keeps_the_previous_checkpoint_and_training_goes_on(tmp_path, corpus_file,
+                                                                          monkeypatch):
+    import kafkarnn.train.session as session_mod
+    train_to(tmp_path, corpus_file, 3)
+    ckpt = tmp_path / "home" / "runs" / "r" / "checkpoint.npz"
+    good = ckpt.read_bytes()
+
+    def disk_full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(session_mod, "save_checkpoint", disk_full)
+    lh = launch(tmp_path, corpus_file)
+    s = Session(lh.trainer, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta,
+                max_iters=8, eval_every=1e9, save_every=0.0)
+    assert s.run() == "FINISHED"
+    lh.lock.unlock()
+    assert lh.trainer.iteration == 8
+    assert ckpt.read_bytes() == good
+    assert any(e.kind == "save_failed" and "No space" in e.text for e in s.events())
