@@ -56,7 +56,7 @@ def test_learns_a_periodic_text(cell):
     m = CharModel(ModelSpec(vocab_size=len(chars), hidden=32, cell=cell, dtype="float64"))
     rng = np.random.default_rng(1)
     m.init(rng)
-    opt = Adam(m.params)
+    opt = Adam(m.params.flat)
     B, T = 4, 16
     starts = np.arange(B) * (len(ids) // B)
     state = m.zero_state(B)
@@ -64,8 +64,8 @@ def test_learns_a_periodic_text(cell):
         pos = (starts + it * T) % (len(ids) - T - 1)
         idx = pos[None, :] + np.arange(T)[:, None]
         loss, grads, state = m.loss_and_grads(ids[idx], ids[idx + 1], state)
-        clip_global_norm(grads, 5.0)
-        opt.step(m.params, grads, 1e-2)
+        clip_global_norm(grads.flat, 5.0)
+        opt.step(m.params.flat, grads.flat, 1e-2)
         state = m.zero_state(B) if it % 8 == 7 else state
     assert loss < 0.05, loss
 
@@ -94,21 +94,29 @@ def test_top_k_and_temperature():
 
 
 def test_adagrad_matches_the_seed_update():
-    p = {"W": np.array([1.0, -2.0])}
-    g = {"W": np.array([0.5, 0.25])}
+    p = np.array([1.0, -2.0])
+    g = np.array([0.5, 0.25])
     opt = Adagrad(p)
     opt.step(p, g, 0.1)
     m = 0.5 ** 2, 0.25 ** 2
-    assert np.allclose(p["W"], [1 - 0.1 * 0.5 / np.sqrt(m[0] + 1e-8), -2 - 0.1 * 0.25 / np.sqrt(m[1] + 1e-8)])
+    assert np.allclose(p, [1 - 0.1 * 0.5 / np.sqrt(m[0] + 1e-8), -2 - 0.1 * 0.25 / np.sqrt(m[1] + 1e-8)])
+
+
+def test_adam_first_step_moves_each_weight_by_lr():
+    p = np.array([1.0, -2.0, 3.0])
+    opt = Adam(p, weight_decay=0.5, decay_mask=np.array([1.0, 1.0, 0.0]))
+    opt.step(p, np.array([0.3, -4.0, 1e-3]), 0.01)
+    # bias-corrected first step is lr·sign(g); decay shrinks only the masked entries
+    assert np.allclose(p, [1 - 0.005 - 0.01, -2 + 0.01 + 0.01, 3 - 0.01], atol=1e-6)
 
 
 def test_clipping():
-    g = {"a": np.array([10.0, -7.0, 1.0])}
+    g = np.array([10.0, -7.0, 1.0])
     clip_elementwise(g, 5)
-    assert g["a"].tolist() == [5.0, -5.0, 1.0]
-    g = {"a": np.array([3.0, 4.0]), "b": np.array([0.0])}
+    assert g.tolist() == [5.0, -5.0, 1.0]
+    g = np.array([3.0, 4.0, 0.0])
     assert clip_global_norm(g, 1.0) == pytest.approx(5.0)
-    assert np.linalg.norm(g["a"]) == pytest.approx(1.0, rel=1e-5)
+    assert np.linalg.norm(g) == pytest.approx(1.0, rel=1e-5)
 
 
 def test_engine_imports_no_ui_and_no_file_locations():

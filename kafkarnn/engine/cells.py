@@ -63,12 +63,14 @@ class RNNCell:
         hs = cache
         T, B, H = dhs.shape
         WhhT = p["Whh"].T
+        dtanh = 1.0 - hs[1:] * hs[1:]               # tanh' at every step, all at once
         dhraw = np.empty_like(dhs)
+        dh = np.empty((B, H), dtype=dhs.dtype)
         dhnext = np.zeros((B, H), dtype=dhs.dtype)
         for t in reversed(range(T)):
-            dh = dhs[t] + dhnext                    # backprop into h from above and from t+1
-            np.multiply(1.0 - hs[t + 1] * hs[t + 1], dh, out=dhraw[t])  # backprop through tanh
-            dhnext = dhraw[t] @ WhhT                # backprop into h_{t-1}
+            np.add(dhs[t], dhnext, out=dh)          # backprop into h from above and from t+1
+            np.multiply(dh, dtanh[t], out=dhraw[t]) # backprop through tanh
+            np.matmul(dhraw[t], WhhT, out=dhnext)   # backprop into h_{t-1}
         g["Whh"] += hs[:-1].reshape(-1, H).T @ dhraw.reshape(-1, H)
         return dhraw
 

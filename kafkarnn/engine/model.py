@@ -7,8 +7,9 @@
     y_t     = dropout(h^top_t) @ Why + by         (one matmul for all t)
     p_t     = softmax(y_t);  loss = -Σ log p_t[target_t]
 
-Parameters live in one flat dict with names like "l0.Wxh", "l1.Whh", "Why", "by", so
-optimizers and checkpoints treat every model alike.
+Parameters live in one flat dict with names like "l0.Wxh", "l1.Whh", "Why", "by", each a view
+into one contiguous vector (`model.flat`), and gradients likewise (`grads.flat`): optimizers and
+clipping then touch one array, not one per parameter, which matters at batch 1.
 """
 
 from __future__ import annotations
@@ -40,6 +41,16 @@ def log_softmax_nll(logits: np.ndarray, targets: np.ndarray):
     return probs, nll
 
 
+class ParamDict(dict):
+    """Named views into one flat vector, kept as `.flat`."""
+
+    def __init__(self, layout: list[tuple[str, int, int, tuple[int, ...]]], flat: np.ndarray):
+        super().__init__()
+        self.flat = flat
+        for name, start, stop, shape in layout:
+            self[name] = flat[start:stop].reshape(shape)
+
+
 class CharModel:
     def __init__(self, spec: ModelSpec):
         self.spec = spec
@@ -47,8 +58,25 @@ class CharModel:
         Cell = CELLS[spec.cell]
         self.cells = [Cell(spec.vocab_size if l == 0 else spec.hidden, spec.hidden)
                       for l in range(spec.layers)]
-        self.params: dict[str, np.ndarray] = {
-            name: np.zeros(shape, dtype=self.dtype) for name, shape in self.shapes().items()}
+        self.layout, offset = [], 0                 # (name, start, stop, shape) in the flat vector
+        for name, shape in self.shapes().items():
+            n = int(np.prod(shape))
+            self.layout.append((name, offset, offset + n, shape))
+            offset += n
+        self.size = offset
+        self.params = ParamDict(self.layout, np.zeros(self.size, dtype=self.dtype))
+        self._layer_params = [self._select(l) for l in range(len(self.cells))]
+        self._onehot = np.eye(spec.vocab_size, dtype=self.dtype) if spec.vocab_size <= 512 else None
+
+    def new_grads(self) -> ParamDict:
+        return ParamDict(self.layout, np.zeros(self.size, dtype=self.dtype))
+
+    def matrix_mask(self) -> np.ndarray:
+        """1 on entries of weight matrices, 0 on biases (weight decay spares biases)."""
+        mask = self.new_grads()
+        for name, v in mask.items():
+            v[...] = 1.0 if v.ndim > 1 else 0.0
+        return mask.flat
 
     # -- parameters -------------------------------------------------------------------------
 
@@ -62,7 +90,7 @@ class CharModel:
         return out
 
     def n_params(self) -> int:
-        return sum(int(np.prod(s)) for s in self.shapes().values())
+        return self.size
 
     def init(self, rng: np.random.Generator, scheme: str = "default") -> None:
         """Fill the parameters.
@@ -115,7 +143,7 @@ class CharModel:
         """
         x, caches, masks, new_state = inputs, [], [], []
         for l, cell in enumerate(self.cells):
-            hs, cache, s = cell.forward(self._select(l), self._input_proj(l, x), state[l])
+            hs, cache, s = cell.forward(self._layer_params[l], self._input_proj(l, x), state[l])
             caches.append((x, cache))
             new_state.append(s)
             x = self._dropout(hs, rng, masks)
@@ -140,7 +168,7 @@ class CharModel:
         probs, nll = log_softmax_nll(logits, targets.reshape(-1))
         loss = float(nll.sum()) / (T * B)
 
-        grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        grads = self.new_grads()
         dy = probs                                               # softmax + cross-entropy:
         dy[np.arange(T * B), targets.reshape(-1)] -= 1.0         #   dy = p - onehot(target)
         dy /= (T * B) if reduction == "mean" else B
@@ -155,13 +183,15 @@ class CharModel:
             g = {}
             for name in cell.shapes():
                 g[name] = grads[f"l{l}.{name}"]
-            dxproj = cell.backward(self._select(l), dx, cache, g)   # (T, B, G)
+            dxproj = cell.backward(self._layer_params[l], dx, cache, g)   # (T, B, G)
             wname, bname = (f"l{l}.{k}" for k in cell.input_keys)
             G = dxproj.shape[-1]
             flat = dxproj.reshape(T * B, G)
             grads[bname] += flat.sum(axis=0)
-            if l == 0:
-                np.add.at(grads[wname], x.reshape(-1), flat)      # scatter-add into the rows used
+            if l == 0 and self._onehot is not None:
+                grads[wname] += self._onehot[x.reshape(-1)].T @ flat   # onehotᵀ·dxproj: rows used
+            elif l == 0:
+                np.add.at(grads[wname], x.reshape(-1), flat)      # huge vocabularies: scatter-add
             else:
                 xf = x.reshape(T * B, -1)
                 grads[wname] += xf.T @ flat

@@ -1,4 +1,5 @@
-"""Optimizers and gradient clipping. Each optimizer updates the parameter dict in place.
+"""Optimizers and gradient clipping, on flat vectors: the model's parameters and gradients are
+each one contiguous array (`model.params.flat`, `grads.flat`), so an update is a few NumPy calls.
 
     Adagrad:  m += g²;  θ -= lr · g / √(m + ε)                   (the seed's, lr 0.1, ε 1e-8)
     Adam:     m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²
@@ -13,61 +14,69 @@ import math
 import numpy as np
 
 
-def clip_elementwise(grads: dict[str, np.ndarray], limit: float) -> None:
+def clip_elementwise(g: np.ndarray, limit: float) -> None:
     """The seed's clipping: every gradient entry into [-limit, limit]."""
-    for g in grads.values():
-        np.clip(g, -limit, limit, out=g)
+    np.clip(g, -limit, limit, out=g)
 
 
-def clip_global_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:
-    """Scale all gradients together so their joint L2 norm is at most max_norm. Returns the norm before."""
-    norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+def clip_global_norm(g: np.ndarray, max_norm: float) -> float:
+    """Scale the gradient so its L2 norm is at most max_norm. Returns the norm before."""
+    norm = math.sqrt(float(np.dot(g, g)))
     if norm > max_norm:
-        scale = max_norm / (norm + 1e-6)
-        for g in grads.values():
-            g *= scale
+        g *= max_norm / (norm + 1e-6)
     return norm
 
 
 class Adagrad:
     name = "adagrad"
 
-    def __init__(self, params: dict[str, np.ndarray], eps: float = 1e-8):
+    def __init__(self, params: np.ndarray, eps: float = 1e-8):
         self.eps = eps
-        self.state = {f"m/{k}": np.zeros_like(v) for k, v in params.items()}
+        self.state = {"m": np.zeros_like(params)}
+        self._tmp = np.empty_like(params)
 
-    def step(self, params, grads, lr: float) -> None:
-        for k, p in params.items():
-            g, m = grads[k], self.state[f"m/{k}"]
-            m += g * g                                  # memory of squared gradients
-            p -= lr * g / np.sqrt(m + self.eps)         # adagrad update
+    def step(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
+        m, tmp = self.state["m"], self._tmp
+        m += grads * grads                       # memory of squared gradients
+        np.add(m, self.eps, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.divide(grads, tmp, out=tmp)
+        tmp *= lr
+        params -= tmp                            # θ -= lr · g / √(m + ε)
 
 
 class Adam:
     name = "adam"
 
-    def __init__(self, params, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    def __init__(self, params: np.ndarray, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                 decay_mask: np.ndarray | None = None):
         self.beta1, self.beta2, self.eps, self.weight_decay = beta1, beta2, eps, weight_decay
-        self.state = {}
-        for k, v in params.items():
-            self.state[f"m/{k}"] = np.zeros_like(v)
-            self.state[f"v/{k}"] = np.zeros_like(v)
-        self.state["k"] = np.zeros((), dtype=np.int64)  # updates taken so far
+        self.decay_mask = decay_mask             # 1 where weight decay applies (matrices)
+        self.state = {"m": np.zeros_like(params), "v": np.zeros_like(params),
+                      "k": np.zeros((), dtype=np.int64)}    # k: updates taken so far
+        self._tmp = np.empty_like(params)
 
-    def step(self, params, grads, lr: float) -> None:
+    def step(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
         b1, b2 = self.beta1, self.beta2
+        m, v, tmp = self.state["m"], self.state["v"], self._tmp
         self.state["k"] += 1
         k = int(self.state["k"])
         c1, c2 = 1.0 - b1 ** k, 1.0 - b2 ** k
-        for name, p in params.items():
-            g, m, v = grads[name], self.state[f"m/{name}"], self.state[f"v/{name}"]
-            m *= b1
-            m += (1.0 - b1) * g                          # first moment
-            v *= b2
-            v += (1.0 - b2) * (g * g)                    # second moment
-            if self.weight_decay and p.ndim > 1:
-                p -= lr * self.weight_decay * p          # decoupled weight decay, matrices only
-            p -= (lr / c1) * m / (np.sqrt(v / c2) + self.eps)
+        m *= b1
+        m += (1.0 - b1) * grads                  # first moment
+        v *= b2
+        np.multiply(grads, grads, out=tmp)
+        tmp *= 1.0 - b2
+        v += tmp                                 # second moment
+        if self.weight_decay:
+            mask = 1.0 if self.decay_mask is None else self.decay_mask
+            params -= (lr * self.weight_decay) * mask * params   # decoupled weight decay
+        np.multiply(v, 1.0 / c2, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr / c1
+        params -= tmp                            # θ -= lr · m̂ / (√v̂ + ε)
 
 
 OPTIMIZERS = {"adagrad": Adagrad, "adam": Adam}

@@ -33,10 +33,11 @@ def build_model(cfg: Config, vocab_size: int) -> CharModel:
                                cell=cfg.model, dropout=cfg.dropout, dtype=cfg.dtype))
 
 
-def make_optimizer(cfg: Config, params):
+def make_optimizer(cfg: Config, model: CharModel):
     if cfg.optimizer == "adam":
-        return OPTIMIZERS["adam"](params, weight_decay=cfg.weight_decay)
-    return OPTIMIZERS["adagrad"](params)
+        mask = model.matrix_mask() if cfg.weight_decay else None
+        return OPTIMIZERS["adam"](model.params.flat, weight_decay=cfg.weight_decay, decay_mask=mask)
+    return OPTIMIZERS["adagrad"](model.params.flat)
 
 
 class Trainer:
@@ -51,7 +52,7 @@ class Trainer:
         self.model = build_model(cfg, len(vocab))
         self.rng = np.random.default_rng(cfg.seed)     # initial weights, then dropout masks
         self.model.init(self.rng, cfg.init)
-        self.opt = make_optimizer(cfg, self.model.params)
+        self.opt = make_optimizer(cfg, self.model)
         self.state = self.model.zero_state(B)
         self.positions = np.zeros(B, dtype=np.int64)  # offset of each stream within its region
         self.iteration = 0
@@ -92,7 +93,7 @@ class Trainer:
         rng = self.rng if c.dropout > 0 else None
         loss, grads, new_state = self.model.loss_and_grads(inputs, targets, self.state, rng,
                                                            reduction=c.reduction)
-        if not (math.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())):
+        if not (math.isfinite(loss) and np.isfinite(grads.flat).all()):
             self.bad_steps += 1                        # skip: never let a NaN reach the weights
             self.state = self.model.zero_state(c.batch)
             if self.bad_steps >= MAX_BAD_STEPS:
@@ -102,10 +103,10 @@ class Trainer:
             return float("nan")
         self.bad_steps = 0
         if c.clip:
-            clip_elementwise(grads, c.clip)
+            clip_elementwise(grads.flat, c.clip)
         if c.clip_norm:
-            clip_global_norm(grads, c.clip_norm)
-        self.opt.step(self.model.params, grads, self.lr_at(self.iteration))
+            clip_global_norm(grads.flat, c.clip_norm)
+        self.opt.step(self.model.params.flat, grads.flat, self.lr_at(self.iteration))
         self.state = new_state
         self.iteration += 1
         n = c.batch * c.seq_len
