@@ -60,6 +60,9 @@ def build_parser() -> Parser:
     common = Parser(add_help=False)
     common.add_argument("--data-dir", help="where runs live (default: $KAFKARNN_HOME or the user data dir)")
     common.add_argument("--run", help="run name (default: <corpus>-<model>)")
+    common.add_argument("--threads", type=positive(int),
+                        help="BLAS threads for NumPy (default: 1 on a machine with up to 2 cores, "
+                             "else half the cores)")
 
     p = Parser(prog="kafkarnn", description="Teach a from-scratch NumPy char-RNN to write like any text.")
     p.add_argument("--version", action="version", version=f"kafkarnn {__version__}")
@@ -98,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "train")
     try:
         args = build_parser().parse_args(argv)
+        set_blas_threads(getattr(args, "threads", None))
         if args.command == "sample":
             return cmd_sample(args)
         if args.command == "runs":
@@ -109,6 +113,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kafkarnn: interrupted", file=sys.stderr)
         return 130
+
+
+def set_blas_threads(threads: int | None) -> None:
+    """Choose NumPy's BLAS thread count before NumPy loads (it reads the environment once).
+
+    On a small shared box a BLAS thread per core is a trap: when anything else holds a core,
+    spinning BLAS threads wait on each other and a training step runs many times slower, while
+    one thread keeps its speed. So: --threads if given, else the user's own environment
+    variables, else 1 thread on up to 2 cores and half the cores above that.
+    """
+    names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    if threads is None:
+        if any(n in os.environ for n in names):
+            return
+        cores = os.cpu_count() or 1
+        threads = 1 if cores <= 2 else cores // 2
+    for n in names:
+        os.environ[n] = str(threads)
 
 
 def one_line(text: str) -> str:

@@ -9,7 +9,7 @@ Every cell receives its input already projected, `xproj[t] = x_t @ Wx + b` for a
 time holds only the recurrence itself. Contract:
 
     forward(p, xproj, state)    -> hs (T, B, H), cache, new state
-    backward(p, dhs, cache, g)  -> dxproj (T, B, G), accumulating recurrent grads into g
+    backward(p, dhs, cache, g)  -> dxproj (T, B, G), writing the recurrent grads into g
 
 A state is one array (S, B, H): S = 1 (h) for rnn and gru, S = 2 (h, c) for lstm.
 """
@@ -71,7 +71,7 @@ class RNNCell:
             np.add(dhs[t], dhnext, out=dh)          # backprop into h from above and from t+1
             np.multiply(dh, dtanh[t], out=dhraw[t]) # backprop through tanh
             np.matmul(dhraw[t], WhhT, out=dhnext)   # backprop into h_{t-1}
-        g["Whh"] += hs[:-1].reshape(-1, H).T @ dhraw.reshape(-1, H)
+        np.matmul(hs[:-1].reshape(-1, H).T, dhraw.reshape(-1, H), out=g["Whh"])
         return dhraw
 
 
@@ -139,7 +139,7 @@ class LSTMCell:
             d[:, 3 * H:] *= 1.0 - gg * gg                     # through tanh
             dcnext = dc * f
             dhnext = d @ WhT
-        g["Wh"] += hs[:-1].reshape(-1, H).T @ dz.reshape(-1, 4 * H)
+        np.matmul(hs[:-1].reshape(-1, H).T, dz.reshape(-1, 4 * H), out=g["Wh"])
         return dz
 
 
@@ -209,8 +209,8 @@ class GRUCell:
             dhr[t, :, :2 * H] = dx[t, :, :2 * H]
             np.multiply(dan, r, out=dhr[t, :, 2 * H:])
             dhnext = dh * z + dhr[t] @ WhT
-        g["bhn"] += dhr[:, :, 2 * H:].sum(axis=(0, 1))
-        g["Wh"] += hs[:-1].reshape(-1, H).T @ dhr.reshape(-1, 3 * H)
+        np.sum(dhr[:, :, 2 * H:], axis=(0, 1), out=g["bhn"])
+        np.matmul(hs[:-1].reshape(-1, H).T, dhr.reshape(-1, 3 * H), out=g["Wh"])
         return dx
 
 

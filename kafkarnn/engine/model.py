@@ -66,10 +66,18 @@ class CharModel:
         self.size = offset
         self.params = ParamDict(self.layout, np.zeros(self.size, dtype=self.dtype))
         self._layer_params = [self._select(l) for l in range(len(self.cells))]
+        self._names = [[(n, f"l{l}.{n}") for n in c.shapes()] for l, c in enumerate(self.cells)]
+        self._aranges = np.arange(0)
         self._onehot = np.eye(spec.vocab_size, dtype=self.dtype) if spec.vocab_size <= 512 else None
 
-    def new_grads(self) -> ParamDict:
-        return ParamDict(self.layout, np.zeros(self.size, dtype=self.dtype))
+    def new_grads(self, zero: bool = True) -> ParamDict:
+        make = np.zeros if zero else np.empty
+        return ParamDict(self.layout, make(self.size, dtype=self.dtype))
+
+    def _arange(self, n: int) -> np.ndarray:
+        if len(self._aranges) < n:
+            self._aranges = np.arange(n)
+        return self._aranges[:n]
 
     def matrix_mask(self) -> np.ndarray:
         """1 on entries of weight matrices, 0 on biases (weight decay spares biases)."""
@@ -168,34 +176,30 @@ class CharModel:
         probs, nll = log_softmax_nll(logits, targets.reshape(-1))
         loss = float(nll.sum()) / (T * B)
 
-        grads = self.new_grads()
+        grads = self.new_grads(zero=False)      # every entry is written below, none accumulated
         dy = probs                                               # softmax + cross-entropy:
-        dy[np.arange(T * B), targets.reshape(-1)] -= 1.0         #   dy = p - onehot(target)
-        dy /= (T * B) if reduction == "mean" else B
-        grads["Why"] += top.T @ dy
-        grads["by"] += dy.sum(axis=0)
+        dy[self._arange(T * B), targets.reshape(-1)] -= 1.0      #   dy = p - onehot(target)
+        dy *= 1.0 / ((T * B) if reduction == "mean" else B)
+        np.matmul(top.T, dy, out=grads["Why"])
+        np.sum(dy, axis=0, out=grads["by"])
         dx = (dy @ self.params["Why"].T).reshape(T, B, -1)       # into the top layer's output
         for l in reversed(range(len(self.cells))):
             if masks:
                 dx *= masks[l]                                   # through dropout
             x, cache = caches[l]
-            cell = self.cells[l]
-            g = {}
-            for name in cell.shapes():
-                g[name] = grads[f"l{l}.{name}"]
-            dxproj = cell.backward(self._layer_params[l], dx, cache, g)   # (T, B, G)
-            wname, bname = (f"l{l}.{k}" for k in cell.input_keys)
-            G = dxproj.shape[-1]
-            flat = dxproj.reshape(T * B, G)
-            grads[bname] += flat.sum(axis=0)
+            g = {name: grads[full] for name, full in self._names[l]}
+            dxproj = self.cells[l].backward(self._layer_params[l], dx, cache, g)   # (T, B, G)
+            Wx, bx = (g[k] for k in self.cells[l].input_keys)
+            flat = dxproj.reshape(T * B, -1)
+            np.sum(flat, axis=0, out=bx)
             if l == 0 and self._onehot is not None:
-                grads[wname] += self._onehot[x.reshape(-1)].T @ flat   # onehotᵀ·dxproj: rows used
+                np.matmul(self._onehot[x.reshape(-1)].T, flat, out=Wx)  # onehotᵀ·dxproj
             elif l == 0:
-                np.add.at(grads[wname], x.reshape(-1), flat)      # huge vocabularies: scatter-add
+                Wx[...] = 0.0
+                np.add.at(Wx, x.reshape(-1), flat)               # huge vocabularies: scatter-add
             else:
-                xf = x.reshape(T * B, -1)
-                grads[wname] += xf.T @ flat
-                dx = (flat @ self.params[wname].T).reshape(T, B, -1)
+                np.matmul(x.reshape(T * B, -1).T, flat, out=Wx)
+                dx = (flat @ self._layer_params[l][self.cells[l].input_keys[0]].T).reshape(T, B, -1)
         return loss, grads, new_state
 
     def nll(self, inputs, targets, state):

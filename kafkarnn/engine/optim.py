@@ -37,7 +37,8 @@ class Adagrad:
 
     def step(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
         m, tmp = self.state["m"], self._tmp
-        m += grads * grads                       # memory of squared gradients
+        np.multiply(grads, grads, out=tmp)
+        m += tmp                                 # memory of squared gradients
         np.add(m, self.eps, out=tmp)
         np.sqrt(tmp, out=tmp)
         np.divide(grads, tmp, out=tmp)
