@@ -28,6 +28,11 @@ def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+def steps(a: np.ndarray) -> list[np.ndarray]:
+    """The per-step views a[t] made once; for one stream (B = 1) as vectors, which multiply faster."""
+    return list(a[:, 0, :]) if a.shape[1] == 1 else list(a)
+
+
 class RNNCell:
     """The seed's cell.
 
@@ -53,24 +58,27 @@ class RNNCell:
         Whh = p["Whh"]
         hs = np.empty((T + 1, B, H), dtype=xproj.dtype)  # hs[0] is h_{-1}
         hs[0] = state[0]
+        h, x = steps(hs), steps(xproj)
         for t in range(T):
-            np.matmul(hs[t], Whh, out=hs[t + 1])
-            hs[t + 1] += xproj[t]
-            np.tanh(hs[t + 1], out=hs[t + 1])  # h_t = tanh(Wxh·x + Whh·h + bh)
+            np.dot(h[t], Whh, out=h[t + 1])
+            h[t + 1] += x[t]
+            np.tanh(h[t + 1], out=h[t + 1])  # h_t = tanh(Wxh·x + Whh·h + bh)
         return hs[1:], hs, hs[T][None].copy()
 
     def backward(self, p, dhs, cache, g):
         hs = cache
         T, B, H = dhs.shape
-        WhhT = p["Whh"].T
+        WhhT = np.ascontiguousarray(p["Whh"].T)    # a contiguous copy multiplies ~2x faster than a view
         dtanh = 1.0 - hs[1:] * hs[1:]               # tanh' at every step, all at once
         dhraw = np.empty_like(dhs)
         dh = np.empty((B, H), dtype=dhs.dtype)
         dhnext = np.zeros((B, H), dtype=dhs.dtype)
+        d_out, d_tanh, d_raw = steps(dhs), steps(dtanh), steps(dhraw)
+        dh_, dhnext_ = steps(dh[None])[0], steps(dhnext[None])[0]
         for t in reversed(range(T)):
-            np.add(dhs[t], dhnext, out=dh)          # backprop into h from above and from t+1
-            np.multiply(dh, dtanh[t], out=dhraw[t]) # backprop through tanh
-            np.matmul(dhraw[t], WhhT, out=dhnext)   # backprop into h_{t-1}
+            np.add(d_out[t], dhnext_, out=dh_)      # backprop into h from above and from t+1
+            np.multiply(dh_, d_tanh[t], out=d_raw[t])  # backprop through tanh
+            np.dot(d_raw[t], WhhT, out=dhnext_)     # backprop into h_{t-1}
         np.matmul(hs[:-1].reshape(-1, H).T, dhraw.reshape(-1, H), out=g["Whh"])
         return dhraw
 
@@ -122,7 +130,7 @@ class LSTMCell:
     def backward(self, p, dhs, cache, g):
         hs, cs, acts, tcs = cache
         T, B, H = dhs.shape
-        WhT = p["Wh"].T
+        WhT = np.ascontiguousarray(p["Wh"].T)
         dz = np.empty_like(acts)                 # grads of the gate pre-activations
         dhnext = np.zeros((B, H), dtype=dhs.dtype)
         dcnext = np.zeros((B, H), dtype=dhs.dtype)
@@ -194,7 +202,7 @@ class GRUCell:
     def backward(self, p, dhs, cache, g):
         hs, rzn, hns = cache
         T, B, H = dhs.shape
-        WhT = p["Wh"].T
+        WhT = np.ascontiguousarray(p["Wh"].T)
         dx = np.empty_like(rzn)                  # grads of the input projections (r, z, n)
         dhr = np.empty_like(rzn)                 # grads of Wh·h (+ bhn for n)
         dhnext = np.zeros((B, H), dtype=dhs.dtype)
