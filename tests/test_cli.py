@@ -183,3 +183,18 @@ def test_sigterm_saves_and_exits(home, book):
     assert "SIGTERM: saved" in err
     _, meta = load_checkpoint(home / "runs" / "porter-rnn" / "checkpoint.npz")
     assert meta["iteration"] > 0
+
+
+def test_blas_threads_default_to_one_on_a_small_machine(monkeypatch):
+    from kafkarnn import cli
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
+    cli.set_blas_threads(None)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 16)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    cli.set_blas_threads(None)                                  # the user's own setting stays
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
+    cli.set_blas_threads(6)                                     # --threads wins
+    assert os.environ["OMP_NUM_THREADS"] == "6" and os.environ["OPENBLAS_NUM_THREADS"] == "6"

@@ -22,6 +22,12 @@ def next_distribution(logits: np.ndarray, temperature: float, top_k: int | None)
     return p / p.sum()
 
 
+def draw(p: np.ndarray, rng: np.random.Generator) -> int:
+    """One index drawn with probabilities p: invert the cumulative sum at a uniform number."""
+    cdf = np.cumsum(p)
+    return min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(p) - 1)
+
+
 def sample(model: CharModel, prompt_ids, length: int, rng: np.random.Generator,
            temperature: float = 1.0, top_k: int | None = None, state=None):
     """Generate `length` ids after priming with `prompt_ids`.
@@ -41,7 +47,7 @@ def sample(model: CharModel, prompt_ids, length: int, rng: np.random.Generator,
     for n in range(length):
         # 2) scale, crop, normalise, draw
         p = next_distribution(last, temperature, top_k)
-        ix = int(np.argmax(p)) if temperature <= 0 else int(rng.choice(len(p), p=p))
+        ix = int(np.argmax(p)) if temperature <= 0 else draw(p, rng)
         ids[n], probs[n] = ix, p[ix]
         # 3) feed the drawn character back in
         logits, _, state = model.forward(np.array([[ix]]), state)
