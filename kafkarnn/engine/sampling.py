@@ -49,7 +49,8 @@ def sample(model: CharModel, prompt_ids, length: int, rng: np.random.Generator,
         p = next_distribution(last, temperature, top_k)
         ix = int(np.argmax(p)) if temperature <= 0 else draw(p, rng)
         ids[n], probs[n] = ix, p[ix]
-        # 3) feed the drawn character back in
-        logits, _, state = model.forward(np.array([[ix]]), state)
-        last = logits[0]
+        if n + 1 < length:
+            # 3) feed the drawn character back in
+            logits, _, state = model.forward(np.array([[ix]]), state)
+            last = logits[0]
     return ids, probs
