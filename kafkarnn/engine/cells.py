@@ -12,6 +12,11 @@ time holds only the recurrence itself. Contract:
     backward(p, dhs, cache, g)  -> dxproj (T, B, G), writing the recurrent grads into g
 
 A state is one array (S, B, H): S = 1 (h) for rnn and gru, S = 2 (h, c) for lstm.
+
+Big per-sequence arrays come from a small workspace kept by each cell and reused while the
+shape stays the same: allocating tens of MB afresh every step costs page faults (~7% of an
+LSTM step). A buffer is only valid until the same cell runs again with the same shape, which
+is after the backward pass that used it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,21 @@ def steps(a: np.ndarray) -> list[np.ndarray]:
     return list(a[:, 0, :]) if a.shape[1] == 1 else list(a)
 
 
-class RNNCell:
+class Cell:
+    """What every cell shares: sizes and the workspace."""
+
+    def __init__(self, n_in: int, hidden: int):
+        self.n_in, self.H = n_in, hidden
+        self._ws: dict[str, np.ndarray] = {}
+
+    def buf(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        a = self._ws.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self._ws[name] = np.empty(shape, dtype=dtype)
+        return a
+
+
+class RNNCell(Cell):
     """The seed's cell.
 
         h_t = tanh(Wxh·x_t + Whh·h_{t-1} + bh)
@@ -46,9 +65,6 @@ class RNNCell:
     gates = 1
     input_keys = ("Wxh", "bh")
 
-    def __init__(self, n_in: int, hidden: int):
-        self.n_in, self.H = n_in, hidden
-
     def shapes(self) -> dict[str, tuple[int, ...]]:
         H = self.H
         return {"Wxh": (self.n_in, H), "Whh": (H, H), "bh": (H,)}
@@ -56,7 +72,7 @@ class RNNCell:
     def forward(self, p, xproj, state):
         T, B, H = xproj.shape
         Whh = p["Whh"]
-        hs = np.empty((T + 1, B, H), dtype=xproj.dtype)  # hs[0] is h_{-1}
+        hs = self.buf("hs", (T + 1, B, H), xproj.dtype)  # hs[0] is h_{-1}
         hs[0] = state[0]
         h, x = steps(hs), steps(xproj)
         for t in range(T):
@@ -69,8 +85,10 @@ class RNNCell:
         hs = cache
         T, B, H = dhs.shape
         WhhT = np.ascontiguousarray(p["Whh"].T)    # a contiguous copy multiplies ~2x faster than a view
-        dtanh = 1.0 - hs[1:] * hs[1:]               # tanh' at every step, all at once
-        dhraw = np.empty_like(dhs)
+        dtanh = self.buf("dtanh", dhs.shape, dhs.dtype)
+        np.multiply(hs[1:], hs[1:], out=dtanh)
+        np.subtract(1.0, dtanh, out=dtanh)          # tanh' at every step, all at once
+        dhraw = self.buf("dhraw", dhs.shape, dhs.dtype)
         dh = np.empty((B, H), dtype=dhs.dtype)
         dhnext = np.zeros((B, H), dtype=dhs.dtype)
         d_out, d_tanh, d_raw = steps(dhs), steps(dtanh), steps(dhraw)
@@ -83,7 +101,7 @@ class RNNCell:
         return dhraw
 
 
-class LSTMCell:
+class LSTMCell(Cell):
     """Long short-term memory with the four gates fused into one matmul per step.
 
         [i f o g] = [σ σ σ tanh](Wx·x_t + Wh·h_{t-1} + b)
@@ -98,9 +116,6 @@ class LSTMCell:
     gates = 4
     input_keys = ("Wx", "b")
 
-    def __init__(self, n_in: int, hidden: int):
-        self.n_in, self.H = n_in, hidden
-
     def shapes(self):
         H = self.H
         return {"Wx": (self.n_in, 4 * H), "Wh": (H, 4 * H), "b": (4 * H,)}
@@ -109,10 +124,10 @@ class LSTMCell:
         T, B, G = xproj.shape
         H = self.H
         Wh = p["Wh"]
-        hs = np.empty((T + 1, B, H), dtype=xproj.dtype)
-        cs = np.empty((T + 1, B, H), dtype=xproj.dtype)
-        acts = np.empty((T, B, G), dtype=xproj.dtype)   # gate activations i f o g
-        tcs = np.empty((T, B, H), dtype=xproj.dtype)    # tanh(c_t)
+        hs = self.buf("hs", (T + 1, B, H), xproj.dtype)
+        cs = self.buf("cs", (T + 1, B, H), xproj.dtype)
+        acts = self.buf("acts", (T, B, G), xproj.dtype)   # gate activations i f o g
+        tcs = self.buf("tcs", (T, B, H), xproj.dtype)     # tanh(c_t)
         hs[0], cs[0] = state[0], state[1]
         for t in range(T):
             a = acts[t]
@@ -131,7 +146,7 @@ class LSTMCell:
         hs, cs, acts, tcs = cache
         T, B, H = dhs.shape
         WhT = np.ascontiguousarray(p["Wh"].T)
-        dz = np.empty_like(acts)                 # grads of the gate pre-activations
+        dz = self.buf("dz", acts.shape, acts.dtype)   # grads of the gate pre-activations
         dhnext = np.zeros((B, H), dtype=dhs.dtype)
         dcnext = np.zeros((B, H), dtype=dhs.dtype)
         for t in reversed(range(T)):
@@ -151,7 +166,7 @@ class LSTMCell:
         return dz
 
 
-class GRUCell:
+class GRUCell(Cell):
     """Gated recurrent unit, the three gates' recurrent products fused into one matmul per step.
 
         r = σ(Wxr·x + Whr·h_{t-1} + br)
@@ -167,9 +182,6 @@ class GRUCell:
     gates = 3
     input_keys = ("Wx", "b")
 
-    def __init__(self, n_in: int, hidden: int):
-        self.n_in, self.H = n_in, hidden
-
     def shapes(self):
         H = self.H
         return {"Wx": (self.n_in, 3 * H), "Wh": (H, 3 * H), "b": (3 * H,), "bhn": (H,)}
@@ -178,10 +190,10 @@ class GRUCell:
         T, B, G = xproj.shape
         H = self.H
         Wh, bhn = p["Wh"], p["bhn"]
-        hs = np.empty((T + 1, B, H), dtype=xproj.dtype)
-        rzn = np.empty((T, B, G), dtype=xproj.dtype)     # r, z, n activations
-        hns = np.empty((T, B, H), dtype=xproj.dtype)     # Whn·h + bhn
-        hr = np.empty((B, G), dtype=xproj.dtype)
+        hs = self.buf("hs", (T + 1, B, H), xproj.dtype)
+        rzn = self.buf("rzn", (T, B, G), xproj.dtype)    # r, z, n activations
+        hns = self.buf("hns", (T, B, H), xproj.dtype)    # Whn·h + bhn
+        hr = self.buf("hr", (B, G), xproj.dtype)
         hs[0] = state[0]
         for t in range(T):
             a = rzn[t]
@@ -203,8 +215,8 @@ class GRUCell:
         hs, rzn, hns = cache
         T, B, H = dhs.shape
         WhT = np.ascontiguousarray(p["Wh"].T)
-        dx = np.empty_like(rzn)                  # grads of the input projections (r, z, n)
-        dhr = np.empty_like(rzn)                 # grads of Wh·h (+ bhn for n)
+        dx = self.buf("dx", rzn.shape, rzn.dtype)    # grads of the input projections (r, z, n)
+        dhr = self.buf("dhr", rzn.shape, rzn.dtype)  # grads of Wh·h (+ bhn for n)
         dhnext = np.zeros((B, H), dtype=dhs.dtype)
         for t in reversed(range(T)):
             a = rzn[t]
