@@ -1,0 +1,250 @@
+"""The monitor's panes: loss, speed, run, live sample and generated text.
+
+Each pane turns a `Snapshot` (or a generated continuation) into Rich text and re-renders only
+when what it shows has changed; the App decides how often to ask. Text the model wrote always
+goes in as `rich.text.Text`, never as markup, with control characters made visible, so `[`,
+escape sequences or a carriage return in a sample cannot break the screen.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+import unicodedata
+from datetime import datetime
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Sparkline, Static
+
+from kafkarnn.train.session import Snapshot, format_duration
+
+LN2 = math.log(2)
+SURE, UNSURE = 0.5, 0.1                  # probability thresholds for shading a character
+STYLE_SURE, STYLE_MID, STYLE_UNSURE = "bold", "", "dim underline"
+
+# characters that must not reach the terminal as they are (besides C0/C1 controls)
+_INVISIBLE = {"Cf", "Zl", "Zp", "Cs", "Co"}
+
+
+def visible(ch: str) -> str:
+    """How one generated character is drawn: control characters become visible symbols."""
+    if ch == "\n":
+        return ch
+    o = ord(ch)
+    if o < 0x20:
+        return chr(0x2400 + o)            # ␀ … ␟ (tab is ␉, escape ␛, carriage return ␍)
+    if o == 0x7F:
+        return "␡"
+    cat = unicodedata.category(ch)
+    if cat == "Cc" or cat in _INVISIBLE:
+        return "�"
+    return ch
+
+
+def shaded(text: str, probs=(), prefix: str = "") -> Text:
+    """`prefix` in reverse video, then `text` with each character styled by its probability:
+    bold when the model was sure (p > 0.5), plain in between, dim and underlined when it was
+    unsure (p < 0.1) — legible without colour too."""
+    out = Text()
+    if prefix:
+        out.append("".join(visible(c) for c in prefix), style="reverse")
+    run, run_style = [], None
+    for i, ch in enumerate(text):
+        p = probs[i] if i < len(probs) else None
+        if p is None or not math.isfinite(p):
+            style = STYLE_MID
+        else:
+            style = STYLE_SURE if p > SURE else STYLE_UNSURE if p < UNSURE else STYLE_MID
+        if style != run_style and run:
+            out.append("".join(run), style=run_style or None)
+            run = []
+        run_style = style
+        run.append(visible(ch))
+    if run:
+        out.append("".join(run), style=run_style or None)
+    return out
+
+
+def legend() -> Text:
+    return Text.assemble(("sure", STYLE_SURE), " · so-so · ", ("unsure", STYLE_UNSURE))
+
+
+def human(n: float) -> str:
+    """12,345 / 1.23M / 4.56G: compact counts for narrow panes."""
+    for size, unit in ((1e9, "G"), (1e6, "M")):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return f"{n:,.0f}"
+
+
+def _grid(rows: list[tuple[str, str | Text]], fold: bool = False) -> Table:
+    table = Table.grid(padding=(0, 1), expand=True)
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(overflow="fold" if fold else "ellipsis", no_wrap=not fold, ratio=1)
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+class _Pane(Static):
+    """A Static that skips updates when its key (what it shows) is unchanged."""
+
+    _key: object = None
+
+    def show_if_changed(self, key, make) -> None:
+        if key != self._key:
+            self._key = key
+            self.update(make())
+
+
+class LossPane(Vertical):
+    """Sparkline of the smoothed training loss, and the losses in nats and bits per character."""
+
+    def compose(self) -> ComposeResult:
+        yield Sparkline([], summary_function=statistics.fmean, id="curve")
+        yield _Pane(id="loss-numbers")
+
+    def on_mount(self) -> None:
+        self.border_title = "Loss"
+
+    def show_curve(self, history) -> None:
+        data = [h for h in history if math.isfinite(h)]
+        spark = self.query_one(Sparkline)
+        if data == (spark.data or []):
+            return
+        spark.data = data
+        if data:
+            self.border_subtitle = Text(f"{min(data):.2f}–{max(data):.2f} nats · {len(data)} points")
+
+    def show_numbers(self, s: Snapshot) -> None:
+        def row(name, nats):
+            if nats is None or not math.isfinite(nats):
+                return name, Text("-")
+            return name, Text.assemble((f"{nats:.4f}", "bold"), " nats  ",
+                                       (f"{nats / LN2:.3f}", "bold"), " bits")
+        key = (round(s.loss, 4), s.val_loss, s.best_val_loss)
+        self.query_one("#loss-numbers", _Pane).show_if_changed(key, lambda: _grid([
+            row("train", s.loss), row("val", s.val_loss), row("best val", s.best_val_loss)]))
+
+
+class SpeedPane(_Pane):
+    """Iterations and characters per second, counts, elapsed time, ETA when a limit is set."""
+
+    def on_mount(self) -> None:
+        self.border_title = "Speed"
+
+    def show(self, s: Snapshot) -> None:
+        key = (s.state, round(s.iters_per_sec, 1), round(s.chars_per_sec), s.iteration,
+               round(s.elapsed_s), round(s.session_s), None if s.eta_s is None else round(s.eta_s))
+        self.show_if_changed(key, lambda: self._render_speed(s))
+
+    @staticmethod
+    def _render_speed(s: Snapshot) -> Table:
+        idle = s.state not in ("RUNNING", "SAVING", "STARTING")
+        rate = (lambda v: Text("- (not training)", style="dim")) if idle else (lambda v: Text(v, "bold"))
+        rows = [("it/s", rate(f"{s.iters_per_sec:,.1f}")),
+                ("chars/s", rate(f"{s.chars_per_sec:,.0f}")),
+                ("iteration", Text(f"{s.iteration:,}", "bold")),
+                ("chars seen", human(s.chars)),
+                ("elapsed", format_duration(s.elapsed_s)),
+                ("this session", format_duration(s.session_s))]
+        limits = []
+        if s.max_iters:
+            limits.append(f"{s.max_iters:,} it")
+        if s.max_seconds:
+            limits.append(format_duration(s.max_seconds))
+        if limits:
+            rows.append(("limit", " or ".join(limits)))
+            rows.append(("ETA", Text("done" if s.state == "FINISHED" else format_duration(s.eta_s),
+                                     "bold")))
+        return _grid(rows)
+
+
+HINTS = {"STARTING": "starting", "RUNNING": "space pauses", "PAUSED": "space resumes",
+         "SAVING": "writing checkpoint", "FINISHED": "press g or q",
+         "FAILED": "see note · q quits", "STOPPED": "stopping"}
+
+
+class RunPane(Vertical):
+    """Run name, corpus, model and size, data folder, last checkpoint, and the state word."""
+
+    _state: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="state-row"):
+            yield Static(id="state")
+            yield Static(id="state-hint")
+        yield _Pane(id="run-info")
+
+    def on_mount(self) -> None:
+        self.border_title = "Run"
+
+    def show(self, s: Snapshot, now: float | None = None) -> None:
+        if s.state != self._state:
+            word = self.query_one("#state", Static)
+            if self._state:
+                word.remove_class(f"-{self._state.lower()}")
+            word.add_class(f"-{s.state.lower()}")
+            word.update(Text(f" {s.state} "))
+            self.query_one("#state-hint", Static).update(Text(HINTS.get(s.state, "")))
+            self._state = s.state
+        now = time.time() if now is None else now
+        saved = "not yet"
+        if s.last_saved is not None:
+            ago = format_duration(max(0.0, now - s.last_saved))
+            saved = f"{datetime.fromtimestamp(s.last_saved):%H:%M:%S} ({ago} ago)"
+        save_error = getattr(s, "save_error", "")
+        key = (s.run_name, s.corpus, s.model, s.n_params, s.data_dir, saved, s.message, s.state,
+               save_error)
+
+        def make() -> Table:
+            rows = [("run", Text(s.run_name, "bold")), ("corpus", Text(s.corpus)),
+                    ("model", Text(s.model)), ("size", Text(f"{s.n_params:,} parameters")),
+                    ("data", Text(s.data_dir)), ("saved", saved)]
+            if save_error:
+                rows.append(("SAVE", Text(f"FAILED: {save_error}", "bold reverse")))
+            if s.state in ("FAILED", "FINISHED") and s.message:
+                rows.append(("note", Text(s.message, "bold" if s.state == "FAILED" else "")))
+            return _grid(rows, fold=True)
+        self.query_one("#run-info", _Pane).show_if_changed(key, make)
+
+
+class SamplePane(_Pane):
+    """The latest live sample, each character shaded by the probability the model gave it."""
+
+    _temperature: float | None = None
+
+    def on_mount(self) -> None:
+        self.border_title = "Sample"
+        self.border_subtitle = legend()
+        self.update(Text("the first sample arrives after a few seconds of training", "dim"))
+
+    def show(self, s: Snapshot) -> None:
+        if s.temperature != self._temperature:
+            self._temperature = s.temperature
+            self.border_title = Text(f"Sample · T {s.temperature:.2f}")
+        if s.sample_id:
+            self.show_if_changed(s.sample_id, lambda: shaded(s.sample, s.sample_probs))
+
+    def show_text(self, text: str, probs=()) -> None:
+        """Show `text` (used by tests and screenshots, and for any string at all)."""
+        self._key = None
+        self.update(shaded(text, probs))
+
+
+class GeneratedPane(_Pane):
+    """The latest continuation from the `g` dialog: the prompt in reverse video, then the text."""
+
+    def on_mount(self) -> None:
+        self.border_title = "Generated"
+        self.update(Text("press g to continue a prompt of your own with the current model", "dim"))
+
+    def show(self, prompt: str, text: str, probs, temperature: float, iteration: int) -> None:
+        self.border_title = Text(f"Generated · T {temperature:.2f} · iteration {iteration:,}")
+        self.border_subtitle = legend()
+        self._key = None
+        self.update(shaded(text, probs, prefix=prompt))

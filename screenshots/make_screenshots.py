@@ -1,0 +1,81 @@
+"""Make the README's screenshots of the training monitor: a real run on sample_texts, as SVG.
+
+    python screenshots/make_screenshots.py [--seconds 60]
+
+Trains a fresh `--preset small` run in a temporary data folder inside the monitor (headless
+Textual, 100×30) for a while so the sample reads like words, then writes
+  monitor.svg   the monitor while training
+  prompt.svg    the `g` dialog with a seed text typed in
+  generate.svg  the monitor with that seed's continuation in the Generated pane
+next to this script. Timings and text differ from run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # see benchmarks/monitor_overhead.py
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+from kafkarnn.cli import make_session  # noqa: E402
+from kafkarnn.train.launch import prepare  # noqa: E402
+from kafkarnn.tui.app import MonitorApp, start_note  # noqa: E402
+from kafkarnn.tui.screens import GenerateScreen  # noqa: E402
+
+SIZE = (100, 30)
+PROMPT = "The clerk opened the door and"
+
+
+async def shoot(seconds: float, out: Path) -> None:
+    home = Path(tempfile.mkdtemp(prefix="kafkarnn-"))
+    launch = prepare(data_dir=home, corpus_spec=str(REPO / "sample_texts"), encoding=None,
+                     run_name=None, new=False, preset="small", overrides={})
+    try:
+        args = argparse.Namespace(max_iters=None, max_seconds=None, eval_every=15.0, save_every=30.0)
+        session = make_session(args, launch, home, sample_every=3.0, stay_open=True)
+        app = MonitorApp(session, note=start_note(launch))
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            start = time.monotonic()
+            while time.monotonic() - start < seconds:
+                await asyncio.sleep(1.0)
+                print(f"\rtraining {time.monotonic() - start:4.0f}s  "
+                      f"iteration {session.snapshot().iteration:,}", end="", flush=True)
+            print()
+            await pilot.pause(1.0)
+            app.save_screenshot(filename="monitor.svg", path=str(out))
+            await pilot.press("g")
+            app.screen.query_one("#seed").value = PROMPT
+            await pilot.pause(0.5)
+            app.save_screenshot(filename="prompt.svg", path=str(out))
+            await pilot.press("enter")
+            deadline = time.monotonic() + 30
+            while isinstance(app.screen, GenerateScreen) and time.monotonic() < deadline:
+                await pilot.pause(0.2)
+            await pilot.pause(1.0)
+            app.save_screenshot(filename="generate.svg", path=str(out))
+            await pilot.press("q")
+        app.trained.wait(30)
+    finally:
+        launch.lock.unlock()
+    print(f"wrote monitor.svg, prompt.svg and generate.svg to {out} (run data in {home})")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=60.0, help="training time before the shots (60)")
+    p.add_argument("--out", type=Path, default=HERE, help="folder for the SVG files (this one)")
+    a = p.parse_args()
+    asyncio.run(shoot(a.seconds, a.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,373 @@
+"""Tests for kafkarnn.tui: the monitor driven with Pilot over a real, tiny trainer, and SIGHUP in a pty.
+
+The trainer is real (rnn, 16 units, 4 streams of 16) but each step is slowed by a few
+milliseconds, so the process looks idle between steps and `pilot.press` does not wait its
+full second for the CPU to settle.
+"""
+
+import argparse
+import math
+import os
+import pty
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+from textual.app import App
+from textual.widgets import Input, Sparkline
+
+from kafkarnn.cli import make_session
+from kafkarnn.train.checkpoint import load_checkpoint
+from kafkarnn.train.launch import prepare
+from kafkarnn.train.session import Pause
+from kafkarnn.train.trainer import TrainingDiverged
+from kafkarnn.tui.app import MonitorApp, start_note
+from kafkarnn.tui.screens import GenerateScreen
+from kafkarnn.tui.widgets import GeneratedPane, SamplePane, shaded, visible
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {"hidden": 16, "batch": 4, "seq_len": 16, "model": "rnn"}
+STEP_SLEEP = 0.01          # seconds added to each training step (see the module docstring)
+SIZE = (100, 30)
+
+
+@pytest.fixture
+def corpus(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAFKARNN_HOME", str(tmp_path / "home"))
+    words = "the door was open and the clerk said nothing to anyone in the long hall".split()
+    lines = [" ".join(words[(i * 7 + j) % len(words)] for j in range(9)) + "." for i in range(120)]
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def open_run(tmp_path, corpus):
+    return prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None,
+                   run_name="tiny", new=False, preset=None, overrides=dict(TINY))
+
+
+def monitor(launch, tmp_path, max_iters=None, **kw) -> MonitorApp:
+    args = argparse.Namespace(max_iters=max_iters, max_seconds=None, eval_every=30.0, save_every=60.0)
+    session = make_session(args, launch, tmp_path / "home", sample_every=0.3, stay_open=True,
+                           metrics_every=0.1, **kw)
+    step = launch.trainer.step
+
+    def slow_step():
+        time.sleep(STEP_SLEEP)
+        return step()
+    launch.trainer.step = slow_step
+    return MonitorApp(session, note=start_note(launch))
+
+
+@pytest.fixture
+def run(tmp_path, corpus):
+    """A fresh tiny run; its lock is released at the end."""
+    launch = open_run(tmp_path, corpus)
+    yield launch
+    launch.lock.unlock()
+
+
+async def until(pilot, condition, timeout=10.0, step=0.05):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the app"
+        await pilot.pause(step)
+
+
+def snap(app):
+    return app.session.snapshot()
+
+
+def state_word(app) -> str:
+    return str(app.query_one("#state").content)
+
+
+def screen_text(app) -> str:
+    return app.export_screenshot().replace("&#160;", " ")
+
+
+def checkpoint_meta(launch) -> dict:
+    return load_checkpoint(launch.run.checkpoint_path)[1]
+
+
+async def quit_app(app, pilot) -> None:
+    await pilot.press("q")
+    assert app.trained.wait(10), "the training thread did not end"
+
+
+async def quit_app_from_dialog(app, pilot):
+    await pilot.press("escape")
+    assert not isinstance(app.screen, GenerateScreen)
+    await quit_app(app, pilot)
+
+
+# ---- keys and states -----------------------------------------------------------------------------
+
+async def test_pause_stops_steps_and_resume_continues(run, tmp_path):
+    app = monitor(run, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: snap(app).iteration > 3)
+        assert app.screen.active_bindings["space"].binding.description == "Pause"
+        await pilot.press("space")
+        await until(pilot, lambda: snap(app).state == "PAUSED")
+        await until(pilot, lambda: "PAUSED" in state_word(app))
+        assert app.screen.active_bindings["space"].binding.description == "Resume"
+        paused_at = snap(app).iteration
+        await pilot.pause(0.4)
+        assert snap(app).iteration == paused_at           # no step runs while paused
+        await pilot.press("space")
+        await until(pilot, lambda: snap(app).iteration > paused_at)
+        await until(pilot, lambda: "RUNNING" in state_word(app))
+        assert app.screen.active_bindings["space"].binding.description == "Pause"
+        await quit_app(app, pilot)
+
+
+async def test_generate_shows_the_continuation(run, tmp_path):
+    app = monitor(run, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: snap(app).iteration > 3)
+        await pilot.press("g")
+        assert isinstance(app.screen, GenerateScreen)
+        await pilot.press(*"the ")
+        app.screen.query_one("#length", Input).value = "50"
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, GenerateScreen))
+        shown = app.query_one(GeneratedPane).content
+        assert isinstance(shown, Text)
+        assert shown.plain.startswith("the ") and len(shown.plain) == 4 + 50
+        assert snap(app).state == "RUNNING"                 # training went on meanwhile
+        await quit_app(app, pilot)
+
+
+async def test_unknown_characters_are_reported_in_the_dialog(run, tmp_path):
+    app = monitor(run, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("g")
+        app.screen.query_one("#seed", Input).value = "the Ω ["
+        await pilot.press("enter")
+        status = app.screen.query_one("#dialog-status")
+        await until(pilot, lambda: "never saw" in str(status.content))
+        assert "'Ω'" in str(status.content) and "'['" in str(status.content)
+        assert isinstance(app.screen, GenerateScreen)       # still open, nothing crashed
+        app.screen.query_one("#length", Input).value = "0"
+        await pilot.press("enter")
+        assert "length must be" in str(status.content)
+        await quit_app_from_dialog(app, pilot)
+
+
+async def test_escape_cancels_the_dialog(run, tmp_path):
+    app = monitor(run, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("g")
+        await pilot.press("t", "h", "e")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, GenerateScreen)
+        assert "press g" in str(app.query_one(GeneratedPane).content)   # nothing was generated
+        assert app.is_running
+        await quit_app(app, pilot)
+
+
+async def test_s_saves_now_with_a_notification(run, tmp_path):
+    app = monitor(run, tmp_path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: snap(app).iteration > 3)
+        await pilot.press("s")
+        await until(pilot, lambda: run.run.checkpoint_path.exists())
+        first = checkpoint_meta(run)["iteration"]
+        first_mtime = run.run.checkpoint_path.stat().st_mtime_ns
+        await until(pilot, lambda: any("saved at" in str(n.message) for n in app._notifications))
+        await until(pilot, lambda: snap(app).iteration > first + 3)
+        await pilot.press("s")
+        await until(pilot, lambda: checkpoint_meta(run)["iteration"] > first)
+        assert run.run.checkpoint_path.stat().st_mtime_ns > first_mtime
+        await quit_app(app, pilot)
+
+
+async def test_a_failed_save_is_shown_and_training_goes_on(run, tmp_path):
+    app = monitor(run, tmp_path)
+    run.run.checkpoint_path.mkdir()                    # the checkpoint cannot replace a folder
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: snap(app).iteration > 3)
+        await pilot.press("s")
+        await until(pilot, lambda: any(n.severity == "error" and "save failed" in str(n.message)
+                                       for n in app._notifications))
+        if hasattr(snap(app), "save_error"):
+            await until(pilot, lambda: "FAILED:" in screen_text(app))   # the Run pane says so
+        at = snap(app).iteration
+        await until(pilot, lambda: snap(app).iteration > at)           # still training
+        run.run.checkpoint_path.rmdir()
+        await pilot.press("s")
+        await until(pilot, lambda: run.run.checkpoint_path.is_file())
+        await until(pilot, lambda: "FAILED:" not in screen_text(app))
+        await quit_app(app, pilot)
+
+
+async def test_q_quits_and_the_checkpoint_holds_the_last_iteration(run, tmp_path):
+    app = monitor(run, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: snap(app).iteration > 5)
+        await quit_app(app, pilot)
+    assert not app.is_running
+    final = snap(app)
+    assert final.state == "STOPPED"
+    assert checkpoint_meta(run)["iteration"] == final.iteration > 5
+
+
+async def test_resume_restores_iteration_and_curve(tmp_path, corpus):
+    first = open_run(tmp_path, corpus)
+    app = monitor(first, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(snap(app).history) >= 3)
+        await quit_app(app, pilot)
+    before = snap(app)
+    first.lock.unlock()
+
+    second = open_run(tmp_path, corpus)
+    try:
+        assert second.resumed and second.trainer.iteration == before.iteration
+        app = monitor(second, tmp_path)
+        app.session.send(Pause())                       # hold it where it resumed
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await until(pilot, lambda: snap(app).state == "PAUSED")
+            await pilot.pause(0.3)
+            assert snap(app).iteration == before.iteration
+            assert f"{before.iteration:,}" in screen_text(app)
+            curve = app.query_one(Sparkline).data
+            assert len(curve) >= len(before.history)
+            for restored, was in zip(curve, before.history):
+                assert math.isclose(restored, was, abs_tol=1e-5)
+            assert any(f"at iteration {before.iteration:,}" in str(n.message)
+                       for n in app._notifications)
+            await quit_app(app, pilot)
+    finally:
+        second.lock.unlock()
+
+
+async def test_limit_reached_finishes_and_stays_open(run, tmp_path):
+    app = monitor(run, tmp_path, max_iters=12)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: snap(app).state == "FINISHED")
+        await until(pilot, lambda: "FINISHED" in state_word(app))
+        await pilot.pause(0.3)
+        assert app.is_running and snap(app).iteration == 12
+        assert "space" not in app.screen.active_bindings      # nothing to pause any more
+        assert checkpoint_meta(run)["iteration"] == 12
+        await pilot.press("g")                                # generating still works
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, GenerateScreen))
+        assert len(app.query_one(GeneratedPane).content.plain) == 200
+        await quit_app(app, pilot)
+
+
+async def test_a_failure_in_training_shows_in_the_app(run, tmp_path):
+    app = monitor(run, tmp_path)
+    step = run.trainer.step
+
+    def diverging():                                # fails a few steps after the first save
+        if run.run.checkpoint_path.exists() and run.trainer.iteration >= saved[0] + 3:
+            raise TrainingDiverged("training diverged: the loss was not finite (test)")
+        return step()
+    run.trainer.step = diverging
+    saved = [10**9]
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: snap(app).iteration > 3)
+        await pilot.press("s")
+        await until(pilot, lambda: run.run.checkpoint_path.exists())
+        saved[0] = checkpoint_meta(run)["iteration"]
+        await until(pilot, lambda: "FAILED" in state_word(app))
+        assert app.is_running and snap(app).iteration > saved[0]
+        assert "training diverged" in screen_text(app)            # the Run pane's note
+        assert any(n.severity == "error" for n in app._notifications)
+        await quit_app(app, pilot)
+    assert checkpoint_meta(run)["iteration"] == saved[0]          # the last good one stays
+
+
+# ---- text the model wrote ------------------------------------------------------------------------
+
+class PanesApp(App):
+    def compose(self):
+        yield SamplePane()
+        yield GeneratedPane()
+
+
+async def test_sample_with_brackets_and_control_characters_renders_as_text():
+    nasty = "[bold]x[/] [link=http://a]y\x1b[31m red\r\t\x07\x00 \x7f\u202e\x85 end\nnext [/"
+    probs = [0.9, 0.05, 0.3] * len(nasty)
+    app = PanesApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        app.query_one(SamplePane).show_text(nasty)            # unshaded: one run of text
+        app.query_one(GeneratedPane).show("[prompt]", nasty, probs, 0.8, 7)
+        await pilot.pause()
+        shown = app.query_one(SamplePane).content.plain
+        assert "[bold]x[/]" in shown and "[link=http://a]" in shown and "\nnext [/" in shown
+        assert not any(ord(c) < 0x20 and c != "\n" for c in shown)
+        assert "␛" in shown and "␍" in shown and "␉" in shown and "␇" in shown and "␀" in shown
+        assert "\x7f" not in shown and "\u202e" not in shown and "\x85" not in shown
+        assert app.query_one(GeneratedPane).content.plain.startswith("[prompt][bold]")
+        assert "[bold]x[/]" in screen_text(app)
+
+
+def test_shading_marks_sure_and_unsure_characters_with_styles():
+    text = shaded("abc", [0.9, 0.3, 0.05])
+    styles = {text.plain[s.start:s.end]: str(s.style) for s in text.spans}
+    assert styles == {"a": "bold", "c": "dim underline"}       # b is plain
+    assert shaded("ab", [0.9]).plain == "ab"                  # missing probabilities: plain
+    assert visible("\t") == "␉" and visible("\n") == "\n" and visible("é") == "é"
+
+
+# ---- signals -------------------------------------------------------------------------------------
+
+def test_sighup_saves_the_run_and_exits(tmp_path, corpus):
+    home = tmp_path / "home"
+    argv = [sys.executable, "-m", "kafkarnn", "--corpus", str(corpus), "--hidden", "16", "--batch", "4",
+            "--seq-len", "16", "--model", "rnn", "--run", "hup", "--save-every", "0.5"]
+    env = dict(os.environ, TERM="xterm-256color", KAFKARNN_HOME=str(home), COLUMNS="100", LINES="30",
+               PYTHONPATH=str(REPO))
+    pid, fd = pty.fork()
+    if pid == 0:                                      # the child: the app, on the pty
+        os.chdir(REPO)
+        os.execve(argv[0], argv, env)
+    output = bytearray()
+
+    def drain():
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            output.extend(data)
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    checkpoint = home / "runs" / "hup" / "checkpoint.npz"
+    done = 0
+    try:
+        deadline = time.monotonic() + 30
+        while not checkpoint.exists():                # a periodic save: it is training
+            assert time.monotonic() < deadline, output.decode(errors="replace")[-2000:]
+            time.sleep(0.1)
+        time.sleep(0.3)
+        seen = load_checkpoint(checkpoint)[1]["iteration"]
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            assert time.monotonic() < deadline, "the app did not exit after SIGHUP"
+            time.sleep(0.05)
+    finally:
+        if not done:                                  # never leave the child behind
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    reader.join(2)
+    os.close(fd)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, output.decode(errors="replace")[-2000:]
+    meta = load_checkpoint(checkpoint)[1]
+    assert meta["iteration"] > 0 and meta["iteration"] >= seen
+    assert b"saved run hup at iteration" in output
