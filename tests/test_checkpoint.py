@@ -92,6 +92,7 @@ def test_file_is_a_plain_uncompressed_npz(tmp_path):
         raw = npz["__meta__"]
     assert raw.dtype == np.uint8
     stored = json.loads(raw.tobytes().decode("utf-8"))
+    assert set(stored.pop("__crc32__")) == set(sample_arrays())   # one CRC per array, by name
     assert stored == {"iter": 5, "format_version": FORMAT_VERSION}  # save sets the version
 
 

@@ -3,6 +3,8 @@
 Layout: one `.npy` member per array under its own name ("param/Wxh", "opt/m/Wxh", "state/h0", ...)
 and one member `__meta__`, the UTF-8 bytes of `json.dumps(meta)` as a uint8 array. Names starting
 with "__" are reserved. No pickles: saving refuses object arrays, loading uses `allow_pickle=False`.
+The metadata also records each array's CRC-32 under its name (`__crc32__`), so an array stored
+under another name (two same-shaped matrices swapped, say) is caught, not loaded as the other one.
 
 Saving goes to a temporary file in the same folder, is flushed and fsynced, then moved over the
 target with `os.replace`, so a crash or a full disk leaves the previous checkpoint as it was.
@@ -27,6 +29,7 @@ from kafkarnn.errors import CheckpointError
 
 FORMAT_VERSION = 1
 META_NAME = "__meta__"
+CRC_KEY = "__crc32__"    # in the metadata: {array name: CRC-32 of its bytes in C order}
 ALLOWED_KINDS = "biufc"  # bool, int, uint, float, complex: plain numbers only
 HINT = "; the run folder is untouched — pass --new to start a fresh run"
 
@@ -82,7 +85,8 @@ def save_checkpoint(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> No
         if arr.dtype.kind not in ALLOWED_KINDS:
             raise ValueError(f"checkpoint array {name!r} has dtype {arr.dtype}; only numeric arrays can be saved")
         checked[name] = arr
-    stored_meta = {**meta, "format_version": FORMAT_VERSION}
+    stored_meta = {**meta, "format_version": FORMAT_VERSION,
+                   CRC_KEY: {name: _crc32(arr) for name, arr in checked.items()}}
     meta_bytes = np.frombuffer(json.dumps(stored_meta).encode("utf-8"), dtype=np.uint8)
 
     def write(f: BinaryIO) -> None:
@@ -147,7 +151,24 @@ def _load(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     for name, arr in arrays.items():
         if arr.dtype.kind not in ALLOWED_KINDS:
             raise CheckpointError(f"checkpoint {path}: array {name!r} has unsupported dtype {arr.dtype}{HINT}")
+    _check_crcs(path, arrays, meta.pop(CRC_KEY, None))
     return arrays, meta
+
+
+def _crc32(arr: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(arr).reshape(-1).view(np.uint8))
+
+
+def _check_crcs(path: Path, arrays: dict[str, np.ndarray], crcs: object) -> None:
+    """Each array must be the one saved under its name (files without the record predate it)."""
+    if crcs is None:
+        return
+    if not isinstance(crcs, dict) or set(crcs) != set(arrays):
+        raise CheckpointError(f"checkpoint {path} is corrupt (its arrays do not match the saved list){HINT}")
+    for name, arr in arrays.items():
+        if crcs[name] != _crc32(arr):
+            raise CheckpointError(f"checkpoint {path} is corrupt (array {name!r} is not the one saved "
+                                  f"under that name: damaged, or swapped with another){HINT}")
 
 
 def _parse_meta(path: Path, raw: np.ndarray) -> dict:
