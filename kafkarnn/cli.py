@@ -154,7 +154,7 @@ def cmd_train(args) -> int:
     try:
         if launch.corpus.notice:
             eprint(f"kafkarnn: {launch.corpus.notice}")
-        if args.headless or not (sys.stdout.isatty() and sys.stdin.isatty()):
+        if args.headless or not (sys.stdout.isatty() and sys.stdin.isatty() and sys.stderr.isatty()):
             return train_headless(args, launch, data_dir)
         from kafkarnn.tui.app import run_monitor
         return run_monitor(args, launch, data_dir)
@@ -198,10 +198,13 @@ def train_headless(args, launch, data_dir) -> int:
             signal.signal(sig, handler)
     snap = session.snapshot()
     print(progress_line(snap), flush=True)
-    if caught:
-        eprint(f"kafkarnn: {caught[0]}: saved {launch.run.name} at iteration {snap.iteration:,}")
     if state == "FAILED":
         raise KafkarnnError(snap.message)
+    if snap.save_error:                          # never end with unsaved progress silently
+        raise KafkarnnError(f"run {launch.run.name}: {snap.save_error}; the previous checkpoint is "
+                            "intact and the progress since it is lost")
+    if caught:
+        eprint(f"kafkarnn: {caught[0]}: saved {launch.run.name} at iteration {snap.iteration:,}")
     return 0
 
 

@@ -25,6 +25,7 @@ from kafkarnn.train import gutenberg
 SAMPLE_SPEC = "sample-texts"
 METAMORPHOSIS_SPEC = "metamorphosis"
 SNIFF_BYTES = 8192   # a NUL byte in this many leading bytes means "binary"
+READ_TRIES = 3       # reads of a file that changes while it is read, before giving up
 MAX_SKIP_LINES = 5   # more skipped files than this are reported as one line with counts
 
 
@@ -131,9 +132,23 @@ class _FileError(CorpusError):
         self.short = short
 
 
+class _Changing(Exception):
+    """A regular file changed while it was read, every time it was read."""
+
+
 def _read_bytes(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
+    """The bytes of one version of the file: a read during which size or times moved is repeated."""
+    for _ in range(READ_TRIES):
+        with open(path, "rb") as f:
+            before = os.fstat(f.fileno())
+            raw = f.read()
+            after = os.fstat(f.fileno())
+        if not stat.S_ISREG(after.st_mode) or (
+                len(raw) == after.st_size and
+                (before.st_size, before.st_mtime_ns, before.st_ctime_ns) ==
+                (after.st_size, after.st_mtime_ns, after.st_ctime_ns)):
+            return raw
+    raise _Changing()
 
 
 def _read_file(path: Path, shown: str, codec: str) -> str:
@@ -142,6 +157,9 @@ def _read_file(path: Path, shown: str, codec: str) -> str:
         raw = _read_bytes(path)
     except OSError as exc:
         raise _FileError(f"cannot read {shown}: {_os_reason(exc)}", _os_reason(exc)) from None
+    except _Changing:
+        raise _FileError(f"{shown} kept changing while it was read; try again once it is complete",
+                         "changing while read") from None
     # UTF-16/32 text is full of NUL bytes, so the binary sniff only applies to other encodings.
     if not codec.startswith(("utf-16", "utf-32")) and b"\0" in raw[:SNIFF_BYTES]:
         raise _FileError(f"{shown} looks binary (it contains NUL bytes), not text", "binary")
@@ -156,6 +174,9 @@ def _read_file(path: Path, shown: str, codec: str) -> str:
         offset = skipped + exc.start
         raise _FileError(f"{shown} is not valid {label} (byte 0x{byte:02x} at offset {offset}){hint}",
                          f"not valid {label}") from None
+    except UnicodeError as exc:            # a codec that fails without an offset (e.g. "undefined")
+        raise _FileError(f"{shown} cannot be decoded as {codec} ({_one_line(str(exc))})",
+                         f"not valid {codec}") from None
     del raw
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")   # like Python's text mode

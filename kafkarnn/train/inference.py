@@ -62,7 +62,7 @@ def load_for_sampling(data_dir, name: str | None, best: bool = False) -> tuple[S
     try:
         cfg = check(Config.from_dict(meta["config"]))
         vocab = Vocab(meta["vocab"])
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:   # e.g. "config" not an object
         raise KafkarnnError(f"checkpoint {path} has damaged metadata ({e})") from None
     model = build_model(cfg, len(vocab))
     for k, shape in model.shapes().items():

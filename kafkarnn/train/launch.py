@@ -51,11 +51,11 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
         valid_run_name(run_name)
     stored = None
     if run_name is not None and not new and Run(data_dir, run_name).exists():
-        stored = Run(data_dir, run_name).read_config()
+        stored = _corpus_of(Run(data_dir, run_name))
         if corpus_spec is None:                  # `--run NAME` alone: train on the run's corpus
-            corpus_spec = stored.get("corpus", {}).get("spec")
+            corpus_spec = stored.get("spec")
         if encoding is None:
-            encoding = stored.get("corpus", {}).get("encoding")
+            encoding = stored.get("encoding")
     corpus = load_corpus(corpus_spec, encoding=encoding or "utf-8", data_dir=data_dir, log=log)
 
     base_cfg = PRESETS[preset or "default"]
@@ -69,8 +69,11 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
     if fresh and (run.checkpoint_path.exists() or run.best_path.exists()):
         raise KafkarnnError(f"run folder {run.path} has checkpoints but no config.json; "
                             "it is left untouched: pass --new or --run OTHER to start elsewhere")
-    run.create()
-    lock = run.lock()
+    try:
+        run.create()
+        lock = run.lock()
+    except OSError as e:                         # e.g. a read-only or full data folder
+        raise KafkarnnError(f"cannot open run folder {run.path} ({e.strerror or e})") from None
     try:
         if fresh:
             cfg = check(base_cfg.replace(**overrides))
@@ -99,7 +102,10 @@ def _start(run, lock, cfg, corpus, preset, spec, encoding) -> Launch:
     trainer = Trainer(cfg, corpus.vocab, train, val)        # may refuse a too-short text
     record = dict(cfg.to_dict(), preset=preset, corpus=_corpus_record(corpus, spec, encoding),
                   created=time.strftime("%Y-%m-%dT%H:%M:%S"), kafkarnn_version=__version__)
-    run.write_config(record)
+    try:
+        run.write_config(record)
+    except OSError as e:
+        raise KafkarnnError(f"cannot write {run.config_path} ({e.strerror or e})") from None
     return Launch(run, lock, trainer, corpus, False, _run_meta(record))
 
 
@@ -109,9 +115,21 @@ def _run_meta(record: dict) -> dict:
             "fingerprint": record["corpus"]["fingerprint"], "run_format": 1}
 
 
+def _corpus_of(run: Run) -> dict:
+    """The run's corpus record, checked: spec and encoding are strings or null."""
+    stored = run.read_config().get("corpus")
+    if not isinstance(stored, dict) or not all(isinstance(stored.get(k), (str, type(None)))
+                                               for k in ("spec", "encoding", "name")):
+        raise KafkarnnError(f"config {run.config_path} is corrupt (its corpus record is damaged)")
+    return stored
+
+
 def _resume(run, lock, corpus, preset, overrides) -> Launch:
     record = run.read_config()
-    cfg = check(Config.from_dict(record))
+    try:
+        cfg = check(Config.from_dict(record))
+    except (TypeError, ValueError) as e:         # e.g. "lr": null, or a key the dataclass lacks
+        raise KafkarnnError(f"config {run.config_path} is corrupt ({e})") from None
     stored_preset = record.get("preset")
     if preset is not None and stored_preset is not None and preset != stored_preset:
         raise KafkarnnError(f"run {run.name} was created with --preset {stored_preset}; "
@@ -122,7 +140,7 @@ def _resume(run, lock, corpus, preset, overrides) -> Launch:
             raise KafkarnnError(f"run {run.name} was created with {opt} {getattr(cfg, key)}; "
                                 f"pass --new to start a fresh run with {opt} {value}, "
                                 f"or leave {opt} out to continue it")
-    _check_corpus(run, record.get("corpus", {}), corpus)
+    _check_corpus(run, _corpus_of(run), corpus)
     train, val = corpus.split(cfg.val_fraction)
     trainer = Trainer(cfg, corpus.vocab, train, val)
     launch = Launch(run, lock, trainer, corpus, False, _run_meta(record))
@@ -130,9 +148,12 @@ def _resume(run, lock, corpus, preset, overrides) -> Launch:
         arrays, meta = load_checkpoint(run.checkpoint_path)
         trainer.restore(arrays, meta, str(run.checkpoint_path))
         launch.resumed = True
-        launch.elapsed_s = float(meta.get("elapsed_s", 0.0) or 0.0)
-        best = meta.get("best_val_loss")
-        launch.best_val_loss = float(best) if isinstance(best, (int, float)) else None
+        elapsed, best = meta.get("elapsed_s"), meta.get("best_val_loss")
+        if not (_finite(elapsed) and elapsed >= 0 and (best is None or _finite(best))):
+            raise KafkarnnError(f"checkpoint {run.checkpoint_path} has damaged metadata "
+                                f"(elapsed_s {elapsed!r}, best_val_loss {best!r})")
+        launch.elapsed_s = float(elapsed)
+        launch.best_val_loss = None if best is None else float(best)
     # the curve and best validation loss as far as the checkpoint got (later lines were lost work)
     for rec in run.read_metrics():
         if not isinstance(rec.get("iter"), int) or rec["iter"] > trainer.iteration:
@@ -146,16 +167,22 @@ def _resume(run, lock, corpus, preset, overrides) -> Launch:
     return launch
 
 
+def _finite(x) -> bool:
+    return type(x) in (int, float) and math.isfinite(x)
+
+
 def _check_corpus(run: Run, stored: dict, corpus: Corpus) -> None:
-    fp = stored.get("fingerprint") or {}
-    if fp == corpus.fingerprint and stored.get("vocab") == corpus.vocab.chars:
+    fp = stored.get("fingerprint")
+    fp = fp if isinstance(fp, dict) else {}
+    vocab = stored.get("vocab") if isinstance(stored.get("vocab"), str) else ""
+    if fp == corpus.fingerprint and vocab == corpus.vocab.chars:
         return
     was = (f"{stored.get('name', '?')} ({fp.get('length', '?')} characters, "
            f"sha256 {str(fp.get('sha256', '?'))[:12]})")
     now = (f"{corpus.name} ({corpus.fingerprint['length']} characters, "
            f"sha256 {corpus.fingerprint['sha256'][:12]})")
     extra = ""
-    new_chars = [c for c in corpus.vocab.chars if c not in (stored.get("vocab") or "")]
+    new_chars = [c for c in corpus.vocab.chars if c not in vocab]
     if new_chars:
         extra = f"; its vocabulary has {len(new_chars)} characters the run's lacks"
     where = stored.get("spec") or stored.get("source") or "its original corpus"

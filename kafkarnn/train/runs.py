@@ -188,6 +188,8 @@ class Run:
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass  # the PID only names us in "in use by" messages: a full disk must not block a resume
         except BaseException:
             os.close(fd)  # closing releases the lock too
             raise

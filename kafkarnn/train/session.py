@@ -29,6 +29,7 @@ from kafkarnn.train.runs import Run
 from kafkarnn.train.trainer import Trainer, TrainingDiverged
 
 HISTORY = 600          # sparkline points kept (one per metrics line, every ~2 s)
+MAX_EVENTS = 1000      # undrained events kept (headless never drains them)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Snapshot:
     message: str = ""                # why FAILED, or the last notice
     max_iters: int | None = None
     max_seconds: float | None = None
+    save_error: str = ""             # why the last checkpoint save failed; "" once a save works
 
 
 @dataclass(frozen=True)
@@ -119,10 +121,11 @@ class Session:
         self.temperature = temperature
         self.sample_rng = np.random.default_rng(seed)   # never the trainer's: sampling must not
         self.commands: queue.Queue = queue.Queue()       # change the training trajectory
-        self._events: queue.Queue = queue.Queue()
+        self._events = collections.deque(maxlen=MAX_EVENTS)   # appends and pops are thread-safe
         self.state = "STARTING"
         self.message = ""
         self.last_saved: float | None = None
+        self.save_error = ""              # set while the checkpoint on disk is behind a failed save
         self.sample, self.sample_probs, self.sample_id = "", (), 0
         self.session_s = 0.0
         self.rate = (0.0, 0.0)            # iterations/s, chars/s over the last metrics interval
@@ -144,12 +147,12 @@ class Session:
         out = []
         while True:
             try:
-                out.append(self._events.get_nowait())
-            except queue.Empty:
+                out.append(self._events.popleft())
+            except IndexError:
                 return out
 
     def _event(self, kind: str, text: str) -> None:
-        self._events.put(Event(kind, text))
+        self._events.append(Event(kind, text))
         if self.log:
             self.log(text)
 
@@ -171,7 +174,7 @@ class Session:
             eta_s=eta, last_saved=self.last_saved, sample=self.sample,
             sample_probs=self.sample_probs, sample_id=self.sample_id,
             temperature=self.temperature, message=self.message,
-            max_iters=self.max_iters, max_seconds=self.max_seconds)
+            max_iters=self.max_iters, max_seconds=self.max_seconds, save_error=self.save_error)
         with self._lock:
             self._snapshot = snap
 
@@ -207,7 +210,8 @@ class Session:
                     continue
                 t0 = now()
                 try:
-                    loss = t.step()
+                    with np.errstate(over="ignore", invalid="ignore"):   # NaN/inf steps are handled
+                        loss = t.step()                                  # and reported, not warned of
                 except TrainingDiverged as e:
                     self._finish("FAILED", str(e), save=False)
                     self._event("error", str(e))
@@ -303,8 +307,9 @@ class Session:
             return None
         self.val_loss = val
         if self.best_val_loss is None or val < self.best_val_loss:
-            self.best_val_loss = val
-            self._save(best=True)
+            previous, self.best_val_loss = self.best_val_loss, val
+            if not self._save(best=True):
+                self.best_val_loss = previous          # best.npz is older: retry at the next better one
         text, _ = self.trainer.generate("", self.sample_len, self.sample_rng, self.temperature)
         try:
             self.run_dir.append_sample(self.trainer.iteration, text)
@@ -325,7 +330,8 @@ class Session:
         except OSError as e:
             self._event("save_failed", f"could not write metrics: {e}")
 
-    def _save(self, best: bool = False) -> None:
+    def _save(self, best: bool = False) -> bool:
+        """Write the checkpoint (or best.npz); True if it is on disk. Failures become events."""
         t = self.trainer
         previous = self.state
         self.state = "SAVING"
@@ -333,19 +339,27 @@ class Session:
         meta = dict(self.run_meta, **t.state_meta(), elapsed_s=self.elapsed_base + self.session_s,
                     best_val_loss=self.best_val_loss, saved_at=time.time())
         path = self.run_dir.best_path if best else self.run_dir.checkpoint_path
+        arrays = t.state_arrays()
+        bad = [k for k, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
+        why = f"{bad[0]} holds NaN or inf" if bad else ""   # never let a NaN reach a checkpoint
         try:
-            save_checkpoint(path, t.state_arrays(), meta)
+            if not why:
+                save_checkpoint(path, arrays, meta)
         except OSError as e:
-            self._event("save_failed", f"save failed ({e.strerror or e}); the previous checkpoint "
-                        "is intact, will retry at the next save")
-        else:
-            if not best:
-                self.last_saved = time.time()
-                stamp = datetime.now().strftime("%H:%M:%S")
-                self._event("saved", f"saved at {stamp} (iteration {t.iteration})")
+            why = str(e.strerror or e)
         finally:
             self.state = previous
-            self._publish()
+        if why:
+            self._event("save_failed", f"save failed at iteration {t.iteration} ({path.name}: {why}); "
+                        f"the previous {path.name} is intact, will retry at the next save")
+        elif not best:
+            self.last_saved = time.time()
+            stamp = datetime.now().strftime("%H:%M:%S")
+            self._event("saved", f"saved at {stamp} (iteration {t.iteration})")
+        if not best:
+            self.save_error = why and f"{path.name} could not be saved at iteration {t.iteration} ({why})"
+        self._publish()
+        return not why
 
 
 def format_duration(seconds: float | None) -> str:

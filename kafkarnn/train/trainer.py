@@ -108,6 +108,11 @@ class Trainer:
         if c.clip_norm:
             clip_global_norm(grads.flat, c.clip_norm)
         self.opt.step(self.model.params.flat, grads.flat, self.lr_at(self.iteration))
+        if not math.isfinite(float(np.sum(self.model.params.flat))):   # finite gradients, yet the
+            self.bad_steps = MAX_BAD_STEPS                  # update overflowed: nothing to go on from
+            raise TrainingDiverged(
+                f"training diverged: the parameters overflowed to inf or NaN at iteration "
+                f"{self.iteration}; try a lower --lr or --weight-decay (the last good checkpoint is kept)")
         self.state = new_state
         self.iteration += 1
         n = c.batch * c.seq_len
@@ -167,17 +172,10 @@ class Trainer:
                                     f"{dtype}{list(shape)} for this run's configuration")
             if a.dtype.kind == "f" and not np.isfinite(a).all():
                 raise KafkarnnError(f"checkpoint {where}: {k} holds NaN or inf values")
-        try:
-            iteration, chars = int(meta["iteration"]), int(meta["chars"])
-            smooth = float(meta["smooth_loss"])
-            rng = np.random.default_rng()
-            rng.bit_generator.state = meta["rng"]
-        except (KeyError, TypeError, ValueError) as e:
-            raise KafkarnnError(f"checkpoint {where} has damaged metadata ({e})") from None
-        if iteration < 0 or chars < 0 or ((self.positions.size and
-                                           (arrays["positions"] < 0).any()) or
-                                          (arrays["positions"] >= self.region).any()):
-            raise KafkarnnError(f"checkpoint {where} has out-of-range counters")
+        pos = arrays["positions"]
+        if pos.size and ((pos < 0).any() or (pos >= self.region).any()):
+            raise KafkarnnError(f"checkpoint {where} has out-of-range stream positions")
+        iteration, chars, smooth, bad_steps, rng = self._check_meta(arrays, meta, where)
         for k in self.model.params:
             self.model.params[k][...] = arrays[f"param/{k}"]
         for k in self.opt.state:
@@ -185,6 +183,44 @@ class Trainer:
         self.state = [arrays[f"state/l{l}"].copy() for l in range(len(self.state))]
         self.positions[...] = arrays["positions"]
         self.iteration, self.chars, self.smooth_loss = iteration, chars, smooth
-        self.bad_steps = int(meta.get("bad_steps", 0))
+        self.bad_steps = bad_steps
         self.rng = rng
+
+    def _check_meta(self, arrays: dict[str, np.ndarray], meta: dict, where: str):
+        """Counters, loss, RNG and identity from a checkpoint's metadata, each checked for type and range."""
+        def damaged(why: str):
+            return KafkarnnError(f"checkpoint {where} has damaged metadata ({why})")
+
+        def count(key: str, default=None, limit: int = 2 ** 62) -> int:
+            value = meta.get(key, default)
+            if type(value) is not int or not 0 <= value < limit:
+                raise damaged(f"{key} is {value!r}, not a whole number in range")
+            return value
+
+        c = self.cfg
+        iteration, chars = count("iteration"), count("chars")
+        bad_steps = count("bad_steps", 0, MAX_BAD_STEPS + 1)
+        if chars != iteration * c.batch * c.seq_len:         # every step reads batch·seq_len chars
+            raise damaged(f"{chars} characters do not fit {iteration} iterations")
+        smooth = meta.get("smooth_loss")
+        if type(smooth) not in (int, float) or not (math.isfinite(smooth) and smooth >= 0):
+            raise damaged(f"smooth_loss is {smooth!r}")
+        rng = np.random.default_rng()
+        try:
+            rng.bit_generator.state = meta["rng"]
+            exact = rng.bit_generator.state == meta["rng"]     # e.g. a float state is rounded
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise damaged(f"rng state: {e}") from None
+        if not exact:
+            raise damaged("rng state does not round-trip")
+        if meta.get("vocab", self.vocab.chars) != self.vocab.chars:
+            raise KafkarnnError(f"checkpoint {where} was saved with another vocabulary than this run's")
+        stored = meta.get("config", {})
+        mine = c.to_dict()
+        if not isinstance(stored, dict) or any(stored[k] != mine[k] for k in mine if k in stored):
+            raise KafkarnnError(f"checkpoint {where} was saved with another configuration than this run's")
+        k = arrays.get("opt/k")
+        if k is not None and int(k) != iteration:              # Adam counts its updates too
+            raise damaged(f"the optimizer took {int(k)} steps, not {iteration}")
+        return iteration, chars, float(smooth), bad_steps, rng
 
