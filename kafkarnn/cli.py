@@ -33,6 +33,7 @@ CONFIG_OPTIONS = [
     ("--weight-decay", "weight_decay", float, "decoupled weight decay (Adam)"),
     ("--clip", "clip", float, "elementwise gradient clip, the seed's ±5 (0: off)"),
     ("--clip-norm", "clip_norm", float, "global-norm gradient clip (0: off)"),
+    ("--embed-init", "embed_init", float, "std of the first layer's input rows at start (1.0)"),
     ("--dtype", "dtype", str, "float32 or float64"),
     ("--seed", "seed", int, "random seed for weights, dropout and sampling"),
     ("--val-fraction", "val_fraction", float, "share of the corpus held out (default 0.1)"),

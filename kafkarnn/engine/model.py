@@ -100,12 +100,15 @@ class CharModel:
     def n_params(self) -> int:
         return self.size
 
-    def init(self, rng: np.random.Generator, scheme: str = "default") -> None:
+    def init(self, rng: np.random.Generator, scheme: str = "default", embed_std: float = 1.0) -> None:
         """Fill the parameters.
 
         "seed": randn·0.01 weights and zero biases, drawn in the seed's (out, in) layout and
         transposed, so the same RNG gives min-char-rnn's exact starting weights for one rnn layer.
-        "default": uniform ±1/√H (as common frameworks do), LSTM forget-gate bias 1.
+        "default": the first layer's input rows (one per character, in effect an embedding) from
+        N(0, embed_std²); other matrices uniform ±1/√H as common frameworks do; zero biases but
+        the LSTM forget gate's, 1. Input rows of the ±1/√H scale make every character nearly
+        invisible to the gates at first, and training then starts several times slower.
         """
         H = self.spec.hidden
         for name, shape in self.shapes().items():
@@ -117,6 +120,8 @@ class CharModel:
                     p[H:2 * H] = 1.0   # remember by default
             elif scheme == "seed":
                 p[...] = (rng.standard_normal(shape[::-1]) * 0.01).T
+            elif name.startswith("l0.") and base == self.cells[0].input_keys[0]:
+                p[...] = rng.normal(0.0, embed_std, size=shape)
             else:
                 k = 1.0 / np.sqrt(H)
                 p[...] = rng.uniform(-k, k, size=shape)

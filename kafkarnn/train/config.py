@@ -29,6 +29,7 @@ class Config:
     clip: float = 5.0            # elementwise gradient clip (the seed's ±5); 0 turns it off
     clip_norm: float = 0.0       # global-norm gradient clip; 0 turns it off
     init: str = "default"        # default | seed (randn·0.01, as min-char-rnn)
+    embed_init: float = 1.0      # std of the first layer's input rows (default init)
     dtype: str = "float32"       # float32 | float64
     reduction: str = "mean"      # mean (per character) | seq-sum (the seed's: sum over time)
     seed: int = 0                # initial weights, dropout and stream order
@@ -80,7 +81,8 @@ def check(cfg: Config) -> Config:
         bad(f"--lr must be a positive number below 100, not {cfg.lr}")
     if not 0.0 < cfg.val_fraction < 0.9:
         bad(f"--val-fraction must be between 0 and 0.9, not {cfg.val_fraction}")
-    for name in ("clip", "clip_norm", "weight_decay", "lr_min", "warmup_iters", "decay_iters"):
+    for name in ("clip", "clip_norm", "weight_decay", "lr_min", "warmup_iters", "decay_iters",
+                 "embed_init"):
         if getattr(cfg, name) < 0:
             bad(f"--{name.replace('_', '-')} must not be negative")
     if cfg.dtype not in ("float32", "float64"):

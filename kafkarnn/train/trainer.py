@@ -51,7 +51,7 @@ class Trainer:
                 f"--seq-len {T}: it needs at least {B * (T + 2)}; use a smaller batch or seq-len")
         self.model = build_model(cfg, len(vocab))
         self.rng = np.random.default_rng(cfg.seed)     # initial weights, then dropout masks
-        self.model.init(self.rng, cfg.init)
+        self.model.init(self.rng, cfg.init, cfg.embed_init)
         self.opt = make_optimizer(cfg, self.model)
         self.state = self.model.zero_state(B)
         self.positions = np.zeros(B, dtype=np.int64)  # offset of each stream within its region
