@@ -9,26 +9,10 @@ import time
 
 import numpy as np
 import pytest
+from conftest import TEXT, TINY
 
 from kafkarnn.cli import main
 from kafkarnn.train.checkpoint import load_checkpoint
-
-TINY = ["--model", "rnn", "--hidden", "16", "--batch", "2", "--seq-len", "8"]
-TEXT = "The porter said the door was open for you alone; now I shall shut it.\n" * 30
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("KAFKARNN_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("KAFKARNN_METAMORPHOSIS_URL", "http://127.0.0.1:9/unreachable")
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def book(tmp_path):
-    p = tmp_path / "porter.txt"
-    p.write_text(TEXT)
-    return p
 
 
 def train(book, *extra):

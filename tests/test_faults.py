@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TEXT, TINY
 
 import kafkarnn.train.corpus as corpus_mod
 from kafkarnn.cli import main
@@ -42,24 +43,7 @@ from kafkarnn.train.session import SaveNow, Session
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals, flock and rlimits")
 
-TINY = ["--model", "rnn", "--hidden", "16", "--batch", "2", "--seq-len", "8"]
-TEXT = "The porter said the door was open for you alone; now I shall shut it.\n" * 30
 RUN = "porter-rnn"
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("KAFKARNN_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("KAFKARNN_METAMORPHOSIS_URL", "http://127.0.0.1:9/unreachable")
-    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def book(tmp_path):
-    p = tmp_path / "porter.txt"
-    p.write_text(TEXT)
-    return p
 
 
 # ---- helpers ------------------------------------------------------------------------------------

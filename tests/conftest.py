@@ -1,0 +1,22 @@
+"""Fixtures shared by the command-line tests: a private data dir and a small book."""
+
+import pytest
+
+TINY = ["--model", "rnn", "--hidden", "16", "--batch", "2", "--seq-len", "8"]
+TEXT = "The porter said the door was open for you alone; now I shall shut it.\n" * 30
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """KAFKARNN_HOME in tmp_path, and no network: the default corpus falls back at once."""
+    monkeypatch.setenv("KAFKARNN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KAFKARNN_METAMORPHOSIS_URL", "http://127.0.0.1:9/unreachable")
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def book(tmp_path):
+    p = tmp_path / "porter.txt"
+    p.write_text(TEXT)
+    return p
