@@ -87,7 +87,7 @@ class MonitorApp(App[None]):
         self.set_interval(POLL_S, self.poll)
         self.set_interval(CURVE_S, lambda: self.loss.show_curve(self.session.snapshot().history))
         if self.note:
-            self.notify(self.note, markup=False)
+            self.notify(self.note, markup=False, timeout=15)
         self.train()
 
     @work(thread=True, exclusive=True, group="train")
@@ -182,9 +182,10 @@ class MonitorApp(App[None]):
 
 def start_note(launch) -> str:
     """The first notification: where this session starts."""
-    if launch.resumed:
-        return f"resumed {launch.run.name} at iteration {launch.trainer.iteration:,}"
-    return f"new run {launch.run.name}"
+    where = (f"resumed {launch.run.name} at iteration {launch.trainer.iteration:,}"
+             if launch.resumed else f"new run {launch.run.name}")
+    notice = getattr(launch.corpus, "notice", None)     # e.g. offline: the bundled texts instead
+    return f"{where} — {notice}" if notice else where
 
 
 def _say(text: str) -> None:
