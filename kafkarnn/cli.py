@@ -234,15 +234,17 @@ def cmd_runs(args) -> int:
     if not runs:
         print(f"no runs yet in {data_dir}")
         return 0
+    from rich import box
     from rich.console import Console
     from rich.table import Table
-    table = Table(title=f"runs in {data_dir}", title_justify="left")
-    for col in ("name", "corpus", "model", "iter", "best val", "last saved", "path"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"runs in {data_dir / 'runs'}", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
+    for col in ("name", "corpus", "model", "iter", "best val", "last saved"):
+        table.add_column(col, no_wrap=col != "corpus", justify="right" if col == "iter" else "left")
     for r in runs:
         best = r.get("best_val_loss")
+        saved = str(r.get("last_saved") or "-")[:16].replace("T", " ")   # YYYY-MM-DD HH:MM
         table.add_row(str(r["name"]), str(r["corpus"]), str(r["model"]), f"{r['iter']}",
-                      f"{best:.4f}" if isinstance(best, (int, float)) else "-",
-                      str(r.get("last_saved") or "-"), str(r["path"]))
+                      f"{best:.4f}" if isinstance(best, (int, float)) else "-", saved)
     Console().print(table)
     return 0
