@@ -71,7 +71,7 @@ def run(tmp_path, corpus):
     launch.lock.unlock()
 
 
-async def until(pilot, condition, timeout=10.0, step=0.05):
+async def until(pilot, condition, timeout=30.0, step=0.05):   # generous: CI boxes get busy
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for the app"
