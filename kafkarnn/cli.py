@@ -215,11 +215,14 @@ def cmd_sample(args) -> int:
     from kafkarnn.train.inference import load_for_sampling
     from kafkarnn.train.runs import resolve_data_dir
     data_dir = resolve_data_dir(args.data_dir)
-    trainer, _ = load_for_sampling(data_dir, args.run, best=args.best)
     if not (math.isfinite(args.temperature) and args.temperature >= 0):
         raise KafkarnnError(f"--temperature must be 0 or more, not {args.temperature}")
+    sampler, run = load_for_sampling(data_dir, args.run, best=args.best)
+    if args.run is None:                             # say which run "the latest" turned out to be
+        eprint(f"kafkarnn: sampling from run {run.name} (iteration "
+               f"{sampler.meta.get('iteration', '?')}{', best' if args.best else ''})")
     rng = np.random.default_rng(args.seed)
-    text, _ = trainer.generate(args.prompt, args.length, rng, args.temperature, args.top_k)
+    text, _ = sampler.generate(args.prompt, args.length, rng, args.temperature, args.top_k)
     sys.stdout.write(args.prompt + text + "\n")
     return 0
 
