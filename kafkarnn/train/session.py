@@ -1,6 +1,6 @@
 """A training session: the loop around `Trainer.step()` for one invocation, and its seam to a UI.
 
-The seam is narrow and thread-safe:
+The seam (its types are in seam.py) is narrow and thread-safe:
 - the loop publishes an immutable `Snapshot` (a frozen dataclass) a few times a second; a UI
   reads `session.snapshot()` whenever it likes;
 - a UI sends commands with `session.send(...)`; the loop drains them between steps, so nothing
@@ -17,8 +17,6 @@ import math
 import queue
 import threading
 import time
-from concurrent.futures import Future
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -26,80 +24,12 @@ import numpy as np
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.checkpoint import save_checkpoint
 from kafkarnn.train.runs import Run
+from kafkarnn.train.seam import (  # noqa: F401  (re-exported: the seam's names)
+    Event, Generate, Pause, Resume, SaveNow, SetTemperature, Snapshot)
 from kafkarnn.train.trainer import Trainer, TrainingDiverged
 
 HISTORY = 600          # sparkline points kept (one per metrics line, every ~2 s)
 MAX_EVENTS = 1000      # undrained events kept (headless never drains them)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the UI shows. Immutable: the loop replaces it, never changes it."""
-    state: str                       # STARTING RUNNING PAUSED SAVING FINISHED FAILED STOPPED
-    run_name: str
-    corpus: str
-    model: str                       # e.g. "lstm 1×256"
-    n_params: int
-    data_dir: str
-    iteration: int
-    chars: int
-    elapsed_s: float                 # the run's training time, all sessions
-    session_s: float                 # this session's training time
-    iters_per_sec: float
-    chars_per_sec: float
-    loss: float                      # smoothed training loss, nats per character
-    val_loss: float | None
-    best_val_loss: float | None
-    history: tuple[float, ...]       # smoothed loss, oldest first
-    eta_s: float | None
-    last_saved: float | None         # unix time of the last good save
-    sample: str                      # latest live sample
-    sample_probs: tuple[float, ...]  # the probability the model gave each sample character
-    sample_id: int                   # changes when a new sample arrives
-    temperature: float               # of the live sample
-    message: str = ""                # why FAILED, or the last notice
-    max_iters: int | None = None
-    max_seconds: float | None = None
-    save_error: str = ""             # why the last checkpoint save failed; "" once a save works
-
-
-@dataclass(frozen=True)
-class Event:
-    kind: str        # saved | save_failed | finished | error | info
-    text: str
-
-
-# -- commands (UI → loop) ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Pause:
-    """Stop stepping; the loop idles until Resume."""
-
-
-@dataclass(frozen=True)
-class Resume:
-    """Continue stepping after Pause."""
-
-
-@dataclass(frozen=True)
-class SaveNow:
-    """Write the checkpoint now."""
-
-
-@dataclass(frozen=True)
-class SetTemperature:
-    """Temperature of the live sample."""
-    value: float
-
-
-@dataclass(frozen=True)
-class Generate:
-    """Continue `prompt` from the current parameters; the result (text, probs) arrives in `reply`."""
-    prompt: str
-    length: int = 200
-    temperature: float = 1.0
-    top_k: int | None = None
-    reply: Future = field(default_factory=Future, compare=False)
 
 
 class Session:

@@ -25,7 +25,8 @@ from textual.reactive import reactive
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from kafkarnn.train.session import Generate, Pause, Resume, SaveNow, Session, SetTemperature
+from kafkarnn.train.seam import Generate, Pause, Resume, SaveNow, SetTemperature
+from kafkarnn.train.session import Session
 from kafkarnn.tui.screens import Continuation, GenerateScreen
 from kafkarnn.tui.widgets import GeneratedPane, LossPane, RunPane, SamplePane, SpeedPane
 

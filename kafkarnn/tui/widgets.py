@@ -20,7 +20,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from kafkarnn.train.session import Snapshot, format_duration
+from kafkarnn.train.seam import Snapshot
+from kafkarnn.train.session import format_duration
 
 LN2 = math.log(2)
 SURE, UNSURE = 0.5, 0.1                  # probability thresholds for shading a character

@@ -1,0 +1,85 @@
+"""The seam between the training loop and a UI: what the loop publishes and what it accepts.
+
+- `Snapshot`: an immutable picture of the session that the loop replaces a few times a second
+  and a UI reads whenever it likes (never a half-updated state: nothing in it changes);
+- `Event`: something that happened once (saved, save failed, finished, error, info);
+- commands (`Pause`, `Resume`, `SaveNow`, `SetTemperature`, `Generate`): sent by a UI with
+  `Session.send()` and carried out by the loop between two training steps.
+
+Plain dataclasses only: no threads, no NumPy, no UI.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the UI shows. Immutable: the loop replaces it, never changes it."""
+    state: str                       # STARTING RUNNING PAUSED SAVING FINISHED FAILED STOPPED
+    run_name: str
+    corpus: str
+    model: str                       # e.g. "lstm 1×256"
+    n_params: int
+    data_dir: str
+    iteration: int
+    chars: int
+    elapsed_s: float                 # the run's training time, all sessions
+    session_s: float                 # this session's training time
+    iters_per_sec: float
+    chars_per_sec: float
+    loss: float                      # smoothed training loss, nats per character
+    val_loss: float | None
+    best_val_loss: float | None
+    history: tuple[float, ...]       # smoothed loss, oldest first
+    eta_s: float | None
+    last_saved: float | None         # unix time of the last good save
+    sample: str                      # latest live sample
+    sample_probs: tuple[float, ...]  # the probability the model gave each sample character
+    sample_id: int                   # changes when a new sample arrives
+    temperature: float               # of the live sample
+    message: str = ""                # why FAILED, or the last notice
+    max_iters: int | None = None
+    max_seconds: float | None = None
+    save_error: str = ""             # why the last checkpoint save failed; "" once a save works
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str        # saved | save_failed | finished | error | info
+    text: str
+
+
+# -- commands (UI → loop) ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pause:
+    """Stop stepping; the loop idles until Resume."""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Continue stepping after Pause."""
+
+
+@dataclass(frozen=True)
+class SaveNow:
+    """Write the checkpoint now."""
+
+
+@dataclass(frozen=True)
+class SetTemperature:
+    """Temperature of the live sample."""
+    value: float
+
+
+@dataclass(frozen=True)
+class Generate:
+    """Continue `prompt` from the current parameters; the result (text, probs) arrives in `reply`."""
+    prompt: str
+    length: int = 200
+    temperature: float = 1.0
+    top_k: int | None = None
+    reply: Future = field(default_factory=Future, compare=False)
