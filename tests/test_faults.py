@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TEXT, TINY
+from conftest import TINY
 
 import kafkarnn.train.corpus as corpus_mod
 from kafkarnn.cli import main

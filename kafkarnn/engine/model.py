@@ -134,8 +134,7 @@ class CharModel:
 
     def _input_proj(self, l: int, x: np.ndarray) -> np.ndarray:
         """xproj = x @ Wx + b for all timesteps; x is ids (T, B) for layer 0, else (T, B, H)."""
-        wname, bname = (f"l{l}.{k}" for k in self.cells[l].input_keys)
-        Wx, b = self.params[wname], self.params[bname]
+        Wx, b = (self._layer_params[l][k] for k in self.cells[l].input_keys)
         if l == 0:
             return Wx[x] + b                                    # (T, B, G) row lookup
         T, B, _ = x.shape

@@ -51,7 +51,8 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
         valid_run_name(run_name)
     stored = None
     if run_name is not None and not new and Run(data_dir, run_name).exists():
-        stored = _corpus_of(Run(data_dir, run_name))
+        named = Run(data_dir, run_name)
+        stored = _corpus_of(named, named.read_config())
         if corpus_spec is None:                  # `--run NAME` alone: train on the run's corpus
             corpus_spec = stored.get("spec")
         if encoding is None:
@@ -115,9 +116,9 @@ def _run_meta(record: dict) -> dict:
             "fingerprint": record["corpus"]["fingerprint"], "run_format": 1}
 
 
-def _corpus_of(run: Run) -> dict:
+def _corpus_of(run: Run, record: dict) -> dict:
     """The run's corpus record, checked: spec and encoding are strings or null."""
-    stored = run.read_config().get("corpus")
+    stored = record.get("corpus")
     if not isinstance(stored, dict) or not all(isinstance(stored.get(k), (str, type(None)))
                                                for k in ("spec", "encoding", "name")):
         raise KafkarnnError(f"config {run.config_path} is corrupt (its corpus record is damaged)")
@@ -140,7 +141,7 @@ def _resume(run, lock, corpus, preset, overrides) -> Launch:
             raise KafkarnnError(f"run {run.name} was created with {opt} {getattr(cfg, key)}; "
                                 f"pass --new to start a fresh run with {opt} {value}, "
                                 f"or leave {opt} out to continue it")
-    _check_corpus(run, _corpus_of(run), corpus)
+    _check_corpus(run, _corpus_of(run, record), corpus)
     train, val = corpus.split(cfg.val_fraction)
     trainer = Trainer(cfg, corpus.vocab, train, val)
     launch = Launch(run, lock, trainer, corpus, False, _run_meta(record))
