@@ -280,7 +280,8 @@ async def test_a_failure_in_training_shows_in_the_app(run, tmp_path):
         saved[0] = checkpoint_meta(run)["iteration"]
         await until(pilot, lambda: "FAILED" in state_word(app))
         assert app.is_running and snap(app).iteration > saved[0]
-        assert "training diverged" in screen_text(app)            # the Run pane's note
+        # the Run pane's note: it grows the pane, so it is on screen from the next layout on
+        await until(pilot, lambda: "training diverged" in screen_text(app))
         assert any(n.severity == "error" for n in app._notifications)
         await quit_app(app, pilot)
     assert checkpoint_meta(run)["iteration"] == saved[0]          # the last good one stays
