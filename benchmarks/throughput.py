@@ -3,7 +3,7 @@
 (a) seed: the seed baseline (benchmarks/seed_baseline.py) and kafkarnn's `seed` preset on the same
     text, alternating short timed blocks in one process; the median chars/s of each and the ratio.
     Then the maths check: along a `seed`-preset training run, at --check-points points, kafkarnn's
-    parameters (transposed into the seed's layout) and hidden state are copied into the baseline,
+    parameters (the same column layout as the seed's) and hidden state are copied into the baseline,
     and the loss, every gradient, the last hidden state and the Adagrad update must agree to a
     relative 1e-9 (norm-wise: ||a - b|| / max(||a||, ||b||)).
 (b) rnn hidden 100, batch 32, seq 25, float32, Adam.
@@ -68,9 +68,10 @@ def rel_err(a, b) -> float:
 # -- (a) the seed ------------------------------------------------------------------------------
 
 def to_seed_layout(params: dict) -> dict:
-    """kafkarnn's row-vector rnn parameters as the seed's column-vector ones."""
-    return {"Wxh": params["l0.Wxh"].T.copy(), "Whh": params["l0.Whh"].T.copy(),
-            "Why": params["Why"].T.copy(), "bh": params["l0.bh"][:, None].copy(),
+    """kafkarnn's rnn parameters under the seed's names; both are column form, (out, in), and the
+    seed keeps its biases as columns."""
+    return {"Wxh": params["l0.Wxh"].copy(), "Whh": params["l0.Whh"].copy(),
+            "Why": params["Why"].copy(), "bh": params["l0.bh"][:, None].copy(),
             "by": params["by"][:, None].copy()}
 
 
@@ -94,7 +95,7 @@ def maths_check(vocab, train, val, points: int, every: int) -> dict:
         # 1) the batch the next step will use, then put the streams back as they were
         positions, state = tr.positions.copy(), [s.copy() for s in tr.state]
         inputs, targets = tr.next_batch()
-        hprev = tr.state[0][0, 0][:, None].copy()                     # (H, 1)
+        hprev = tr.state[0][0].copy()                                 # (H, 1): one stream
         loss_k, grads_k, new_state = tr.model.loss_and_grads(inputs, targets, tr.state, None,
                                                              reduction=cfg.reduction)
         tr.positions[...], tr.state = positions, state
@@ -103,7 +104,7 @@ def maths_check(vocab, train, val, points: int, every: int) -> dict:
         loss_s, grads_s, hlast = seed.loss_fun(inputs[:, 0].tolist(), targets[:, 0].tolist(),
                                                hprev, params)
         T = len(inputs)
-        checks = {"loss": (loss_k * T, loss_s), "hlast": (new_state[0][0, 0], hlast[:, 0])}
+        checks = {"loss": (loss_k * T, loss_s), "hlast": (new_state[0][0], hlast)}
         for k, g in to_seed_layout(grads_k).items():
             checks[k] = (g, grads_s[k])
         # 3) one update each: kafkarnn's step against the seed's clip ±5 + Adagrad lr 0.1

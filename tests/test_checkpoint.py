@@ -98,10 +98,10 @@ def test_file_is_a_plain_uncompressed_npz(tmp_path):
 
 def test_loads_a_file_written_by_np_savez(tmp_path):
     path = tmp_path / "c.npz"
-    write_raw_npz(path, {"param/W": np.ones(3), "__meta__": meta_bytes({"format_version": 1, "a": 1})})
+    write_raw_npz(path, {"param/W": np.ones(3), "__meta__": meta_bytes({"format_version": FORMAT_VERSION, "a": 1})})
     arrays, meta = load_checkpoint(path)
     np.testing.assert_array_equal(arrays["param/W"], np.ones(3))
-    assert meta == {"format_version": 1, "a": 1}
+    assert meta == {"format_version": FORMAT_VERSION, "a": 1}
 
 
 @pytest.mark.parametrize("bad", [
@@ -271,7 +271,7 @@ def test_header_flip_that_shortens_an_array_is_caught(tmp_path):
 
 def test_pickled_object_array_is_refused(tmp_path):
     path = tmp_path / "checkpoint.npz"
-    members = {"evil": np.array([{"a": 1}], dtype=object), "__meta__": meta_bytes({"format_version": 1})}
+    members = {"evil": np.array([{"a": 1}], dtype=object), "__meta__": meta_bytes({"format_version": FORMAT_VERSION})}
     write_raw_npz(path, members)
     assert "pickled" in load_error(path)
 
@@ -280,6 +280,15 @@ def test_future_format_version_is_refused(tmp_path):
     path = tmp_path / "checkpoint.npz"
     write_raw_npz(path, {"w": np.ones(2), "__meta__": meta_bytes({"format_version": FORMAT_VERSION + 1})})
     assert "newer" in load_error(path)
+
+
+def test_format_1_row_form_checkpoint_is_refused_not_misread(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    write_raw_npz(path, {"w": np.ones(2), "__meta__": meta_bytes({"format_version": 1})})
+    before = path.read_bytes()
+    message = load_error(path)
+    assert "earlier kafkarnn" in message and "--new" in message
+    assert path.read_bytes() == before
 
 
 @pytest.mark.parametrize("meta", [
@@ -303,7 +312,7 @@ def test_bad_or_missing_meta_is_refused(tmp_path, meta):
 @pytest.mark.parametrize("array", [np.array(["text"]), np.zeros(2, dtype=[("a", "f4"), ("b", "i4")])])
 def test_non_numeric_arrays_are_refused(tmp_path, array):
     path = tmp_path / "checkpoint.npz"
-    write_raw_npz(path, {"w": array, "__meta__": meta_bytes({"format_version": 1})})
+    write_raw_npz(path, {"w": array, "__meta__": meta_bytes({"format_version": FORMAT_VERSION})})
     assert "dtype" in load_error(path)
 
 

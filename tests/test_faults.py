@@ -36,7 +36,7 @@ from kafkarnn.cli import main
 from kafkarnn.engine.model import CharModel
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.checkpoint import load_checkpoint, save_checkpoint
+from kafkarnn.train.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from kafkarnn.train.launch import prepare
 from kafkarnn.train.runs import Run
 from kafkarnn.train.session import SaveNow, Session
@@ -303,7 +303,7 @@ def checkpoint_cases(path: Path, scratch: Path, rng, flips: int, cuts: int):
             array_as(name, a.astype(np.int32), "as integers")
         add((f"{name} missing", resaved(scratch, {k: v for k, v in arrays.items() if k != name}, meta), True))
     add(("no metadata", npz_bytes(arrays, None), True))
-    for version in (2, 99, "1", 0, None, True):
+    for version in (FORMAT_VERSION - 1, FORMAT_VERSION + 1, 99, "1", 0, None, True):
         add((f"format_version {version!r}", npz_bytes(arrays, {**stored_meta, "format_version": version}), True))
     obj = np.empty(1, dtype=object)
     obj[0] = {"evil": "pickle"}

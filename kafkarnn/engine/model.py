@@ -1,10 +1,12 @@
 """The character model: characters in, a stack of recurrent cells, a softmax over the vocabulary out.
 
-    xproj_0 = Wx_0[x_t] + b_0                   (the first layer's input: a row lookup, which is
+Column form, like min-char-rnn (each stream is a column; sequences are (T, X, B)):
+
+    xproj_0[t] = Wx_0[:, x_t] + b_0             (the first layer's input: a column lookup, which is
                                                   Wxh·onehot(x_t) without the wasted multiply)
     h^l_t   = cell_l(xproj_l[t], h^l_{t-1})
-    xproj_l = dropout(h^{l-1}) @ Wx_l + b_l      (every layer above: one matmul for all t)
-    y_t     = dropout(h^top_t) @ Why + by         (one matmul for all t)
+    xproj_l = Wx_l·dropout(h^{l-1}) + b_l        (every layer above: one product per step, batched)
+    y_t     = Why·dropout(h^top_t) + by           (likewise)
     p_t     = softmax(y_t);  loss = -Σ log p_t[target_t]
 
 Parameters live in one flat dict with names like "l0.Wxh", "l1.Whh", "Why", "by", each a view
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kafkarnn.engine.cells import CELLS
+from kafkarnn.engine.cells import CELLS, Workspace
 
 
 @dataclass(frozen=True)
@@ -32,13 +34,15 @@ class ModelSpec:
 
 
 def log_softmax_nll(logits: np.ndarray, targets: np.ndarray):
-    """Max-shifted softmax. Returns (probabilities, negative log-likelihood per row)."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
+    """Max-shifted softmax down each column of logits (V, N) — one column per character.
+
+    Returns (probabilities (V, N), negative log-likelihood (N,)).
+    """
+    shifted = logits - logits.max(axis=0)
     probs = np.exp(shifted)
-    norm = probs.sum(axis=1, keepdims=True)
+    norm = probs.sum(axis=0)
     probs /= norm
-    nll = np.log(norm[:, 0]) - shifted[np.arange(len(targets)), targets]
-    return probs, nll
+    return probs, np.log(norm) - shifted[targets, np.arange(len(targets))]
 
 
 class ParamDict(dict):
@@ -67,17 +71,12 @@ class CharModel:
         self.params = ParamDict(self.layout, np.zeros(self.size, dtype=self.dtype))
         self._layer_params = [self._select(l) for l in range(len(self.cells))]
         self._names = [[(n, f"l{l}.{n}") for n in c.shapes()] for l, c in enumerate(self.cells)]
-        self._aranges = np.arange(0)
         self._onehot = np.eye(spec.vocab_size, dtype=self.dtype) if spec.vocab_size <= 512 else None
+        self.ws = Workspace()
 
     def new_grads(self, zero: bool = True) -> ParamDict:
         make = np.zeros if zero else np.empty
         return ParamDict(self.layout, make(self.size, dtype=self.dtype))
-
-    def _arange(self, n: int) -> np.ndarray:
-        if len(self._aranges) < n:
-            self._aranges = np.arange(n)
-        return self._aranges[:n]
 
     def matrix_mask(self) -> np.ndarray:
         """1 on entries of weight matrices, 0 on biases (weight decay spares biases)."""
@@ -93,7 +92,7 @@ class CharModel:
         for l, cell in enumerate(self.cells):
             for name, shape in cell.shapes().items():
                 out[f"l{l}.{name}"] = shape
-        out["Why"] = (self.spec.hidden, self.spec.vocab_size)
+        out["Why"] = (self.spec.vocab_size, self.spec.hidden)
         out["by"] = (self.spec.vocab_size,)
         return out
 
@@ -103,12 +102,12 @@ class CharModel:
     def init(self, rng: np.random.Generator, scheme: str = "default", embed_std: float = 1.0) -> None:
         """Fill the parameters.
 
-        "seed": randn·0.01 weights and zero biases, drawn in the seed's (out, in) layout and
-        transposed, so the same RNG gives min-char-rnn's exact starting weights for one rnn layer.
-        "default": the first layer's input rows (one per character, in effect an embedding) from
-        N(0, embed_std²); other matrices uniform ±1/√H as common frameworks do; zero biases but
-        the LSTM forget gate's, 1. Input rows of the ±1/√H scale make every character nearly
-        invisible to the gates at first, and training then starts several times slower.
+        "seed": randn·0.01 weights and zero biases, drawn in min-char-rnn's order and (out, in)
+        layout, so the same RNG gives its exact starting weights for one rnn layer.
+        "default": the first layer's input columns (one per character, in effect an embedding)
+        from N(0, embed_std²); other matrices uniform ±1/√H as common frameworks do; zero biases
+        but the LSTM forget gate's, 1. Input columns of the ±1/√H scale make every character
+        nearly invisible to the gates at first, and training then starts several times slower.
         """
         H = self.spec.hidden
         for name, shape in self.shapes().items():
@@ -119,7 +118,7 @@ class CharModel:
                 if self.spec.cell == "lstm" and base == "b":
                     p[H:2 * H] = 1.0   # remember by default
             elif scheme == "seed":
-                p[...] = (rng.standard_normal(shape[::-1]) * 0.01).T
+                p[...] = rng.standard_normal(shape) * 0.01
             elif name.startswith("l0.") and base == self.cells[0].input_keys[0]:
                 p[...] = rng.normal(0.0, embed_std, size=shape)
             else:
@@ -128,17 +127,26 @@ class CharModel:
 
     def zero_state(self, batch: int) -> list[np.ndarray]:
         H = self.spec.hidden
-        return [np.zeros((c.n_state, batch, H), dtype=self.dtype) for c in self.cells]
+        return [np.zeros((c.n_state, H, batch), dtype=self.dtype) for c in self.cells]
 
     # -- forward and backward ---------------------------------------------------------------
 
-    def _input_proj(self, l: int, x: np.ndarray) -> np.ndarray:
-        """xproj = x @ Wx + b for all timesteps; x is ids (T, B) for layer 0, else (T, B, H)."""
+    def _input_proj(self, l: int, x: np.ndarray, B: int) -> np.ndarray:
+        """xproj = Wx·x + b for all steps, as a sequence (T, G, B); x is the ids (T, B) for
+        layer 0, else the layer below's output (H, T·B)."""
         Wx, b = (self._layer_params[l][k] for k in self.cells[l].input_keys)
-        if l == 0:
-            return Wx[x] + b                                    # (T, B, G) row lookup
-        T, B, _ = x.shape
-        return (x.reshape(T * B, -1) @ Wx).reshape(T, B, -1) + b
+        if l > 0:
+            xproj = Wx @ x                                      # (G, H)·(H, T·B): one product
+            xproj += b[:, None]
+            return self.ws.step_major(f"xproj{l}", xproj, B)
+        T = len(x)
+        table = Wx + b[:, None]                                 # (G, V): each character's column + b
+        if B == 1:                                              # one stream: rows are the layout
+            return np.ascontiguousarray(table.T)[x[:, 0]][:, :, None]
+        out = self.ws.buf("xproj0", (T, len(b), B), self.dtype)
+        for t in range(T):
+            np.take(table, x[t], axis=1, out=out[t])
+        return out
 
     def _dropout(self, h, rng, masks):
         p = self.spec.dropout
@@ -151,18 +159,19 @@ class CharModel:
     def forward(self, inputs, state, rng=None):
         """Run the stack over inputs (T, B). rng given means training: dropout is applied.
 
-        Returns logits (T·B, V), the caches backward needs, and the new state.
+        Returns logits (V, T·B) — one column per character, in (t, b) order — the caches
+        backward needs, and the new state.
         """
+        B = inputs.shape[1]
         x, caches, masks, new_state = inputs, [], [], []
         for l, cell in enumerate(self.cells):
-            hs, cache, s = cell.forward(self._layer_params[l], self._input_proj(l, x), state[l])
+            hs, cache, s = cell.forward(self._layer_params[l], self._input_proj(l, x, B), state[l])
             caches.append((x, cache))
             new_state.append(s)
-            x = self._dropout(hs, rng, masks)
-        T, B, H = x.shape
-        top = x.reshape(T * B, H)
-        logits = top @ self.params["Why"] + self.params["by"]      # (T·B, V)
-        return logits, (caches, masks, top), new_state
+            x = self._dropout(hs, rng, masks)                    # (H, T·B)
+        logits = self.params["Why"] @ x                          # (V, H)·(H, T·B)
+        logits += self.params["by"][:, None]
+        return logits, (caches, masks, x), new_state
 
     def _select(self, l: int) -> dict[str, np.ndarray]:
         prefix = f"l{l}."
@@ -176,34 +185,35 @@ class CharModel:
         Returns (loss in nats per character, grads dict, new state).
         """
         T, B = inputs.shape
+        ws, targets = self.ws, targets.reshape(-1)
         logits, (caches, masks, top), new_state = self.forward(inputs, state, rng)
-        probs, nll = log_softmax_nll(logits, targets.reshape(-1))
+        probs, nll = log_softmax_nll(logits, targets)
         loss = float(nll.sum()) / (T * B)
 
         grads = self.new_grads(zero=False)      # every entry is written below, none accumulated
         dy = probs                                               # softmax + cross-entropy:
-        dy[self._arange(T * B), targets.reshape(-1)] -= 1.0      #   dy = p - onehot(target)
+        dy[targets, np.arange(T * B)] -= 1.0                     #   dy = p - onehot(target)
         dy *= 1.0 / ((T * B) if reduction == "mean" else B)
-        np.matmul(top.T, dy, out=grads["Why"])
-        np.sum(dy, axis=0, out=grads["by"])
-        dx = (dy @ self.params["Why"].T).reshape(T, B, -1)       # into the top layer's output
+        np.matmul(dy, top.T, out=grads["Why"])                   # dWhy = Σ dy·hᵀ
+        np.sum(dy, axis=1, out=grads["by"])
+        dx = ws.transposed("WhyT", self.params["Why"]) @ dy      # into the top layer's output
         for l in reversed(range(len(self.cells))):
             if masks:
                 dx *= masks[l]                                   # through dropout
             x, cache = caches[l]
             g = {name: grads[full] for name, full in self._names[l]}
-            dxproj = self.cells[l].backward(self._layer_params[l], dx, cache, g)   # (T, B, G)
+            dxproj = self.cells[l].backward(self._layer_params[l], dx, cache, g)   # (G, T·B)
             Wx, bx = (g[k] for k in self.cells[l].input_keys)
-            flat = dxproj.reshape(T * B, -1)
-            np.sum(flat, axis=0, out=bx)
-            if l == 0 and self._onehot is not None:
-                np.matmul(self._onehot[x.reshape(-1)].T, flat, out=Wx)  # onehotᵀ·dxproj
-            elif l == 0:
+            np.sum(dxproj, axis=1, out=bx)
+            if l > 0:
+                np.matmul(dxproj, x.T, out=Wx)                   # dWx = Σ dxproj·xᵀ
+                W = self._layer_params[l][self.cells[l].input_keys[0]]
+                dx = ws.transposed(f"WxT{l}", W) @ dxproj         # into the layer below
+            elif self._onehot is not None:                       # dWx = Σ dxproj·onehot(x)ᵀ
+                np.matmul(dxproj, self._onehot[x.reshape(-1)], out=Wx)
+            else:                                                # huge vocabularies: scatter-add
                 Wx[...] = 0.0
-                np.add.at(Wx, x.reshape(-1), flat)               # huge vocabularies: scatter-add
-            else:
-                np.matmul(x.reshape(T * B, -1).T, flat, out=Wx)
-                dx = (flat @ self._layer_params[l][self.cells[l].input_keys[0]].T).reshape(T, B, -1)
+                np.add.at(Wx.T, x.reshape(-1), dxproj.T)
         return loss, grads, new_state
 
     def nll(self, inputs, targets, state):

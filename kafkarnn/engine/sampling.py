@@ -42,7 +42,7 @@ def sample(model: CharModel, prompt_ids, length: int, rng: np.random.Generator,
         prompt_ids = np.zeros(1, dtype=np.int64)   # no prompt: start from the first character
     # 1) prime: run the whole prompt at once; only the last step's logits matter
     logits, _, state = model.forward(prompt_ids[:, None], state)
-    last = logits[-1]
+    last = logits[:, -1]
     ids, probs = np.empty(length, dtype=np.int64), np.empty(length)
     for n in range(length):
         # 2) scale, crop, normalise, draw
@@ -52,5 +52,5 @@ def sample(model: CharModel, prompt_ids, length: int, rng: np.random.Generator,
         if n + 1 < length:
             # 3) feed the drawn character back in
             logits, _, state = model.forward(np.array([[ix]]), state)
-            last = logits[0]
+            last = logits[:, 0]
     return ids, probs

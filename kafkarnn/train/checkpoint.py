@@ -27,7 +27,8 @@ import numpy as np
 
 from kafkarnn.errors import CheckpointError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2       # 2: weights in column form, (out, in), as min-char-rnn keeps them
+OLDEST_READABLE = 2      # format 1 (row form, h·W) cannot be read as format 2
 META_NAME = "__meta__"
 CRC_KEY = "__crc32__"    # in the metadata: {array name: CRC-32 of its bytes in C order}
 ALLOWED_KINDS = "biufc"  # bool, int, uint, float, complex: plain numbers only
@@ -185,6 +186,11 @@ def _parse_meta(path: Path, raw: np.ndarray) -> dict:
         raise CheckpointError(f"checkpoint {path} has no format_version (not a kafkarnn checkpoint){HINT}")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise CheckpointError(f"checkpoint {path} has an invalid format_version {version!r}{HINT}")
+    if version < OLDEST_READABLE:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {version}, written by an earlier kafkarnn whose "
+            f"weights were laid out differently; pass --new to start a fresh run (this one is left as it is)"
+        )
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint {path} has format version {version}, newer than this kafkarnn reads "

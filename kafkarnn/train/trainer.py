@@ -80,8 +80,8 @@ class Trainer:
         wrap = self.positions + T + 1 >= self.region   # the seed's `if p+seq_length+1 >= len(data)`
         if wrap.any():
             self.positions[wrap] = 0
-            for s in self.state:
-                s[:, wrap] = 0.0
+            for s in self.state:                   # (S, H, B): the wrapped streams' columns
+                s[:, :, wrap] = 0.0
         idx = self.starts + self.positions + self.offsets          # (T, B)
         self.positions += T
         return self.train[idx].astype(np.intp), self.train[idx + 1].astype(np.intp)
