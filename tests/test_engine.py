@@ -126,3 +126,15 @@ def test_engine_imports_no_ui_and_no_file_locations():
             " print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_one_character_steps_match_the_sequence_forward(cell):
+    from kafkarnn.engine.sampling import Stepper
+    m, rng = tiny_model(cell, layers=2, V=6, H=5)
+    ids = rng.integers(0, 6, 7)
+    state = [rng.normal(0, 0.5, s.shape) for s in m.zero_state(1)]
+    logits, _, _ = m.forward(ids[:, None], state)            # (V, T): the whole sequence at once
+    step = Stepper(m, state)
+    for t, ix in enumerate(ids):
+        assert np.allclose(step(int(ix)), logits[:, t], rtol=0, atol=1e-12), t

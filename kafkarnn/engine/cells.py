@@ -17,6 +17,8 @@ products between layers are then single matrix multiplies. Contract:
     forward(p, xproj, state)    -> hs (H, T·B), cache, new state     xproj is (T, G, B)
     backward(p, dhs, cache, g)  -> dxproj (G, T·B), writing the recurrent grads into g
                                                                       dhs is (H, T·B)
+    step(p, x, state)           one step for one stream (vectors), updating state in place:
+                                what sampling runs, character by character
 
 A state is one array (S, H, B): S = 1 (h) for rnn and gru, S = 2 (h, c) for lstm.
 
@@ -123,6 +125,12 @@ class RNNCell(Cell):
         H = self.H
         return {"Wxh": (H, self.n_in), "Whh": (H, H), "bh": (H,)}
 
+    def step(self, p, x, state):
+        h, tmp = state[0], self.buf("step", (self.H,), x.dtype)
+        np.dot(p["Whh"], h, out=tmp)
+        tmp += x
+        np.tanh(tmp, out=h)                              # h = tanh(Wxh·x + Whh·h + bh)
+
     def forward(self, p, xproj, state):
         T, H, B = xproj.shape
         Whh = p["Whh"]
@@ -174,6 +182,19 @@ class LSTMCell(Cell):
     def shapes(self):
         H = self.H
         return {"Wx": (4 * H, self.n_in), "Wh": (4 * H, H), "b": (4 * H,)}
+
+    def step(self, p, x, state):
+        H = self.H
+        (h, c), a, ig = state, self.buf("step", (4 * H,), x.dtype), self.buf("step.ig", (H,), x.dtype)
+        np.dot(p["Wh"], h, out=a)
+        a += x
+        sigmoid(a[:3 * H], out=a[:3 * H])
+        np.tanh(a[3 * H:], out=a[3 * H:])
+        c *= a[H:2 * H]
+        np.multiply(a[:H], a[3 * H:], out=ig)
+        c += ig                                             # c = f⊙c + i⊙g
+        np.tanh(c, out=h)
+        h *= a[2 * H:3 * H]                                 # h = o⊙tanh(c)
 
     def forward(self, p, xproj, state):
         T, G, B = xproj.shape
@@ -262,6 +283,21 @@ class GRUCell(Cell):
     def shapes(self):
         H = self.H
         return {"Wx": (3 * H, self.n_in), "Wh": (3 * H, H), "b": (3 * H,), "bhn": (H,)}
+
+    def step(self, p, x, state):
+        H = self.H
+        h, hr, a = state[0], self.buf("step", (3 * H,), x.dtype), self.buf("step.a", (3 * H,), x.dtype)
+        np.dot(p["Wh"], h, out=hr)
+        np.add(x[:2 * H], hr[:2 * H], out=a[:2 * H])
+        sigmoid(a[:2 * H], out=a[:2 * H])                    # r, z
+        hn, n = hr[2 * H:], a[2 * H:]
+        hn += p["bhn"]
+        np.multiply(a[:H], hn, out=n)
+        n += x[2 * H:]
+        np.tanh(n, out=n)                                    # n = tanh(x + r⊙(Whn·h + bhn))
+        h -= n
+        h *= a[H:2 * H]
+        h += n                                               # h = n + z⊙(h_prev - n)
 
     def forward(self, p, xproj, state):
         T, G, B = xproj.shape

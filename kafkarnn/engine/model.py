@@ -69,7 +69,7 @@ class CharModel:
             offset += n
         self.size = offset
         self.params = ParamDict(self.layout, np.zeros(self.size, dtype=self.dtype))
-        self._layer_params = [self._select(l) for l in range(len(self.cells))]
+        self.layer_params = [self._select(l) for l in range(len(self.cells))]
         self._names = [[(n, f"l{l}.{n}") for n in c.shapes()] for l, c in enumerate(self.cells)]
         self._onehot = np.eye(spec.vocab_size, dtype=self.dtype) if spec.vocab_size <= 512 else None
         self.ws = Workspace()
@@ -134,7 +134,7 @@ class CharModel:
     def _input_proj(self, l: int, x: np.ndarray, B: int) -> np.ndarray:
         """xproj = Wx·x + b for all steps, as a sequence (T, G, B); x is the ids (T, B) for
         layer 0, else the layer below's output (H, T·B)."""
-        Wx, b = (self._layer_params[l][k] for k in self.cells[l].input_keys)
+        Wx, b = (self.layer_params[l][k] for k in self.cells[l].input_keys)
         if l > 0:
             xproj = Wx @ x                                      # (G, H)·(H, T·B): one product
             xproj += b[:, None]
@@ -165,7 +165,7 @@ class CharModel:
         B = inputs.shape[1]
         x, caches, masks, new_state = inputs, [], [], []
         for l, cell in enumerate(self.cells):
-            hs, cache, s = cell.forward(self._layer_params[l], self._input_proj(l, x, B), state[l])
+            hs, cache, s = cell.forward(self.layer_params[l], self._input_proj(l, x, B), state[l])
             caches.append((x, cache))
             new_state.append(s)
             x = self._dropout(hs, rng, masks)                    # (H, T·B)
@@ -202,12 +202,12 @@ class CharModel:
                 dx *= masks[l]                                   # through dropout
             x, cache = caches[l]
             g = {name: grads[full] for name, full in self._names[l]}
-            dxproj = self.cells[l].backward(self._layer_params[l], dx, cache, g)   # (G, T·B)
+            dxproj = self.cells[l].backward(self.layer_params[l], dx, cache, g)   # (G, T·B)
             Wx, bx = (g[k] for k in self.cells[l].input_keys)
             np.sum(dxproj, axis=1, out=bx)
             if l > 0:
                 np.matmul(dxproj, x.T, out=Wx)                   # dWx = Σ dxproj·xᵀ
-                W = self._layer_params[l][self.cells[l].input_keys[0]]
+                W = self.layer_params[l][self.cells[l].input_keys[0]]
                 dx = ws.transposed(f"WxT{l}", W) @ dxproj         # into the layer below
             elif self._onehot is not None:                       # dWx = Σ dxproj·onehot(x)ᵀ
                 np.matmul(dxproj, self._onehot[x.reshape(-1)], out=Wx)
