@@ -19,6 +19,7 @@ REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "metamorphosis.txt"   # ../shared/corpora/…
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+CORE_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")     # set, they pin OpenBLAS to other kernels
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))        # benchmark this checkout's kafkarnn
@@ -76,7 +77,8 @@ def blas_summary() -> str:
     pools = blas_threads()
     if pools and pools[0].get("source") == "environment":
         return ", ".join(f"{k}={v}" for k, v in pools[0].items() if k != "source")
-    return ", ".join(f"{p['internal_api']}({p['prefix']}): {p['num_threads']} threads" for p in pools)
+    return ", ".join(f"{p['internal_api']}({p['prefix']}): {p['num_threads']} threads"
+                     + (f", {p['architecture']} kernels" if p.get("architecture") else "") for p in pools)
 
 
 def machine() -> dict:
@@ -84,7 +86,7 @@ def machine() -> dict:
     info = {"python": platform.python_version(), "platform": platform.platform(),
             "processor": platform.processor(), "cpu_count": os.cpu_count(),
             "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "env": {v: os.environ.get(v) for v in THREAD_VARS}}
+            "env": {v: os.environ.get(v) for v in THREAD_VARS + CORE_VARS}}
     try:
         info["loadavg"] = os.getloadavg()
     except OSError:

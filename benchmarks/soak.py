@@ -10,8 +10,8 @@ Reported: RSS over time; growth after the warm-up (last sample, and the largest,
 sample after warm-up; and the slope in MB/hour); the longest history the UI saw (bounded by
 session.HISTORY); and whether every line of metrics.jsonl parses. The issue's bar: growth under 10%.
 
-    /work/venv/bin/python benchmarks/soak.py                 # 20 minutes, default preset
-    /work/venv/bin/python benchmarks/soak.py --minutes 3     # a smoke run
+    python benchmarks/soak.py                 # 20 minutes, default preset
+    python benchmarks/soak.py --minutes 3     # a smoke run
 
 Without --threads, BLAS threads are chosen as the `kafkarnn` CLI chooses them.
 """

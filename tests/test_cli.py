@@ -81,6 +81,7 @@ def test_prompt_with_unknown_characters(home, book, capsys):
     (["--model", "transformer"], "--model"),
     (["--lr", "-1"], "--lr"),
     (["--dropout", "1.5"], "--dropout"),
+    (["--weight-drop", "1"], "--weight-drop must be in [0, 1)"),
     (["--max-iters", "-5"], "must be positive"),
     (["--preset", "huge"], "unknown preset"),
     (["--run", "../escape"], "invalid run name"),

@@ -33,6 +33,22 @@ def test_gradients_match_centred_differences(cell, layers, batch, reduction):
     assert max(errors.values()) < 1e-6, errors
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_gradients_with_dropout_and_weight_drop_match_centred_differences(cell):
+    m = CharModel(ModelSpec(vocab_size=5, hidden=4, layers=2, cell=cell, dropout=0.3,
+                            weight_drop=0.4, dtype="float64"))
+    rng = np.random.default_rng(7)
+    for v in m.params.values():
+        v[...] = rng.normal(0, 0.5, v.shape)
+    x, y = rng.integers(0, 5, (3, 2)), rng.integers(0, 5, (3, 2))
+    state = [rng.normal(0, 0.5, s.shape) for s in m.zero_state(2)]
+    errors = max_relative_error(m, x, y, state, mask_seed=3)      # the same masks every time
+    assert max(errors.values()) < 1e-6, errors
+    plain = max_relative_error(m, x, y, state, mask_seed=None, names=["Why"])
+    masked_loss = m.loss_and_grads(x, y, state, rng=np.random.default_rng(3))[0]
+    assert masked_loss != m.loss_and_grads(x, y, state)[0] and plain["Why"] < 1e-6   # masks act
+
+
 def test_gradient_check_catches_a_wrong_gradient(monkeypatch):
     m, rng = tiny_model("lstm")
     x, y = rng.integers(0, 5, (3, 1)), rng.integers(0, 5, (3, 1))

@@ -42,11 +42,11 @@ def train_to(tmp_path, corpus_file, iters, **overrides):
         lh.lock.unlock()
 
 
-@pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
-def test_resume_is_bit_identical(tmp_path, corpus_file, model):
-    straight = train_to(tmp_path / "a", corpus_file, 30, model=model)
-    train_to(tmp_path / "b", corpus_file, 12, model=model)         # stop at 12 ...
-    resumed = train_to(tmp_path / "b", corpus_file, 30, model=model)   # ... resume to 30
+@pytest.mark.parametrize("model,weight_drop", [("rnn", 0.0), ("lstm", 0.0), ("gru", 0.0), ("gru", 0.3)])
+def test_resume_is_bit_identical(tmp_path, corpus_file, model, weight_drop):
+    straight = train_to(tmp_path / "a", corpus_file, 30, model=model, weight_drop=weight_drop)
+    train_to(tmp_path / "b", corpus_file, 12, model=model, weight_drop=weight_drop)      # stop at 12 ...
+    resumed = train_to(tmp_path / "b", corpus_file, 30, model=model, weight_drop=weight_drop)  # ... to 30
     assert resumed.iteration == straight.iteration == 30
     for k, v in straight.model.params.items():
         assert np.array_equal(v, resumed.model.params[k]), k
@@ -155,3 +155,4 @@ def test_failed_save_keeps_the_previous_checkpoint_and_training_goes_on(tmp_path
     assert lh.trainer.iteration == 8
     assert ckpt.read_bytes() == good
     assert any(e.kind == "save_failed" and "No space" in e.text for e in s.events())
+

@@ -125,6 +125,7 @@ class RNNCell(Cell):
     """
 
     kind = "rnn"
+    recurrent_key = "Whh"
     n_state = 1
     gates = 1
     input_keys = ("Wxh", "bh")
@@ -183,6 +184,7 @@ class LSTMCell(Cell):
     """
 
     kind = "lstm"
+    recurrent_key = "Wh"
     n_state = 2
     gates = 4
     input_keys = ("Wx", "b")
@@ -284,6 +286,7 @@ class GRUCell(Cell):
     """
 
     kind = "gru"
+    recurrent_key = "Wh"
     n_state = 1
     gates = 3
     input_keys = ("Wx", "b")

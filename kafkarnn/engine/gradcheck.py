@@ -16,21 +16,27 @@ from kafkarnn.engine.model import CharModel
 
 
 def max_relative_error(model: CharModel, inputs, targets, state, reduction="mean", h=1e-3,
-                       names=None, floor=1e-5) -> dict[str, float]:
+                       names=None, floor=1e-5, mask_seed=None) -> dict[str, float]:
     """Largest relative error over every entry of every parameter (or `names`), per parameter.
 
     Relative error is |a - n| / max(|a| + |n|, floor), min-char-rnn's measure with a floor:
     the differences carry ~1e-13 of rounding noise, so an entry whose true gradient is below the
     floor (1e-5) is in effect held to an absolute error of floor·tol.
-    Use float64 and tiny sizes; dropout must be 0 (the check runs without an rng).
+    Use float64 and tiny sizes. Without `mask_seed` the check runs without dropout; with it,
+    every evaluation draws the same dropout masks (an rng made afresh from that seed), so the
+    loss is one fixed function of the parameters and the masked gradients are checked too.
     """
     T = inputs.shape[0]
 
+    def loss_and_grads():
+        rng = None if mask_seed is None else np.random.default_rng(mask_seed)
+        return model.loss_and_grads(inputs, targets, state, rng=rng, reduction=reduction)
+
     def objective() -> float:
-        loss, _, _ = model.loss_and_grads(inputs, targets, state, reduction=reduction)
+        loss, _, _ = loss_and_grads()
         return loss if reduction == "mean" else loss * T     # undo the per-character report
 
-    _, grads, _ = model.loss_and_grads(inputs, targets, state, reduction=reduction)
+    _, grads, _ = loss_and_grads()
     out = {}
     for name in names or model.params:
         p, g = model.params[name], grads[name]

@@ -30,6 +30,7 @@ class ModelSpec:
     layers: int = 1            # stacked recurrent layers
     cell: str = "rnn"          # rnn | lstm | gru
     dropout: float = 0.0       # between layers and before the output, training only
+    weight_drop: float = 0.0   # DropConnect on the recurrent matrices, one mask per step, training only
     dtype: str = "float32"     # float32 for training, float64 for gradient checks and the seed
 
 
@@ -149,13 +150,27 @@ class CharModel:
         np.take(table, x, axis=0, out=rows)                     # (T, B, G + 16)
         return rows[:, :, :G].transpose(0, 2, 1)                # (T, G, B)
 
+    def _mask(self, shape, p: float, rng) -> np.ndarray:
+        """Keep each entry with probability 1 - p, scaled by 1/(1 - p) so expectations stay."""
+        return (rng.random(shape, dtype=self.dtype) >= p).astype(self.dtype) / (1.0 - p)
+
     def _dropout(self, h, rng, masks):
         p = self.spec.dropout
         if rng is None or p <= 0.0:
             return h
-        mask = (rng.random(h.shape, dtype=self.dtype) >= p).astype(self.dtype) / (1.0 - p)
+        mask = self._mask(h.shape, p, rng)
         masks.append(mask)
         return h * mask
+
+    def _drop_weights(self, l: int, rng):
+        """Layer l's parameters, with DropConnect on its recurrent matrix when training: one mask
+        per step, the same at every time step (the cell then runs on W ⊙ mask)."""
+        p, q = self.layer_params[l], self.spec.weight_drop
+        if rng is None or q <= 0.0:
+            return p, None
+        key = self.cells[l].recurrent_key
+        mask = self._mask(p[key].shape, q, rng)
+        return {**p, key: p[key] * mask}, mask
 
     def forward(self, inputs, state, rng=None):
         """Run the stack over inputs (T, B). rng given means training: dropout is applied.
@@ -166,8 +181,9 @@ class CharModel:
         B = inputs.shape[1]
         x, caches, masks, new_state = inputs, [], [], []
         for l, cell in enumerate(self.cells):
-            hs, cache, s = cell.forward(self.layer_params[l], self._input_proj(l, x, B), state[l])
-            caches.append((x, cache))
+            p, wmask = self._drop_weights(l, rng)
+            hs, cache, s = cell.forward(p, self._input_proj(l, x, B), state[l])
+            caches.append((x, cache, p, wmask))
             new_state.append(s)
             x = self._dropout(hs, rng, masks)                    # (H, T·B)
         logits = self.params["Why"] @ x                          # (V, H)·(H, T·B)
@@ -201,9 +217,11 @@ class CharModel:
         for l in reversed(range(len(self.cells))):
             if masks:
                 dx *= masks[l]                                   # through dropout
-            x, cache = caches[l]
+            x, cache, p, wmask = caches[l]
             g = {name: grads[full] for name, full in self._names[l]}
-            dxproj = self.cells[l].backward(self.layer_params[l], dx, cache, g)   # (G, T·B)
+            dxproj = self.cells[l].backward(p, dx, cache, g)    # (G, T·B)
+            if wmask is not None:
+                g[self.cells[l].recurrent_key] *= wmask          # through DropConnect
             Wx, bx = (g[k] for k in self.cells[l].input_keys)
             if l > 0:
                 ws.row_sums(dxproj, out=bx)

@@ -30,7 +30,8 @@ class TrainingDiverged(KafkarnnError):
 
 def build_model(cfg: Config, vocab_size: int) -> CharModel:
     return CharModel(ModelSpec(vocab_size=vocab_size, hidden=cfg.hidden, layers=cfg.layers,
-                               cell=cfg.model, dropout=cfg.dropout, dtype=cfg.dtype))
+                               cell=cfg.model, dropout=cfg.dropout, weight_drop=cfg.weight_drop,
+                               dtype=cfg.dtype))
 
 
 def make_optimizer(cfg: Config, model: CharModel):
@@ -90,7 +91,7 @@ class Trainer:
         """One truncated-BPTT update. Returns the loss in nats per character (NaN if skipped)."""
         c = self.cfg
         inputs, targets = self.next_batch()
-        rng = self.rng if c.dropout > 0 else None
+        rng = self.rng if c.dropout > 0 or c.weight_drop > 0 else None
         loss, grads, new_state = self.model.loss_and_grads(inputs, targets, self.state, rng,
                                                            reduction=c.reduction)
         # one sum sees any NaN or inf in the gradients (and overflow only at absurd sizes)
