@@ -156,3 +156,32 @@ def test_failed_save_keeps_the_previous_checkpoint_and_training_goes_on(tmp_path
     assert ckpt.read_bytes() == good
     assert any(e.kind == "save_failed" and "No space" in e.text for e in s.events())
 
+
+
+def test_a_sample_without_a_prompt_goes_on_from_the_first_stream():
+    text = "the clerk waits at the door. " * 40
+    vocab = Vocab.from_text(text)
+    data = vocab.encode(text)
+    t = Trainer(Config(model="gru", hidden=32, batch=1, seq_len=16, lr=1e-2, lr_min=1e-2),
+                vocab, data, data[:0])
+    losses = [t.step() for _ in range(300)]
+    assert max(losses[-10:]) < 0.1                       # it knows the text by heart
+    i = int(t.starts[0] + t.positions[0])                 # the stream's next input character
+    got, _ = t.generate("", 40, np.random.default_rng(0), temperature=0)
+    assert got == text[i + 1:i + 41]                      # what follows it in the text
+
+
+def test_sampling_a_checkpoint_without_a_prompt_starts_from_its_first_stream(tmp_path, corpus_file):
+    from kafkarnn.engine.sampling import sample
+    from kafkarnn.train.inference import load_for_sampling
+    train_to(tmp_path, corpus_file, 20)
+    sampler, run = load_for_sampling(tmp_path / "home", "r")
+    arrays, _ = load_checkpoint(run.checkpoint_path)
+    state, start = sampler.stream
+    assert np.array_equal(state[0], arrays["state/l0"][:, :, :1]) and start == sampler.vocab.index[" "]
+    text, _ = sampler.generate("", 30, np.random.default_rng(0), temperature=0)
+    ids, _ = sample(sampler.model, [start], 30, np.random.default_rng(0), 0, state=state)
+    assert text == sampler.vocab.decode(ids)
+    zero, _ = sampler.generate("e", 30, np.random.default_rng(0), temperature=0)   # a prompt: zeros
+    assert zero == sampler.vocab.decode(sample(sampler.model, sampler.vocab.encode("e"), 30,
+                                               np.random.default_rng(0), 0)[0])

@@ -22,15 +22,16 @@ products between layers are then single matrix multiplies. Contract:
 
 A state is one array (S, H, B): S = 1 (h) for rnn and gru, S = 2 (h, c) for lstm.
 
-Big per-sequence arrays come from a small workspace kept by each cell and reused while the
-shape stays the same: allocating tens of MB afresh every step costs page faults. A buffer is
-only valid until the same cell runs again with the same shape, which is after the backward
-pass that used it.
+Big per-sequence arrays come from a workspace kept by each cell (layout.py), reused while the
+shape stays the same. A buffer is only valid until the same cell runs again with the same shape,
+which is after the backward pass that used it.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from kafkarnn.engine.layout import Workspace, block, column, steps
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -40,64 +41,6 @@ def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out *= 0.5
     out += 0.5
     return out
-
-
-def steps(a: np.ndarray) -> list[np.ndarray]:
-    """The per-step blocks a[t] made once; for one stream (B = 1) as vectors, which multiply faster."""
-    return list(a[:, :, 0]) if a.shape[2] == 1 else list(a)
-
-
-class Workspace:
-    """Named scratch arrays, reused while their shape and dtype stay the same."""
-
-    def __init__(self):
-        self._ws: dict[str, np.ndarray] = {}
-
-    def buf(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        a = self._ws.get(name)
-        if a is None or a.shape != shape or a.dtype != dtype:
-            a = self._ws[name] = np.empty(shape, dtype=dtype)
-        return a
-
-    def transposed(self, name: str, w: np.ndarray) -> np.ndarray:
-        """A contiguous copy of wᵀ (a product with a copy runs faster than with a transposed view)."""
-        out = self.buf(name, w.shape[::-1], w.dtype)
-        np.copyto(out, w.T)
-        return out
-
-    def row_sums(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Σ over the columns of a (X, N): a matrix-vector product with ones, 3-4× faster than
-        a.sum(axis=1) here (bias gradients are such sums over all steps and streams)."""
-        ones = self._ws.get("ones")
-        if ones is None or len(ones) < a.shape[1] or ones.dtype != a.dtype:
-            ones = self._ws["ones"] = np.ones(a.shape[1], dtype=a.dtype)
-        return np.dot(a, ones[:a.shape[1]], out=out)
-
-    def feature_major(self, name: str, a: np.ndarray) -> np.ndarray:
-        """A sequence (T, X, B) as one matrix (X, T·B), columns in (t, b) order (a copy)."""
-        T, X, B = a.shape
-        if B == 1:
-            return a[:, :, 0].T                              # already that layout, seen transposed
-        out = self.buf(name, (X, T, B), a.dtype)
-        np.copyto(out, a.transpose(1, 0, 2))
-        return out.reshape(X, T * B)
-
-    def step_major(self, name: str, a: np.ndarray, B: int) -> np.ndarray:
-        """A matrix (X, T·B) as a sequence (T, X, B) whose steps are contiguous blocks (a copy)."""
-        X, TB = a.shape
-        out = self.buf(name, (TB // B, X, B), a.dtype)
-        np.copyto(out, a.reshape(X, TB // B, B).transpose(1, 0, 2))
-        return out
-
-
-def column(v: np.ndarray, B: int) -> np.ndarray:
-    """A bias vector shaped to add to an (X, B) block (or to a vector when B = 1)."""
-    return v if B == 1 else v[:, None]
-
-
-def block(a: np.ndarray) -> np.ndarray:
-    """One step's (X, B) block, as a vector when B = 1 (like `steps`)."""
-    return a[:, 0] if a.shape[1] == 1 else a
 
 
 class Cell(Workspace):

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kafkarnn.engine.cells import CELLS, Workspace
+from kafkarnn.engine.cells import CELLS
+from kafkarnn.engine.layout import Workspace
 
 
 @dataclass(frozen=True)

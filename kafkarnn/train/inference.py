@@ -19,23 +19,38 @@ def unknown_chars_message(chars: list[str]) -> str:
 
 
 def generate(model: CharModel, vocab: Vocab, prompt: str, length: int, rng,
-             temperature: float = 1.0, top_k: int | None = None):
-    """Continue `prompt`. Returns (text, per-character probabilities); unknown characters are refused."""
+             temperature: float = 1.0, top_k: int | None = None, stream=None):
+    """Continue `prompt` from a zero state. Returns (text, per-character probabilities); unknown
+    characters are refused.
+
+    Without a prompt the sample goes on from `stream`, (state, next character id): a training
+    stream's hidden state, as min-char-rnn samples from `hprev`. A model trained on one stream
+    (the seed preset) has met the zero state once per pass through the text, and from there at
+    temperature 1 it mostly writes noise; from a state it knows, it writes like the text.
+    """
     unknown = vocab.unknown(prompt)
     if unknown:
         raise KafkarnnError(unknown_chars_message(unknown))
-    ids, probs = sample(model, vocab.encode(prompt), length, rng, temperature, top_k)
+    if not prompt and stream is not None:
+        state, next_id = stream
+        ids, probs = sample(model, [next_id], length, rng, temperature, top_k, state=state)
+    else:
+        ids, probs = sample(model, vocab.encode(prompt), length, rng, temperature, top_k)
     return vocab.decode(ids), probs
 
 
 class Sampler:
-    """A model and its vocabulary, read from a checkpoint."""
+    """A model and its vocabulary, read from a checkpoint, and the first stream's saved state."""
 
-    def __init__(self, model: CharModel, vocab: Vocab, meta: dict):
+    def __init__(self, model: CharModel, vocab: Vocab, meta: dict, state=None):
         self.model, self.vocab, self.meta = model, vocab, meta
+        # the checkpoint does not hold the text, so the stream's next character is unknown: a
+        # space (or the first symbol) stands in for it
+        start = vocab.index.get(" ", 0)
+        self.stream = None if state is None else (state, int(start))
 
     def generate(self, prompt, length, rng, temperature=1.0, top_k=None):
-        return generate(self.model, self.vocab, prompt, length, rng, temperature, top_k)
+        return generate(self.model, self.vocab, prompt, length, rng, temperature, top_k, self.stream)
 
 
 def pick_run(data_dir, name: str | None) -> Run:
@@ -71,4 +86,12 @@ def load_for_sampling(data_dir, name: str | None, best: bool = False) -> tuple[S
             raise KafkarnnError(f"checkpoint {path}: parameter {k} is missing or does not match "
                                 f"{cfg.describe()} with {len(vocab)} symbols")
         model.params[k][...] = a
-    return Sampler(model, vocab, meta), run
+    state = []
+    for l, zero in enumerate(model.zero_state(1)):          # the first stream's hidden state
+        a = arrays.get(f"state/l{l}")
+        ok = a is not None and a.ndim == 3 and a.shape[:2] == zero.shape[:2] and a.shape[2] >= 1
+        if not ok or a.dtype.kind != "f" or not np.isfinite(a[:, :, :1]).all():
+            state = None                                     # then samples start from zeros
+            break
+        state.append(a[:, :, :1].astype(model.dtype))
+    return Sampler(model, vocab, meta, state), run

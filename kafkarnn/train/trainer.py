@@ -143,8 +143,11 @@ class Trainer:
         return total / (K * L)
 
     def generate(self, prompt: str, length: int, rng, temperature=1.0, top_k=None):
-        """Continue `prompt` from the current parameters. Returns (text, per-character probabilities)."""
-        return generate(self.model, self.vocab, prompt, length, rng, temperature, top_k)
+        """Continue `prompt` from the current parameters; without a prompt, go on from where the
+        first stream is in the text. Returns (text, per-character probabilities)."""
+        i = min(int(self.starts[0] + self.positions[0]), len(self.train) - 1)
+        stream = ([s[:, :, :1].copy() for s in self.state], int(self.train[i]))
+        return generate(self.model, self.vocab, prompt, length, rng, temperature, top_k, stream)
 
     # -- checkpoint state ---------------------------------------------------------------------
 

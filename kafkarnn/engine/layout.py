@@ -1,0 +1,73 @@
+"""Memory layout: a workspace of reusable arrays, and the two forms a sequence takes.
+
+- step-major (T, X, B): time, features, streams; each step's (X, B) block is contiguous, as the
+  recurrence wants it (one matrix multiply and a few elementwise operations per step);
+- feature-major (X, T·B): one matrix whose columns are every step of every stream, in (t, b)
+  order, as whole-sequence products and weight gradients want it.
+
+Allocating tens of MB afresh every training step costs page faults, so the big arrays are kept
+in a Workspace and reused while their shape stays the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def steps(a: np.ndarray) -> list[np.ndarray]:
+    """The per-step blocks a[t] made once; for one stream (B = 1) as vectors, which multiply faster."""
+    return list(a[:, :, 0]) if a.shape[2] == 1 else list(a)
+
+
+class Workspace:
+    """Named scratch arrays, reused while their shape and dtype stay the same."""
+
+    def __init__(self):
+        self._ws: dict[str, np.ndarray] = {}
+
+    def buf(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        a = self._ws.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self._ws[name] = np.empty(shape, dtype=dtype)
+        return a
+
+    def transposed(self, name: str, w: np.ndarray) -> np.ndarray:
+        """A contiguous copy of wᵀ (a product with a copy runs faster than with a transposed view)."""
+        out = self.buf(name, w.shape[::-1], w.dtype)
+        np.copyto(out, w.T)
+        return out
+
+    def row_sums(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Σ over the columns of a (X, N): a matrix-vector product with ones, 3-4× faster than
+        a.sum(axis=1) here (bias gradients are such sums over all steps and streams)."""
+        ones = self._ws.get("ones")
+        if ones is None or len(ones) < a.shape[1] or ones.dtype != a.dtype:
+            ones = self._ws["ones"] = np.ones(a.shape[1], dtype=a.dtype)
+        return np.dot(a, ones[:a.shape[1]], out=out)
+
+    def feature_major(self, name: str, a: np.ndarray) -> np.ndarray:
+        """A sequence (T, X, B) as one matrix (X, T·B), columns in (t, b) order (a copy; a view
+        for one stream)."""
+        T, X, B = a.shape
+        if B == 1:
+            return a[:, :, 0].T                              # already that layout, seen transposed
+        out = self.buf(name, (X, T, B), a.dtype)
+        np.copyto(out, a.transpose(1, 0, 2))
+        return out.reshape(X, T * B)
+
+    def step_major(self, name: str, a: np.ndarray, B: int) -> np.ndarray:
+        """A matrix (X, T·B) as a sequence (T, X, B) whose steps are contiguous blocks (a copy)."""
+        X, TB = a.shape
+        out = self.buf(name, (TB // B, X, B), a.dtype)
+        np.copyto(out, a.reshape(X, TB // B, B).transpose(1, 0, 2))
+        return out
+
+
+def column(v: np.ndarray, B: int) -> np.ndarray:
+    """A bias vector shaped to add to an (X, B) block (or to a vector when B = 1)."""
+    return v if B == 1 else v[:, None]
+
+
+def block(a: np.ndarray) -> np.ndarray:
+    """One step's (X, B) block, as a vector when B = 1 (like `steps`)."""
+    return a[:, 0] if a.shape[1] == 1 else a
