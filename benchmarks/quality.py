@@ -124,6 +124,7 @@ def main(argv=None) -> None:
         tr = Trainer(cfg, corpus.vocab, train, val)
         print(f"\n{label(name, overrides)}: {cfg.describe()}, {tr.model.n_params():,} parameters, "
               f"batch {cfg.batch}, seq {cfg.seq_len}, {cfg.optimizer} lr {cfg.lr:g}, dropout {cfg.dropout:g}, "
+              f"weight drop {cfg.weight_drop:g}, "
               f"{cfg.dtype}", flush=True)
         result = train_for(tr, args.seconds, args.eval_every, lambda s: print(s, flush=True))
         text, _ = tr.generate("", args.sample_length, np.random.default_rng(args.sample_seed),

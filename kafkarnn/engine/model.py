@@ -1,13 +1,17 @@
 """The character model: characters in, a stack of recurrent cells, a softmax over the vocabulary out.
 
-Column form, like min-char-rnn (each stream is a column; sequences are (T, X, B)):
+Column form, like min-char-rnn: each stream is a column, and what is not recurrent is done
+for all time steps at once on (features × steps·streams) matrices (layout.py):
 
     xproj_0[t] = Wx_0[:, x_t] + b_0             (the first layer's input: a column lookup, which is
                                                   Wxh·onehot(x_t) without the wasted multiply)
     h^l_t   = cell_l(xproj_l[t], h^l_{t-1})
-    xproj_l = Wx_l·dropout(h^{l-1}) + b_l        (every layer above: one product per step, batched)
-    y_t     = Why·dropout(h^top_t) + by           (likewise)
+    xproj_l = Wx_l·dropout(h^{l-1}) + b_l        (every layer above: one product for all steps)
+    y_t     = Why·dropout(h^top_t) + by           (one product for all steps)
     p_t     = softmax(y_t);  loss = -Σ log p_t[target_t]
+
+Training may also drop recurrent weights (DropConnect: the cell runs on Whh ⊙ mask, one mask
+per step).
 
 Parameters live in one flat dict with names like "l0.Wxh", "l1.Whh", "Why", "by", each a view
 into one contiguous vector (`model.flat`), and gradients likewise (`grads.flat`): optimizers and
