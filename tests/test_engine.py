@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from kafkarnn.engine.gradcheck import max_relative_error
+from kafkarnn.engine import model as model_module
 from kafkarnn.engine.model import CharModel, ModelSpec
 from kafkarnn.engine.optim import Adagrad, Adam, clip_elementwise, clip_global_norm
 from kafkarnn.engine.sampling import next_distribution, sample
@@ -47,6 +48,20 @@ def test_gradients_with_dropout_and_weight_drop_match_centred_differences(cell):
     plain = max_relative_error(m, x, y, state, mask_seed=None, names=["Why"])
     masked_loss = m.loss_and_grads(x, y, state, rng=np.random.default_rng(3))[0]
     assert masked_loss != m.loss_and_grads(x, y, state)[0] and plain["Why"] < 1e-6   # masks act
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_input_rows_gathered_step_by_step_give_the_same_loss_and_gradients(cell, batch, monkeypatch):
+    m, rng = tiny_model(cell, layers=2, seed=batch)
+    x, y = rng.integers(0, 5, (4, batch)), rng.integers(0, 5, (4, batch))
+    state = [rng.normal(0, 0.5, s.shape) for s in m.zero_state(batch)]
+    loss, grads, new_state = m.loss_and_grads(x, y, state)
+    monkeypatch.setattr(model_module, "GATHER_ALL_BYTES", 0)       # big corpora's path: per step
+    loss2, grads2, new_state2 = m.loss_and_grads(x, y, state)
+    assert loss2 == loss and np.array_equal(grads2.flat, grads.flat)
+    assert all(np.array_equal(a, b) for a, b in zip(new_state, new_state2))
+    assert max(max_relative_error(m, x, y, state).values()) < 1e-6
 
 
 def test_gradient_check_catches_a_wrong_gradient(monkeypatch):

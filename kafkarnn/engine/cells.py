@@ -264,14 +264,14 @@ class GRUCell(Cell):
         hs[0] = state[0]
         h, x, A, hn = steps(hs), steps(xproj), steps(rzn), steps(hns)
         for t in range(T):
-            a = A[t]
+            a, xt = A[t], x[t]
             np.dot(Wh, h[t], out=hr)
-            np.add(x[t][:2 * H], hr[:2 * H], out=a[:2 * H])
+            np.add(xt[:2 * H], hr[:2 * H], out=a[:2 * H])
             sigmoid(a[:2 * H], out=a[:2 * H])                 # r, z
             np.add(hr[2 * H:], bhn, out=hn[t])
             n = a[2 * H:]
             np.multiply(a[:H], hn[t], out=n)
-            n += x[t][2 * H:]
+            n += xt[2 * H:]
             np.tanh(n, out=n)                                 # n = tanh(x + r⊙(Whn·h + bhn))
             z = a[H:2 * H]
             np.subtract(h[t], n, out=h[t + 1])

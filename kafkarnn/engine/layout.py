@@ -14,9 +14,31 @@ from __future__ import annotations
 import numpy as np
 
 
-def steps(a: np.ndarray) -> list[np.ndarray]:
-    """The per-step blocks a[t] made once; for one stream (B = 1) as vectors, which multiply faster."""
+def steps(a) -> list[np.ndarray]:
+    """The per-step blocks a[t] made once; for one stream (B = 1) as vectors, which multiply faster.
+    A Lookup is its own sequence of steps."""
+    if isinstance(a, Lookup):
+        return a
     return list(a[:, :, 0]) if a.shape[2] == 1 else list(a)
+
+
+class Lookup:
+    """A sequence (T, G, B) whose step t is rows of a table picked by ids[t], seen transposed:
+    the first layer's xproj[t] = table[x_t]ᵀ, gathered when the step asks for it, so that the
+    gathered rows are still in cache when the step adds them (gathering all T·B rows first,
+    megabytes for an LSTM, and reading them back later was measurably slower)."""
+
+    def __init__(self, table: np.ndarray, ids: np.ndarray, G: int, rows: np.ndarray):
+        self.table, self.ids, self.rows = table, ids, rows           # rows: (B, G + pad) scratch
+        self.view = rows[0, :G] if len(rows) == 1 else rows[:, :G].T  # (G, B), a vector for B = 1
+        self.shape, self.dtype = (len(ids), G, ids.shape[1]), table.dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        np.take(self.table, self.ids[t], axis=0, out=self.rows)
+        return self.view
 
 
 class Workspace:
