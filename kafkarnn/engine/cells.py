@@ -88,7 +88,7 @@ class RNNCell(Cell):
         Whh = p["Whh"]
         hs = self.buf("hs", (T + 1, H, B), xproj.dtype)  # hs[0] is h_{-1}
         hs[0] = state[0]
-        h, x = steps(hs), steps(xproj)
+        h, x = self.steps("h", hs), self.steps("x", xproj)
         for t in range(T):
             np.dot(Whh, h[t], out=h[t + 1])
             h[t + 1] += x[t]
@@ -100,13 +100,13 @@ class RNNCell(Cell):
         hs, prev = cache
         T, H, B = hs.shape[0] - 1, self.H, hs.shape[2]
         dhs = self.step_major("dhs", dhs, B)
-        WhhT = self.transposed("WhhT", p["Whh"])
+        WhhT = self.transposed("WhhT", p["Whh"], B)
         dhraw = self.buf("dhraw", dhs.shape, dhs.dtype)
         np.multiply(hs[1:], hs[1:], out=dhraw)
         np.subtract(1.0, dhraw, out=dhraw)               # tanh' = 1 - h² at every step, all at once
         dh = block(self.buf("dh", (H, B), dhs.dtype))
         dhnext = block(np.zeros((H, B), dtype=dhs.dtype))
-        d_out, d_raw = steps(dhs), steps(dhraw)
+        d_out, d_raw = self.steps("d_out", dhs), self.steps("d_raw", dhraw)
         for t in reversed(range(T)):
             np.add(d_out[t], dhnext, out=dh)             # backprop into h from above and from t+1
             d_raw[t] *= dh                               # backprop through tanh
@@ -159,7 +159,8 @@ class LSTMCell(Cell):
         tcs = self.buf("tcs", (T, H, B), xproj.dtype)      # tanh(c_t)
         ig = block(self.buf("ig", (H, B), xproj.dtype))
         hs[0], cs[0] = state[0], state[1]
-        h, c, x, A, tc = steps(hs), steps(cs), steps(xproj), steps(acts), steps(tcs)
+        h, c, x = self.steps("h", hs), self.steps("c", cs), self.steps("x", xproj)
+        A, tc = self.steps("A", acts), self.steps("tc", tcs)
         for t in range(T):
             a = A[t]
             np.dot(Wh, h[t], out=a)
@@ -179,7 +180,7 @@ class LSTMCell(Cell):
         prev, cs, acts, tcs = cache
         T, H, B = tcs.shape
         dhs = self.step_major("dhs", dhs, B)
-        WhT = self.transposed("WhT", p["Wh"])
+        WhT = self.transposed("WhT", p["Wh"], B)
         # 1) local derivatives of every step at once; dz (the gate pre-activations' grads) is
         #    then k ⊙ [dc dc dh dc] per step, written over k
         dz = self.buf("dz", acts.shape, acts.dtype)
@@ -200,7 +201,8 @@ class LSTMCell(Cell):
         # 2) the recurrence, backwards
         dh, dc = (block(self.buf(n, (H, B), dhs.dtype)) for n in ("dh", "dc"))
         dhnext, dcnext = (block(np.zeros((H, B), dtype=dhs.dtype)) for _ in range(2))
-        d_out, D, K, F = steps(dhs), steps(dz), steps(kc), steps(acts[:, H:2 * H])
+        d_out, D, K = self.steps("d_out", dhs), self.steps("D", dz), self.steps("K", kc)
+        F = self.kept("F", acts, lambda a: steps(a[:, H:2 * H]))
         for t in reversed(range(T)):
             d = D[t]
             np.add(d_out[t], dhnext, out=dh)                 # into h from above and from t+1
@@ -262,7 +264,8 @@ class GRUCell(Cell):
         hns = self.buf("hns", (T, H, B), xproj.dtype)    # Whn·h + bhn
         hr = block(self.buf("hr", (G, B), xproj.dtype))
         hs[0] = state[0]
-        h, x, A, hn = steps(hs), steps(xproj), steps(rzn), steps(hns)
+        h, x = self.steps("h", hs), self.steps("x", xproj)
+        A, hn = self.steps("A", rzn), self.steps("hn", hns)
         for t in range(T):
             a, xt = A[t], x[t]
             np.dot(Wh, h[t], out=hr)
@@ -284,7 +287,7 @@ class GRUCell(Cell):
         hs, prev, rzn, hns = cache
         T, H, B = hns.shape
         dhs = self.step_major("dhs", dhs, B)
-        WhT = self.transposed("WhT", p["Wh"])
+        WhT = self.transposed("WhT", p["Wh"], B)
         r, z, n = rzn[:, :H], rzn[:, H:2 * H], rzn[:, 2 * H:]
         # 1) local derivatives of every step at once
         kn = self.buf("kn", hns.shape, hns.dtype)            # ∂n-pre from h: (1-z)(1-n²)
@@ -303,7 +306,10 @@ class GRUCell(Cell):
         # 2) the recurrence, backwards
         dh = block(self.buf("dh", (H, B), dhs.dtype))
         dhnext = block(np.zeros((H, B), dtype=dhs.dtype))
-        d_out, D, DA, KN, R, Z = steps(dhs), steps(dhr), steps(dan), steps(kn), steps(r), steps(z)
+        d_out, D, DA = self.steps("d_out", dhs), self.steps("D", dhr), self.steps("DA", dan)
+        KN = self.steps("KN", kn)
+        R = self.kept("R", rzn, lambda a: steps(a[:, :H]))
+        Z = self.kept("Z", rzn, lambda a: steps(a[:, H:2 * H]))
         for t in reversed(range(T)):
             d, da = D[t], DA[t]
             np.add(d_out[t], dhnext, out=dh)                 # into h from above and from t+1
