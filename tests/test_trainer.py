@@ -166,7 +166,7 @@ def test_a_sample_without_a_prompt_goes_on_from_the_first_stream():
                 vocab, data, data[:0])
     losses = [t.step() for _ in range(300)]
     assert max(losses[-10:]) < 0.1                       # it knows the text by heart
-    i = int(t.starts[0] + t.positions[0])                 # the stream's next input character
+    i = int(t.windows[0, 0] + t.positions[0])                 # the stream's next input character
     got, _ = t.generate("", 40, np.random.default_rng(0), temperature=0)
     assert got == text[i + 1:i + 41]                      # what follows it in the text
 

@@ -209,9 +209,9 @@ class CharModel:
             caches.append((x, cache, p, wmask))
             new_state.append(s)
             x = self._dropout(hs, rng, masks)                    # (H, T·B)
-        if B == 1:                  # x is then a transposed view, which the product reads slower
-            x = np.ascontiguousarray(x)                          # than a copy (7.5 vs 4.4 + 1 µs)
-        logits = self.params["Why"] @ x                          # (V, H)·(H, T·B)
+        # for one stream x is a transposed view, which this product reads slower than a copy
+        # (7.5 vs 4.4 + 1 µs here), and dWhy = dy·xᵀ faster (3.8 vs 5.8 µs): each gets its best
+        logits = self.params["Why"] @ (np.ascontiguousarray(x) if B == 1 else x)  # (V, H)·(H, T·B)
         logits += self.params["by"][:, None]
         return logits, (caches, masks, x), new_state
 

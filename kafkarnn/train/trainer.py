@@ -60,8 +60,8 @@ class Trainer:
         self.chars = 0                                 # training characters consumed
         self.smooth_loss = math.log(len(vocab))        # the seed's starting guess, per character
         self.bad_steps = 0                             # consecutive non-finite steps
-        self.starts = np.arange(B, dtype=np.int64) * self.region
-        self.offsets = np.arange(T + 1, dtype=np.int64)[:, None]
+        # stream b's next T+1 characters are train[windows[:, b] + positions[b]]
+        self.windows = np.arange(B, dtype=np.int64) * self.region + np.arange(T + 1)[:, None]
         self._ones = np.ones(self.model.size, dtype=self.model.dtype)
         self._grads = self.model.new_grads(zero=False)  # written over by every step
 
@@ -80,12 +80,12 @@ class Trainer:
     def next_batch(self):
         """Inputs and targets (T, B); a stream that reaches its region's end restarts at 0 with h = 0."""
         T = self.cfg.seq_len
-        wrap = self.positions + T + 1 >= self.region   # the seed's `if p+seq_length+1 >= len(data)`
+        wrap = self.positions >= self.region - T - 1  # the seed's `if p+seq_length+1 >= len(data)`
         if wrap.any():
             self.positions[wrap] = 0
             for s in self.state:                   # (S, H, B): the wrapped streams' columns
                 s[:, :, wrap] = 0.0
-        ids = self.train[self.starts + self.positions + self.offsets].astype(np.intp)  # (T+1, B)
+        ids = self.train[self.windows + self.positions].astype(np.intp)    # (T+1, B)
         self.positions += T
         return ids[:-1], ids[1:]                   # targets are the inputs one character on
 
@@ -151,7 +151,7 @@ class Trainer:
     def generate(self, prompt: str, length: int, rng, temperature=1.0, top_k=None):
         """Continue `prompt` from the current parameters; without a prompt, go on from where the
         first stream is in the text. Returns (text, per-character probabilities)."""
-        i = min(int(self.starts[0] + self.positions[0]), len(self.train) - 1)
+        i = min(int(self.windows[0, 0] + self.positions[0]), len(self.train) - 1)
         stream = ([s[:, :, :1].copy() for s in self.state], int(self.train[i]))
         return generate(self.model, self.vocab, prompt, length, rng, temperature, top_k, stream)
 
