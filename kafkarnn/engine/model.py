@@ -161,7 +161,7 @@ class CharModel:
         if x.size < self.spec.vocab_size:                       # fewer characters than the table:
             cols = self.ws.buf("cols", x.shape + (G,), self.dtype)   # pick the columns themselves
             np.add(Wx.T[x], b, out=cols)                        # (T, B, G)
-            return self.ws.kept("xproj0", cols, lambda c: c.transpose(0, 2, 1))
+            return self.ws.kept("xproj0.cols", cols, lambda c: c.transpose(0, 2, 1))
         # Else from a table of rows Wx[:, v] + b (a fast copy). The rows are padded by 16
         # numbers: rows of exactly 4 KB would all fall into the same cache sets when read down
         # a column.
@@ -171,7 +171,7 @@ class CharModel:
             return Lookup(table, x, G, self.ws.buf("row", (B, G + 16), self.dtype))
         rows = self.ws.buf("rows", x.shape + (G + 16,), self.dtype)
         np.take(table, x, axis=0, out=rows)                     # (T, B, G + 16)
-        return self.ws.kept("xproj0", rows, lambda r: r[:, :, :G].transpose(0, 2, 1))  # (T, G, B)
+        return self.ws.kept("xproj0.rows", rows, lambda r: r[:, :, :G].transpose(0, 2, 1))
 
     def _mask(self, shape, p: float, rng) -> np.ndarray:
         """Keep each entry with probability 1 - p, scaled by 1/(1 - p) so expectations stay."""
@@ -233,14 +233,14 @@ class CharModel:
         probs, nll, picks = log_softmax_nll(logits, targets)
         loss = float(nll.sum()) / (T * B)
 
-        grads = self.new_grads(zero=False) if out is None else out   # every entry is written
-                                                                      # below, none accumulated
+        grads = self.new_grads(zero=False) if out is None else out
+        # every entry of grads is written below, none accumulated
         dy = probs                                               # softmax + cross-entropy:
         dy.reshape(-1)[picks] -= 1.0                             #   dy = p - onehot(target)
         dy *= 1.0 / ((T * B) if reduction == "mean" else B)
         np.matmul(dy, top.T, out=grads["Why"])                   # dWhy = Σ dy·hᵀ
         ws.row_sums(dy, out=grads["by"])
-        dx = ws.transposed("WhyT", self.params["Why"], B) @ dy      # into the top layer's output
+        dx = ws.transposed("WhyT", self.params["Why"], B) @ dy   # into the top layer's output
         for l in reversed(range(len(self.cells))):
             if masks:
                 dx *= masks[l]                                   # through dropout
@@ -254,7 +254,7 @@ class CharModel:
                 ws.row_sums(dxproj, out=bx)
                 np.matmul(dxproj, x.T, out=Wx)                   # dWx = Σ dxproj·xᵀ
                 W = self.layer_params[l][self.cells[l].input_keys[0]]
-                dx = ws.transposed(f"WxT{l}", W, B) @ dxproj         # into the layer below
+                dx = ws.transposed(f"WxT{l}", W, B) @ dxproj      # into the layer below
                 continue
             if self._onehot is not None:                         # dWx = Σ dxproj·onehot(x)ᵀ
                 np.matmul(dxproj, self._onehot[x.reshape(-1)], out=Wx)

@@ -115,7 +115,7 @@ class Trainer:
         if c.clip_norm:
             clip_global_norm(grads.flat, c.clip_norm)
         self.opt.step(self.model.params.flat, grads.flat, self.lr_at(self.iteration))
-        if not self._finite(self.model.params.flat):   # finite gradients, yet the
+        if not self._finite(self.model.params.flat):        # finite gradients, yet the
             self.bad_steps = MAX_BAD_STEPS                  # update overflowed: nothing to go on from
             raise TrainingDiverged(
                 f"training diverged: the parameters overflowed to inf or NaN at iteration "
