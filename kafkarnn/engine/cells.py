@@ -202,7 +202,7 @@ class LSTMCell(Cell):
         dh, dc = (block(self.buf(n, (H, B), dhs.dtype)) for n in ("dh", "dc"))
         dhnext, dcnext = (block(np.zeros((H, B), dtype=dhs.dtype)) for _ in range(2))
         d_out, D, K = self.steps("d_out", dhs), self.steps("D", dz), self.steps("K", kc)
-        F = self.kept("F", acts, lambda a: steps(a[:, H:2 * H]))
+        F = steps(acts[:, H:2 * H])
         for t in reversed(range(T)):
             d = D[t]
             np.add(d_out[t], dhnext, out=dh)                 # into h from above and from t+1
@@ -308,8 +308,7 @@ class GRUCell(Cell):
         dhnext = block(np.zeros((H, B), dtype=dhs.dtype))
         d_out, D, DA = self.steps("d_out", dhs), self.steps("D", dhr), self.steps("DA", dan)
         KN = self.steps("KN", kn)
-        R = self.kept("R", rzn, lambda a: steps(a[:, :H]))
-        Z = self.kept("Z", rzn, lambda a: steps(a[:, H:2 * H]))
+        R, Z = steps(r), steps(z)
         for t in reversed(range(T)):
             d, da = D[t], DA[t]
             np.add(d_out[t], dhnext, out=dh)                 # into h from above and from t+1
