@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from kafkarnn.engine.gradcheck import max_relative_error
 from kafkarnn.engine import model as model_module
+from kafkarnn.engine.gradcheck import max_relative_error
 from kafkarnn.engine.model import CharModel, ModelSpec
 from kafkarnn.engine.optim import Adagrad, Adam, clip_elementwise, clip_global_norm
 from kafkarnn.engine.sampling import next_distribution, sample

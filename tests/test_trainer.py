@@ -157,7 +157,6 @@ def test_failed_save_keeps_the_previous_checkpoint_and_training_goes_on(tmp_path
     assert any(e.kind == "save_failed" and "No space" in e.text for e in s.events())
 
 
-
 def test_a_sample_without_a_prompt_goes_on_from_the_first_stream():
     text = "the clerk waits at the door. " * 40
     vocab = Vocab.from_text(text)
@@ -166,7 +165,7 @@ def test_a_sample_without_a_prompt_goes_on_from_the_first_stream():
                 vocab, data, data[:0])
     losses = [t.step() for _ in range(300)]
     assert max(losses[-10:]) < 0.1                       # it knows the text by heart
-    i = int(t.windows[0, 0] + t.positions[0])                 # the stream's next input character
+    i = int(t.windows[0, 0] + t.positions[0])           # the stream's next input character
     got, _ = t.generate("", 40, np.random.default_rng(0), temperature=0)
     assert got == text[i + 1:i + 41]                      # what follows it in the text
 
