@@ -93,12 +93,12 @@ def maths_check(vocab, train, val, points: int, every: int) -> dict:
     worst = dict.fromkeys(("loss", *seed.NAMES, "hlast", "update"), 0.0)
     for _ in range(points):
         # 1) the batch the next step will use, then put the streams back as they were
-        positions, state = tr.positions.copy(), [s.copy() for s in tr.state]
+        position, state = tr.position, [s.copy() for s in tr.state]
         inputs, targets = tr.next_batch()
         hprev = tr.state[0][0].copy()                                 # (H, 1): one stream
         loss_k, grads_k, new_state = tr.model.loss_and_grads(inputs, targets, tr.state, None,
                                                              reduction=cfg.reduction)
-        tr.positions[...], tr.state = positions, state
+        tr.position, tr.state = position, state
         # 2) the baseline from the same parameters, state and characters
         params = to_seed_layout(tr.model.params)
         loss_s, grads_s, hlast = seed.loss_fun(inputs[:, 0].tolist(), targets[:, 0].tolist(),

@@ -52,7 +52,7 @@ def test_resume_is_bit_identical(tmp_path, corpus_file, model, weight_drop):
         assert np.array_equal(v, resumed.model.params[k]), k
     for k, v in straight.opt.state.items():
         assert np.array_equal(v, resumed.opt.state[k]), k
-    assert np.array_equal(straight.positions, resumed.positions)
+    assert straight.position == resumed.position
     assert straight.smooth_loss == resumed.smooth_loss
 
 
@@ -74,9 +74,10 @@ def test_streams_cover_their_regions_and_wrap_with_a_fresh_state():
     assert first.shape == (5, 2) and t.region == 60
     assert np.array_equal(first[:, 1], data[60:65]) and np.array_equal(targets[:, 0], data[1:6])
     t.state[0][...] = 1.0
-    t.positions[:] = 60 - 5                    # next batch would run past the region's end
-    t.next_batch()
-    assert (t.positions == 5).all() and (t.state[0] == 0).all()
+    t.position = 60 - 5                        # next batch would run past the region's end
+    again, _ = t.next_batch()
+    assert t.position == 5 and (t.state[0] == 0).all()
+    assert np.array_equal(again[:, 0], data[0:5]) and np.array_equal(again[:, 1], data[60:65])
 
 
 def test_seed_preset_is_min_char_rnn():
@@ -165,7 +166,7 @@ def test_a_sample_without_a_prompt_goes_on_from_the_first_stream():
                 vocab, data, data[:0])
     losses = [t.step() for _ in range(300)]
     assert max(losses[-10:]) < 0.1                       # it knows the text by heart
-    i = int(t.windows[0, 0] + t.positions[0])           # the stream's next input character
+    i = t.position                                       # the stream's next input character
     got, _ = t.generate("", 40, np.random.default_rng(0), temperature=0)
     assert got == text[i + 1:i + 41]                      # what follows it in the text
 

@@ -151,7 +151,8 @@ class CharModel:
     def _input_proj(self, l: int, x: np.ndarray, B: int) -> np.ndarray:
         """xproj = Wx·x + b for all steps, as a sequence (T, G, B); x is the ids (T, B) for
         layer 0, else the layer below's output (H, T·B)."""
-        Wx, b = (self.layer_params[l][k] for k in self.cells[l].input_keys)
+        kx, kb = self.cells[l].input_keys
+        Wx, b = self.layer_params[l][kx], self.layer_params[l][kb]
         G = len(b)
         if l > 0:
             xproj = Wx @ x                                      # (G, H)·(H, T·B): one product
@@ -245,11 +246,12 @@ class CharModel:
             if masks:
                 dx *= masks[l]                                   # through dropout
             x, cache, p, wmask = caches[l]
-            g = {name: grads[full] for name, full in self._names[l]}
+            g = ws.kept(f"g{l}", grads, lambda gr: {name: gr[full] for name, full in self._names[l]})
             dxproj = self.cells[l].backward(p, dx, cache, g)    # (G, T·B)
             if wmask is not None:
                 g[self.cells[l].recurrent_key] *= wmask          # through DropConnect
-            Wx, bx = (g[k] for k in self.cells[l].input_keys)
+            kx, kb = self.cells[l].input_keys
+            Wx, bx = g[kx], g[kb]
             if l > 0:
                 ws.row_sums(dxproj, out=bx)
                 np.matmul(dxproj, x.T, out=Wx)                   # dWx = Σ dxproj·xᵀ

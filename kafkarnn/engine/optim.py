@@ -16,7 +16,7 @@ import numpy as np
 
 def clip_elementwise(g: np.ndarray, limit: float) -> None:
     """The seed's clipping: every gradient entry into [-limit, limit]."""
-    np.clip(g, -limit, limit, out=g)
+    g.clip(-limit, limit, out=g)
 
 
 def clip_global_norm(g: np.ndarray, max_norm: float) -> float:

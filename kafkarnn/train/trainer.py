@@ -55,13 +55,14 @@ class Trainer:
         self.model.init(self.rng, cfg.init, cfg.embed_init)
         self.opt = make_optimizer(cfg, self.model)
         self.state = self.model.zero_state(B)
-        self.positions = np.zeros(B, dtype=np.int64)  # offset of each stream within its region
+        self.position = 0                              # offset of every stream within its region
         self.iteration = 0
         self.chars = 0                                 # training characters consumed
         self.smooth_loss = math.log(len(vocab))        # the seed's starting guess, per character
         self.bad_steps = 0                             # consecutive non-finite steps
-        # stream b's next T+1 characters are train[windows[:, b] + positions[b]]
-        self.windows = np.arange(B, dtype=np.int64) * self.region + np.arange(T + 1)[:, None]
+        # column b of the grid is stream b's region, so its next T+1 characters are
+        # grid[position : position+T+1, b]: a view, no index arithmetic per step
+        self.grid = train[:B * self.region].reshape(B, self.region).T
         self._ones = np.ones(self.model.size, dtype=self.model.dtype)
         self._grads = self.model.new_grads(zero=False)  # written over by every step
 
@@ -78,15 +79,15 @@ class Trainer:
         return c.lr
 
     def next_batch(self):
-        """Inputs and targets (T, B); a stream that reaches its region's end restarts at 0 with h = 0."""
-        T = self.cfg.seq_len
-        wrap = self.positions >= self.region - T - 1  # the seed's `if p+seq_length+1 >= len(data)`
-        if wrap.any():
-            self.positions[wrap] = 0
-            for s in self.state:                   # (S, H, B): the wrapped streams' columns
-                s[:, :, wrap] = 0.0
-        ids = self.train[self.windows + self.positions].astype(np.intp)    # (T+1, B)
-        self.positions += T
+        """Inputs and targets (T, B). All streams move together, so they all reach their regions'
+        end at once, and restart at 0 with h = 0."""
+        T, p = self.cfg.seq_len, self.position
+        if p >= self.region - T - 1:               # the seed's `if p+seq_length+1 >= len(data)`
+            p = 0
+            for s in self.state:
+                s[...] = 0.0
+        ids = self.grid[p:p + T + 1].astype(np.intp)    # (T+1, B)
+        self.position = p + T
         return ids[:-1], ids[1:]                   # targets are the inputs one character on
 
     def _finite(self, v: np.ndarray) -> bool:
@@ -151,7 +152,7 @@ class Trainer:
     def generate(self, prompt: str, length: int, rng, temperature=1.0, top_k=None):
         """Continue `prompt` from the current parameters; without a prompt, go on from where the
         first stream is in the text. Returns (text, per-character probabilities)."""
-        i = min(int(self.windows[0, 0] + self.positions[0]), len(self.train) - 1)
+        i = min(self.position, len(self.train) - 1)
         stream = ([s[:, :, :1].copy() for s in self.state], int(self.train[i]))
         return generate(self.model, self.vocab, prompt, length, rng, temperature, top_k, stream)
 
@@ -161,7 +162,7 @@ class Trainer:
         out = {f"param/{k}": v for k, v in self.model.params.items()}
         out.update({f"opt/{k}": np.asarray(v) for k, v in self.opt.state.items()})
         out.update({f"state/l{l}": s for l, s in enumerate(self.state)})
-        out["positions"] = self.positions
+        out["positions"] = np.full(self.cfg.batch, self.position, dtype=np.int64)   # one per stream
         return out
 
     def state_meta(self) -> dict:
@@ -183,15 +184,15 @@ class Trainer:
             if a.dtype.kind == "f" and not np.isfinite(a).all():
                 raise KafkarnnError(f"checkpoint {where}: {k} holds NaN or inf values")
         pos = arrays["positions"]
-        if pos.size and ((pos < 0).any() or (pos >= self.region).any()):
-            raise KafkarnnError(f"checkpoint {where} has out-of-range stream positions")
+        if pos.size and ((pos < 0).any() or (pos >= self.region).any() or (pos != pos[0]).any()):
+            raise KafkarnnError(f"checkpoint {where} has out-of-range or unequal stream positions")
         iteration, chars, smooth, bad_steps, rng = self._check_meta(arrays, meta, where)
         for k in self.model.params:
             self.model.params[k][...] = arrays[f"param/{k}"]
         for k in self.opt.state:
             self.opt.state[k][...] = arrays[f"opt/{k}"]
         self.state = [arrays[f"state/l{l}"].copy() for l in range(len(self.state))]
-        self.positions[...] = arrays["positions"]
+        self.position = int(pos[0])
         self.iteration, self.chars, self.smooth_loss = iteration, chars, smooth
         self.bad_steps = bad_steps
         self.rng = rng
