@@ -10,7 +10,9 @@
 (c) lstm hidden 256 batch 32 seq 64, and lstm hidden 512 batch 32 seq 128, float32, Adam.
     For each: chars/s (median of timed blocks after a warm-up), analytic FLOPs per trained
     character, the float32 GEMM GFLOP/s measured in the same run, the percentage of that ceiling
-    reached, and, when torch is importable, the same model in PyTorch and the ratio.
+    reached, and, when torch is importable, the same model in PyTorch and the ratio. Also the
+    products-alone bound: the step's matrix products each timed on their own at the engine's
+    shapes, summed — the chars/s if nothing else in a step cost anything.
 
 `--threads N` sets the BLAS/OpenMP thread count before NumPy loads (compare 1 and 2 threads).
 """
@@ -56,6 +58,50 @@ def flops_per_char(cell: str, hidden: int, vocab: int, layers: int = 1) -> int:
     G, H = GATES[cell], hidden
     forward = layers * 2 * H * G * H + (layers - 1) * 2 * H * G * H + 2 * H * vocab
     return 3 * forward
+
+
+def products_alone(cell: str, H: int, B: int, T: int, V: int, repeats: int = 7) -> dict:
+    """The matrix products one training step of this configuration makes, each timed on its own
+    at the engine's shapes and operand layouts (engine/model.py, cells.py; median of `repeats`
+    samples): what a step would cost if nothing but its products cost anything — the most any
+    NumPy engine built on these products could reach. Single-layer rnn or lstm."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    G, N = GATES[cell] * H, T * B
+
+    def m(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    Wh, WhT, h, d, a, dh = m(G, H), m(H, G), m(H, B), m(G, B), m(G, B), m(H, B)
+    Why, WhyT, dy, logits, dtop = m(V, H), m(H, V), m(V, N), m(V, N), m(H, N)
+    hs = m(H, N + B)                                  # h_{-1}..h_{T-1}, columns in (t, b) order
+    top, prev = hs[:, B:], hs[:, :-B]                 # as Cell.outputs gives them
+    dz, onehot, gWh, gWhy, gWx = m(G, N), m(N, V), m(G, H), m(V, H), m(G, V)
+    products = [   # (what, call, calls per step, counted in flops_per_char)
+        ("recurrence Wh·h", lambda: np.dot(Wh, h, out=a), T, True),
+        ("recurrence Whᵀ·dz", lambda: np.dot(WhT, d, out=dh), T, True),
+        ("output Why·h", lambda: np.matmul(Why, top, out=logits), 1, True),
+        ("output Whyᵀ·dy", lambda: np.matmul(WhyT, dy, out=dtop), 1, True),
+        ("dWhy = dy·hᵀ", lambda: np.matmul(dy, top.T, out=gWhy), 1, True),
+        ("dWh = dz·hprevᵀ", lambda: np.matmul(dz, prev.T, out=gWh), 1, True),
+        ("dWx = dz·onehotᵀ", lambda: np.matmul(dz, onehot, out=gWx), 1, False),
+    ]
+    seconds = {}
+    for what, call, count, _ in products:
+        call()
+        t0 = time.perf_counter()
+        call()
+        reps = max(1, int(0.01 / max(time.perf_counter() - t0, 1e-7)))
+        samples = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                call()
+            samples.append((time.perf_counter() - t0) / reps)
+        seconds[what] = common.median(samples) * count
+    step = sum(seconds.values())
+    return {"step_s": step, "chars_per_s": N / step, "per_product_us": {k: v * 1e6 for k, v in seconds.items()},
+            "uncounted_s": sum(seconds[w] for w, _, _, counted in products if not counted)}
 
 
 def rel_err(a, b) -> float:
@@ -298,7 +344,8 @@ def main(argv=None) -> None:
             ("config", "config"), ("engine", "engine"), ("chars_per_s", "chars/s"),
             ("flops_per_char", "FLOP/char"), ("gflops", "GFLOP/s"), ("ceiling_gflops", "ceiling"),
             ("pct_ceiling", "% ceiling"), ("model_gemm_gflops", "shaped GEMM"),
-            ("pct_model_gemm", "% shaped"), ("vs_torch", "kafkarnn/torch")]))
+            ("pct_model_gemm", "% shaped"), ("pct_products_alone", "% products-alone"),
+            ("vs_torch", "kafkarnn/torch")]))
         results["configs"] = rows
     results["blas"] = common.blas_threads()
     print(f"\nthreads in use: {common.blas_summary()}")
@@ -341,6 +388,7 @@ def run_config(name, args, vocab, train, val, torch) -> list[dict]:
     ceiling = common.gemm_gflops(args.gemm_size, args.gemm_size, args.gemm_size,
                                  repeats=3 if args.quick else 7)
     shaped = common.gemm_gflops(B * T, H, G * H, repeats=3 if args.quick else 7)
+    alone = products_alone(cell, H, B, T, V, repeats=3 if args.quick else 7)
     runners = [KafkarnnRunner(cfg, vocab, train, val)]
     if torch is not None:
         runners.append(TorchRunner(cfg, V, train, args.torch_input, args.torch_embed))
@@ -354,12 +402,19 @@ def run_config(name, args, vocab, train, val, torch) -> list[dict]:
                      "gflops": gflops, "ceiling_gflops": ceiling,
                      "pct_ceiling": 100 * gflops / ceiling, "model_gemm_shape": [B * T, H, G * H],
                      "model_gemm_gflops": shaped, "pct_model_gemm": 100 * gflops / shaped})
+    rows[0]["products_alone"] = alone                  # kafkarnn's row: the bound is NumPy's
+    rows[0]["pct_products_alone"] = 100 * med[0] / alone["chars_per_s"]
     if len(med) > 1:
         rows[0]["vs_torch"] = med[0] / med[1]
         rows[1]["torch_input"] = args.torch_input
+    bound = alone["chars_per_s"] * flops / 1e9
+    print(f"  products alone: {alone['step_s'] * 1e6:,.0f} µs a step -> at most {alone['chars_per_s']:,.0f} "
+          f"chars/s = {100 * bound / ceiling:.1f}% of the ceiling (" +
+          ", ".join(f"{k} {v:,.0f} µs" for k, v in alone["per_product_us"].items()) + ")")
     for row in rows:
         print(f"  {row['engine']:>8}: {row['chars_per_s']:>10,.0f} chars/s  "
-              f"{row['pct_ceiling']:5.1f}% of {ceiling:.0f} GFLOP/s")
+              f"{row['pct_ceiling']:5.1f}% of {ceiling:.0f} GFLOP/s" +
+              (f", {row['pct_products_alone']:.0f}% of the products-alone bound" if "products_alone" in row else ""))
     print(f"  ({time.perf_counter() - t0:.1f} s)")
     return rows
 

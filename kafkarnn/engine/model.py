@@ -238,7 +238,9 @@ class CharModel:
         # every entry of grads is written below, none accumulated
         dy = probs                                               # softmax + cross-entropy:
         dy.reshape(-1)[picks] -= 1.0                             #   dy = p - onehot(target)
-        dy *= 1.0 / ((T * B) if reduction == "mean" else B)
+        scale = 1.0 / ((T * B) if reduction == "mean" else B)
+        if scale != 1.0:                                         # the seed's objective at B = 1: 1
+            dy *= scale
         np.matmul(dy, top.T, out=grads["Why"])                   # dWhy = Σ dy·hᵀ
         ws.row_sums(dy, out=grads["by"])
         dx = ws.transposed("WhyT", self.params["Why"], B) @ dy   # into the top layer's output

@@ -1,0 +1,59 @@
+"""The benchmark scripts still run and still check what they claim to check, on a text from
+sample_texts/ (a clone has no ../shared corpora). `--quick` runs: seconds each, figures meaningless;
+what is asserted is that the scripts work, not how fast anything is."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "sample_texts" / "the_petition.txt"
+
+
+def run_benchmark(name: str, tmp_path, *args: str) -> dict:
+    out = tmp_path / f"{name}.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / f"{name}.py"), "--threads", "1",
+                           "--quick", "--out", str(out), *args],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+def test_throughput_checks_the_seed_maths_and_bounds_each_config(tmp_path):
+    r = run_benchmark("throughput", tmp_path, "--no-torch", "--corpus", str(CORPUS),
+                      "--check-points", "20")
+    maths = r["seed"]["maths"]
+    assert maths["passed"] and maths["same_start"] and maths["points"] == 20
+    assert maths["max_rel_err"] < 1e-9
+    assert r["seed"]["ratio"] > 0
+    rows = {row["config"]: row for row in r["configs"]}
+    assert set(rows) == {"rnn100", "lstm256", "lstm512"}
+    for row in rows.values():
+        alone = row["products_alone"]
+        # the products are part of every step, so a step can only be slower than them alone
+        assert 0 < row["chars_per_s"] < alone["chars_per_s"]
+        assert 0 < alone["uncounted_s"] < alone["step_s"]
+        assert row["pct_ceiling"] > 0 and row["ceiling_gflops"] > 0
+
+
+def test_quality_trains_each_preset_below_a_uniform_guess(tmp_path):
+    r = run_benchmark("quality", tmp_path, "--corpus", str(CORPUS), "--presets", "seed,small")
+    assert [run["preset"] for run in r["runs"]] == ["seed", "small"]
+    vocab = len(set(CORPUS.read_text(encoding="utf-8")))
+    for run in r["runs"]:
+        assert run["failed"] is None
+        assert run["best_val"] < math.log(vocab)         # learnt something in a second or two
+        assert run["best_val_bits"] == pytest.approx(run["best_val"] / math.log(2))
+        assert len(run["sample"]) == 200
+
+
+def test_sampling_and_corpus_scaling_report_their_targets(tmp_path):
+    s = run_benchmark("sampling", tmp_path, "--corpus", str(CORPUS))
+    assert s["length"] == 200 and s["rows"] and all(row["median_ms"] > 0 for row in s["rows"])
+    c = run_benchmark("corpus_scaling", tmp_path)
+    for row in c["rows"]:
+        assert row["chars"] == row["bytes"] and row["load_s"] > 0 and row["ratio"] > 0
