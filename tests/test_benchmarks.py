@@ -53,7 +53,9 @@ def test_quality_trains_each_preset_below_a_uniform_guess(tmp_path):
 
 def test_sampling_and_corpus_scaling_report_their_targets(tmp_path):
     s = run_benchmark("sampling", tmp_path, "--corpus", str(CORPUS))
-    assert s["length"] == 200 and s["rows"] and all(row["median_ms"] > 0 for row in s["rows"])
+    assert s["length"] == 200 and s["rows"]
+    for row in s["rows"]:          # a sample makes these products and more: it cannot be quicker
+        assert 0 < row["products_alone_ms"] < row["max_ms"]
     c = run_benchmark("corpus_scaling", tmp_path)
     for row in c["rows"]:
         assert row["chars"] == row["bytes"] and row["load_s"] > 0 and row["ratio"] > 0
