@@ -45,21 +45,21 @@ class ModelSpec:
     dtype: str = "float32"     # float32 for training, float64 for gradient checks and the seed
 
 
-def log_softmax_nll(logits: np.ndarray, targets: np.ndarray):
+def log_softmax_nll(logits: np.ndarray, targets: np.ndarray, ones: np.ndarray):
     """Max-shifted softmax down each column of logits (V, N) — one column per character —
-    computed in place: logits becomes the probabilities.
+    computed in place and left unnormalised: logits becomes e = exp(logits - column max), and
+    the probabilities are e / norm. ones: V ones (column sums as a product, twice as fast).
 
-    Returns (probabilities (V, N), negative log-likelihood (N,), flat indices of the targets'
+    Returns (e (V, N), norm (N,), negative log-likelihood (N,), flat indices of the targets'
     entries, targets·N + column).
     """
-    N = len(targets)
+    N = logits.shape[1]
     picks = targets * N + np.arange(N)
     logits -= logits.max(axis=0)
     target_logits = logits.take(picks)
-    probs = np.exp(logits, out=logits)
-    norm = probs.sum(axis=0)
-    probs /= norm
-    return probs, np.log(norm) - target_logits, picks
+    e = np.exp(logits, out=logits)
+    norm = ones @ e
+    return e, norm, np.log(norm) - target_logits, picks
 
 
 class ParamDict(dict):
@@ -89,6 +89,7 @@ class CharModel:
         self.layer_params = [self._select(l) for l in range(len(self.cells))]
         self._names = [[(n, f"l{l}.{n}") for n in c.shapes()] for l, c in enumerate(self.cells)]
         self._onehot = np.eye(spec.vocab_size, dtype=self.dtype) if spec.vocab_size <= 512 else None
+        self._ones = np.ones(spec.vocab_size, dtype=self.dtype)
         self.ws = Workspace()
 
     def new_grads(self, zero: bool = True) -> ParamDict:
@@ -231,16 +232,15 @@ class CharModel:
         T, B = inputs.shape
         ws, targets = self.ws, targets.reshape(-1)
         logits, (caches, masks, top), new_state = self.forward(inputs, state, rng)
-        probs, nll, picks = log_softmax_nll(logits, targets)
+        e, norm, nll, picks = log_softmax_nll(logits, targets, self._ones)
         loss = float(nll.sum()) / (T * B)
 
         grads = self.new_grads(zero=False) if out is None else out
         # every entry of grads is written below, none accumulated
-        dy = probs                                               # softmax + cross-entropy:
-        dy.reshape(-1)[picks] -= 1.0                             #   dy = p - onehot(target)
-        scale = 1.0 / ((T * B) if reduction == "mean" else B)
-        if scale != 1.0:                                         # the seed's objective at B = 1: 1
-            dy *= scale
+        scale = 1.0 / ((T * B) if reduction == "mean" else B)   # the loss's: per char or per stream
+        dy = e                                                   # softmax + cross-entropy:
+        dy *= scale / norm                                       #   dy = scale·(p - onehot(target)),
+        dy.reshape(-1)[picks] -= scale                           #   p = e / norm
         np.matmul(dy, top.T, out=grads["Why"])                   # dWhy = Σ dy·hᵀ
         ws.row_sums(dy, out=grads["by"])
         dx = ws.transposed("WhyT", self.params["Why"], B) @ dy   # into the top layer's output
@@ -271,5 +271,5 @@ class CharModel:
     def nll(self, inputs, targets, state):
         """Forward only (no dropout): total negative log-likelihood in nats, and the new state."""
         logits, _, new_state = self.forward(inputs, state)
-        _, nll, _ = log_softmax_nll(logits, targets.reshape(-1))
+        _, _, nll, _ = log_softmax_nll(logits, targets.reshape(-1), self._ones)
         return float(nll.sum(dtype=np.float64)), new_state
