@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kafkarnn.engine.vocab import Vocab
+from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.checkpoint import load_checkpoint
 from kafkarnn.train.config import PRESETS, Config
 from kafkarnn.train.launch import prepare
@@ -78,6 +79,23 @@ def test_streams_cover_their_regions_and_wrap_with_a_fresh_state():
     again, _ = t.next_batch()
     assert t.position == 5 and (t.state[0] == 0).all()
     assert np.array_equal(again[:, 0], data[0:5]) and np.array_equal(again[:, 1], data[60:65])
+
+
+def test_streams_restore_their_shared_position_and_refuse_unequal_ones():
+    vocab = Vocab.from_text("abcd")
+    data = vocab.encode("abcd" * 30)
+    cfg = Config(model="rnn", hidden=4, batch=2, seq_len=5)
+    t = Trainer(cfg, vocab, data, data[:0])
+    for _ in range(3):
+        t.step()
+    arrays, meta = t.state_arrays(), {**t.state_meta(), "config": cfg.to_dict(), "vocab": vocab.chars}
+    assert list(arrays["positions"]) == [15, 15]
+    fresh = Trainer(cfg, vocab, data, data[:0])
+    fresh.restore({k: np.array(v) for k, v in arrays.items()}, meta, "here")
+    assert fresh.position == 15 and np.array_equal(fresh.next_batch()[0], t.next_batch()[0])
+    arrays["positions"] = np.array([15, 20])
+    with pytest.raises(KafkarnnError, match="unequal stream positions"):
+        Trainer(cfg, vocab, data, data[:0]).restore(arrays, meta, "here")
 
 
 def test_seed_preset_is_min_char_rnn():
