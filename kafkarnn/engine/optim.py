@@ -64,20 +64,26 @@ class Adam:
         k = int(self.state["k"])
         c1, c2 = 1.0 - b1 ** k, 1.0 - b2 ** k
         m *= b1
-        m += (1.0 - b1) * grads                  # first moment
+        np.multiply(grads, 1.0 - b1, out=tmp)
+        m += tmp                                 # first moment
         v *= b2
         np.multiply(grads, grads, out=tmp)
         tmp *= 1.0 - b2
         v += tmp                                 # second moment
-        if self.weight_decay:
-            mask = 1.0 if self.decay_mask is None else self.decay_mask
-            params -= (lr * self.weight_decay) * mask * params   # decoupled weight decay
-        np.multiply(v, 1.0 / c2, out=tmp)
-        np.sqrt(tmp, out=tmp)
-        tmp += self.eps
+        if self.weight_decay:                    # decoupled weight decay θ -= lr·wd·θ (matrices)
+            if self.decay_mask is None:
+                params *= 1.0 - lr * self.weight_decay
+            else:
+                np.multiply(params, self.decay_mask, out=tmp)
+                tmp *= lr * self.weight_decay
+                params -= tmp
+        # θ -= lr · m̂ / (√v̂ + ε), written as (lr·√c2 / c1) · m / (√v + ε·√c2): one pass fewer
+        r2 = math.sqrt(c2)
+        np.sqrt(v, out=tmp)
+        tmp += self.eps * r2
         np.divide(m, tmp, out=tmp)
-        tmp *= lr / c1
-        params -= tmp                            # θ -= lr · m̂ / (√v̂ + ε)
+        tmp *= lr * r2 / c1
+        params -= tmp
 
 
 OPTIMIZERS = {"adagrad": Adagrad, "adam": Adam}
