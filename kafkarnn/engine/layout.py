@@ -78,13 +78,18 @@ class Workspace:
         np.copyto(out, w.T)
         return out
 
+    def ones(self, n: int, dtype) -> np.ndarray:
+        """n ones, a view of one vector kept for the largest n asked: sums are done as products
+        with it, 2-4× faster than np.sum at these sizes."""
+        ones = self._ws.get("ones")
+        if ones is None or len(ones) < n or ones.dtype != dtype:
+            ones = self._ws["ones"] = np.ones(n, dtype=dtype)
+        return ones[:n]
+
     def row_sums(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Σ over the columns of a (X, N): a matrix-vector product with ones, 3-4× faster than
         a.sum(axis=1) here (bias gradients are such sums over all steps and streams)."""
-        ones = self._ws.get("ones")
-        if ones is None or len(ones) < a.shape[1] or ones.dtype != a.dtype:
-            ones = self._ws["ones"] = np.ones(a.shape[1], dtype=a.dtype)
-        return np.dot(a, ones[:a.shape[1]], out=out)
+        return np.dot(a, self.ones(a.shape[1], a.dtype), out=out)
 
     def feature_major(self, name: str, a: np.ndarray) -> np.ndarray:
         """A sequence (T, X, B) as one matrix (X, T·B), columns in (t, b) order (a copy; a view

@@ -48,7 +48,7 @@ class ModelSpec:
 def log_softmax_nll(logits: np.ndarray, targets: np.ndarray, ones: np.ndarray):
     """Max-shifted softmax down each column of logits (V, N) — one column per character —
     computed in place and left unnormalised: logits becomes e = exp(logits - column max), and
-    the probabilities are e / norm. ones: V ones (column sums as a product, twice as fast).
+    the probabilities are e / norm. ones: V ones (Workspace.ones: column sums as a product).
 
     Returns (e (V, N), norm (N,), negative log-likelihood (N,), flat indices of the targets'
     entries, targets·N + column).
@@ -89,7 +89,6 @@ class CharModel:
         self.layer_params = [self._select(l) for l in range(len(self.cells))]
         self._names = [[(n, f"l{l}.{n}") for n in c.shapes()] for l, c in enumerate(self.cells)]
         self._onehot = np.eye(spec.vocab_size, dtype=self.dtype) if spec.vocab_size <= 512 else None
-        self._ones = np.ones(spec.vocab_size, dtype=self.dtype)
         self.ws = Workspace()
 
     def new_grads(self, zero: bool = True) -> ParamDict:
@@ -232,7 +231,7 @@ class CharModel:
         T, B = inputs.shape
         ws, targets = self.ws, targets.reshape(-1)
         logits, (caches, masks, top), new_state = self.forward(inputs, state, rng)
-        e, norm, nll, picks = log_softmax_nll(logits, targets, self._ones)
+        e, norm, nll, picks = log_softmax_nll(logits, targets, ws.ones(len(logits), self.dtype))
         loss = float(nll.sum()) / (T * B)
 
         grads = self.new_grads(zero=False) if out is None else out
@@ -271,5 +270,6 @@ class CharModel:
     def nll(self, inputs, targets, state):
         """Forward only (no dropout): total negative log-likelihood in nats, and the new state."""
         logits, _, new_state = self.forward(inputs, state)
-        _, _, nll, _ = log_softmax_nll(logits, targets.reshape(-1), self._ones)
+        ones = self.ws.ones(len(logits), self.dtype)
+        _, _, nll, _ = log_softmax_nll(logits, targets.reshape(-1), ones)
         return float(nll.sum(dtype=np.float64)), new_state
