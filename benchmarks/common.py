@@ -155,6 +155,22 @@ def _json_default(o):
     raise TypeError(f"cannot write {type(o).__name__} as JSON")
 
 
+def seconds_per_call(call, repeats: int = 7, min_time: float = 0.01) -> list[float]:
+    """`repeats` timings of call(), in seconds per call; each sample runs it enough times to
+    take at least min_time seconds. Warmed up by one call first."""
+    call()
+    t0 = time.perf_counter()
+    call()
+    reps = max(1, int(min_time / max(time.perf_counter() - t0, 1e-7)))
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            call()
+        samples.append((time.perf_counter() - t0) / reps)
+    return samples
+
+
 def gemm_gflops(m: int, k: int, n: int, dtype: str = "float32", repeats: int = 7,
                 min_time: float = 0.02) -> float:
     """Median GFLOP/s of (m, k) @ (k, n) in NumPy; each timed sample runs at least min_time seconds."""
@@ -163,14 +179,5 @@ def gemm_gflops(m: int, k: int, n: int, dtype: str = "float32", repeats: int = 7
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
     c = np.empty((m, n), dtype=dtype)
-    np.matmul(a, b, out=c)                                   # warm-up
-    t0 = time.perf_counter()
-    np.matmul(a, b, out=c)
-    reps = max(1, int(min_time / max(time.perf_counter() - t0, 1e-7)))
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            np.matmul(a, b, out=c)
-        rates.append(2.0 * m * k * n * reps / (time.perf_counter() - t0) / 1e9)
-    return median(rates)
+    seconds = seconds_per_call(lambda: np.matmul(a, b, out=c), repeats, min_time)
+    return median([2.0 * m * k * n / t / 1e9 for t in seconds])

@@ -31,7 +31,7 @@ TARGET_MS = 20.0    # the issue's target for 200 characters from the default mod
 def products_alone_ms(model, length: int, repeats: int) -> float:
     """Milliseconds that `length` characters spend in the matrix-vector products alone: per
     character each layer's recurrent product, the input product of every layer above the first
-    and the output product, each timed on its own (best of `repeats` runs of `length` calls).
+    and the output product, each timed on its own (best of `repeats` samples).
     For big layers these products stream their matrices from cache or memory once a character,
     so this is the floor the cache bandwidth sets."""
     mats = [model.layer_params[l][c.recurrent_key] for l, c in enumerate(model.cells)]
@@ -40,13 +40,7 @@ def products_alone_ms(model, length: int, repeats: int) -> float:
     total = 0.0
     for W in mats:
         v, out = np.ones(W.shape[1], dtype=W.dtype), np.empty(W.shape[0], dtype=W.dtype)
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(length):
-                np.dot(W, v, out=out)
-            best = min(best, time.perf_counter() - t0)
-        total += best
+        total += min(common.seconds_per_call(lambda: np.dot(W, v, out=out), repeats)) * length
     return 1000 * total
 
 

@@ -86,19 +86,8 @@ def products_alone(cell: str, H: int, B: int, T: int, V: int, repeats: int = 7) 
         ("dWh = dz·hprevᵀ", lambda: np.matmul(dz, prev.T, out=gWh), 1, True),
         ("dWx = dz·onehotᵀ", lambda: np.matmul(dz, onehot, out=gWx), 1, False),
     ]
-    seconds = {}
-    for what, call, count, _ in products:
-        call()
-        t0 = time.perf_counter()
-        call()
-        reps = max(1, int(0.01 / max(time.perf_counter() - t0, 1e-7)))
-        samples = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                call()
-            samples.append((time.perf_counter() - t0) / reps)
-        seconds[what] = common.median(samples) * count
+    seconds = {what: common.median(common.seconds_per_call(call, repeats)) * count
+               for what, call, count, _ in products}
     step = sum(seconds.values())
     return {"step_s": step, "chars_per_s": N / step, "per_product_us": {k: v * 1e6 for k, v in seconds.items()},
             "uncounted_s": sum(seconds[w] for w, _, _, counted in products if not counted)}
