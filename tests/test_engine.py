@@ -10,7 +10,7 @@ from kafkarnn.engine import model as model_module
 from kafkarnn.engine.gradcheck import max_relative_error
 from kafkarnn.engine.model import CharModel, ModelSpec
 from kafkarnn.engine.optim import Adagrad, Adam, clip_elementwise, clip_global_norm
-from kafkarnn.engine.sampling import next_distribution, sample
+from kafkarnn.engine.sampling import draw, gumbel_noise, next_distribution, sample
 
 
 def tiny_model(cell, layers=1, seed=0, V=5, H=4):
@@ -122,6 +122,37 @@ def test_top_k_and_temperature():
     cold, hot = next_distribution(logits, 0.1, None), next_distribution(logits, 10.0, None)
     assert cold[3] > 0.99 and hot[3] < 0.35
     assert np.isfinite(next_distribution(np.array([1e4, -1e4]), 1e-3, None)).all()  # max-shifted
+
+
+@pytest.mark.parametrize("temperature, top_k", [(1.0, None), (0.6, None), (2.0, 2)])
+def test_draws_follow_the_softmax_they_stand_for(temperature, top_k):
+    # the Gumbel-max draw must pick each index as often as next_distribution says: within five
+    # standard deviations of the expected count in 40,000 draws (a wrong scale of the noise, or
+    # a crop that lets a cut index through, is off by dozens)
+    logits = np.array([0.0, 1.0, 2.0, 3.0, 0.5], dtype=np.float32)
+    n = 40_000
+    noise, scratch = gumbel_noise(np.random.default_rng(3), n, len(logits), temperature), np.empty(5)
+    counts = np.bincount([draw(logits, noise[i], top_k, scratch) for i in range(n)], minlength=5)
+    p = next_distribution(logits, temperature, top_k)
+    assert np.all(np.abs(counts - n * p) <= 5 * np.sqrt(n * p * (1 - p)) + 1e-9), (counts, n * p)
+    if top_k:
+        assert counts[[0, 1, 4]].sum() == 0
+
+
+def test_distributions_of_many_rows_match_one_row_at_a_time():
+    rows = np.random.default_rng(0).normal(0, 3, (6, 9)).astype(np.float32)
+    for temperature, top_k in [(1.0, None), (0.5, 3), (1e-9, None)]:
+        together = next_distribution(rows, temperature, top_k)
+        one_by_one = np.stack([next_distribution(r, temperature, top_k) for r in rows])
+        assert np.allclose(together, one_by_one, rtol=1e-12, atol=0)
+
+
+def test_sampled_probabilities_are_those_of_the_drawn_characters():
+    m, _ = tiny_model("lstm", V=6, H=5)
+    ids, probs = sample(m, [1, 2, 3], 12, np.random.default_rng(4), temperature=0.8, top_k=4)
+    logits, _, _ = m.forward(np.array([1, 2, 3] + list(ids[:-1]))[:, None], m.zero_state(1))
+    expected = next_distribution(logits[:, 2:].T, 0.8, 4)[np.arange(12), ids]
+    assert np.allclose(probs, expected, rtol=1e-9, atol=0) and (probs > 0).all()
 
 
 def test_adagrad_matches_the_seed_update():

@@ -1,7 +1,11 @@
 """Sampling text from a model: prime with a prompt, then draw one character at a time.
 
-Each step: forward one character → logits / temperature → optional top-k → softmax → draw.
-Temperature 0 means argmax (greedy).
+Each step: forward one character → logits z → draw from softmax(z / temperature), optionally
+cropped to the top k. The draw uses the Gumbel-max trick: with g_v independent Gumbel(0, 1)
+numbers, argmax_v (z_v / T + g_v) is distributed exactly as softmax(z / T), so a character
+costs one addition and one argmax instead of a softmax (the noise for all characters is drawn
+at once, scaled by T: argmax(z + T·g) is the same index). The probabilities the monitor shades
+by are computed afterwards, for all characters in one pass. Temperature 0 means argmax (greedy).
 """
 
 from __future__ import annotations
@@ -12,20 +16,29 @@ from kafkarnn.engine.model import CharModel
 
 
 def next_distribution(logits: np.ndarray, temperature: float, top_k: int | None) -> np.ndarray:
-    """Probabilities over the vocabulary from one row of logits (float64 for a safe softmax)."""
+    """Probabilities over the vocabulary from logits (V,), or from each row of (N, V): softmax of
+    logits / temperature, cropped to the top k (float64, max-shifted for a safe softmax)."""
     z = logits.astype(np.float64) / max(temperature, 1e-8)
-    if top_k is not None and 0 < top_k < len(z):
-        cutoff = np.partition(z, -top_k)[-top_k]
+    if top_k is not None and 0 < top_k < z.shape[-1]:
+        cutoff = np.partition(z, -top_k, axis=-1)[..., -top_k, None]
         z = np.where(z < cutoff, -np.inf, z)
-    z -= z.max()
+    z -= z.max(axis=-1, keepdims=True)
     p = np.exp(z)
-    return p / p.sum()
+    return p / p.sum(axis=-1, keepdims=True)
 
 
-def draw(p: np.ndarray, rng: np.random.Generator) -> int:
-    """One index drawn with probabilities p: invert the cumulative sum at a uniform number."""
-    cdf = np.cumsum(p)
-    return min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(p) - 1)
+def gumbel_noise(rng: np.random.Generator, n: int, V: int, temperature: float) -> np.ndarray:
+    """T·g for n draws over V symbols, g ~ Gumbel(0, 1): what `draw` adds to the logits."""
+    return temperature * rng.gumbel(size=(n, V))
+
+
+def draw(logits: np.ndarray, noise: np.ndarray, top_k: int | None, out: np.ndarray) -> int:
+    """One index drawn from softmax(logits / T), cropped to the top k: argmax(logits + noise) with
+    noise = T·g from `gumbel_noise`. out: a float64 scratch row of the same length."""
+    np.add(logits, noise, out=out)
+    if top_k is not None and 0 < top_k < len(out):
+        out[logits < np.partition(logits, -top_k)[-top_k]] = -np.inf
+    return int(out.argmax())
 
 
 class Stepper:
@@ -43,8 +56,8 @@ class Stepper:
         self.state = [s[:, :, 0].copy() for s in state]                 # (S, H) per layer
         self.logits = np.empty(model.spec.vocab_size, dtype=model.dtype)
 
-    def __call__(self, ix: int) -> np.ndarray:
-        """Feed character ix; returns the logits (V,) of the next one."""
+    def __call__(self, ix: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Feed character ix; returns the logits (V,) of the next one, written into out if given."""
         x = self.table[ix]
         for l, cell in enumerate(self.model.cells):
             p = self.params[l]
@@ -55,9 +68,10 @@ class Stepper:
                 x += b
             cell.step(p, x, self.state[l])
             x = self.state[l][0]
-        np.dot(self.model.params["Why"], x, out=self.logits)
-        self.logits += self.model.params["by"]
-        return self.logits
+        logits = self.logits if out is None else out
+        np.dot(self.model.params["Why"], x, out=logits)
+        logits += self.model.params["by"]
+        return logits
 
 
 def sample(model: CharModel, prompt_ids, length: int, rng: np.random.Generator,
@@ -72,16 +86,23 @@ def sample(model: CharModel, prompt_ids, length: int, rng: np.random.Generator,
     prompt_ids = np.asarray(prompt_ids, dtype=np.int64)
     if len(prompt_ids) == 0:
         prompt_ids = np.zeros(1, dtype=np.int64)   # no prompt: start from the first character
+    ids = np.empty(length, dtype=np.int64)
+    if length == 0:
+        return ids, np.empty(0)
     # 1) prime: run the whole prompt at once; only the last step's logits matter
     logits, _, state = model.forward(prompt_ids[:, None], state)
-    last = logits[:, -1]
     step = Stepper(model, state)
-    ids, probs = np.empty(length, dtype=np.int64), np.empty(length)
+    V = model.spec.vocab_size
+    rows = np.empty((length, V), dtype=model.dtype)   # the logits each character was drawn from
+    rows[0] = logits[:, -1]
+    greedy = temperature <= 0
+    noise = None if greedy else gumbel_noise(rng, length, V, temperature)
+    scratch = np.empty(V)
     for n in range(length):
-        # 2) scale, crop, normalise, draw
-        p = next_distribution(last, temperature, top_k)
-        ix = int(np.argmax(p)) if temperature <= 0 else draw(p, rng)
-        ids[n], probs[n] = ix, p[ix]
+        # 2) draw: argmax of the logits, plus T-scaled Gumbel noise unless greedy
+        ix = int(rows[n].argmax()) if greedy else draw(rows[n], noise[n], top_k, scratch)
+        ids[n] = ix
         if n + 1 < length:
-            last = step(ix)                        # 3) feed the drawn character back in
+            step(ix, out=rows[n + 1])              # 3) feed the drawn character back in
+    probs = next_distribution(rows, temperature, top_k)[np.arange(length), ids]
     return ids, probs
