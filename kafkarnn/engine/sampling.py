@@ -15,13 +15,21 @@ import numpy as np
 from kafkarnn.engine.model import CharModel
 
 
+def below_top_k(z: np.ndarray, top_k: int | None) -> np.ndarray | None:
+    """Where z (V,) or each row of z (N, V) is below its k-th largest entry: what top-k crops;
+    None when nothing is cropped (no k, or k not below V)."""
+    if top_k is None or not 0 < top_k < z.shape[-1]:
+        return None
+    return z < np.partition(z, -top_k, axis=-1)[..., -top_k, None]
+
+
 def next_distribution(logits: np.ndarray, temperature: float, top_k: int | None) -> np.ndarray:
     """Probabilities over the vocabulary from logits (V,), or from each row of (N, V): softmax of
     logits / temperature, cropped to the top k (float64, max-shifted for a safe softmax)."""
     z = logits.astype(np.float64) / max(temperature, 1e-8)
-    if top_k is not None and 0 < top_k < z.shape[-1]:
-        cutoff = np.partition(z, -top_k, axis=-1)[..., -top_k, None]
-        z = np.where(z < cutoff, -np.inf, z)
+    cut = below_top_k(z, top_k)
+    if cut is not None:
+        z = np.where(cut, -np.inf, z)
     z -= z.max(axis=-1, keepdims=True)
     p = np.exp(z)
     return p / p.sum(axis=-1, keepdims=True)
@@ -36,8 +44,9 @@ def draw(logits: np.ndarray, noise: np.ndarray, top_k: int | None, out: np.ndarr
     """One index drawn from softmax(logits / T), cropped to the top k: argmax(logits + noise) with
     noise = T·g from `gumbel_noise`. out: a float64 scratch row of the same length."""
     np.add(logits, noise, out=out)
-    if top_k is not None and 0 < top_k < len(out):
-        out[logits < np.partition(logits, -top_k)[-top_k]] = -np.inf
+    cut = below_top_k(logits, top_k)
+    if cut is not None:
+        out[cut] = -np.inf
     return int(out.argmax())
 
 

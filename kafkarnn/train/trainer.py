@@ -183,8 +183,8 @@ class Trainer:
                                     f"{dtype}{list(shape)} for this run's configuration")
             if a.dtype.kind == "f" and not np.isfinite(a).all():
                 raise KafkarnnError(f"checkpoint {where}: {k} holds NaN or inf values")
-        pos = arrays["positions"]
-        if pos.size and ((pos < 0).any() or (pos >= self.region).any() or (pos != pos[0]).any()):
+        pos = arrays["positions"]                   # shape (B,), checked above
+        if (pos < 0).any() or (pos >= self.region).any() or (pos != pos[0]).any():
             raise KafkarnnError(f"checkpoint {where} has out-of-range or unequal stream positions")
         iteration, chars, smooth, bad_steps, rng = self._check_meta(arrays, meta, where)
         for k in self.model.params:
