@@ -1,24 +1,60 @@
-"""The seam between the training loop and a UI: what the loop publishes and what it accepts.
+"""The seam between the training loop and its front ends: the words they share, defined once.
 
+- `State`: where a session is (RUNNING, PAUSED, …); `EventKind`: what can happen once;
+  `Role`: how a process trains a run (in the monitor, headless in a terminal, or in the
+  background), as the run's lock file names it;
 - `Snapshot`: an immutable picture of the session that the loop replaces a few times a second
   and a UI reads whenever it likes (never a half-updated state: nothing in it changes);
 - `Event`: something that happened once (saved, save failed, finished, error, info);
-- commands (`Pause`, `Resume`, `SaveNow`, `SetTemperature`, `Generate`): sent by a UI with
-  `Session.send()` and carried out by the loop between two training steps.
+- commands (`Pause`, `Resume`, `SaveNow`, `SetTemperature`, `Generate`, `HandOff`): sent by a UI
+  with `Session.send()` and carried out by the loop between two training steps.
 
-Plain dataclasses only: no threads, no NumPy, no UI.
+Plain types only: no threads, no NumPy, no UI.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable
+
+
+class State(str, Enum):
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    SAVING = "SAVING"
+    FINISHED = "FINISHED"        # a limit was reached
+    FAILED = "FAILED"            # training cannot go on (it diverged)
+    STOPPED = "STOPPED"          # the loop ended: quit, a signal, or handed over
+
+    @property
+    def ended(self) -> bool:
+        return self in (State.FINISHED, State.FAILED, State.STOPPED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class EventKind(str, Enum):
+    SAVED = "saved"
+    SAVE_FAILED = "save_failed"
+    FINISHED = "finished"
+    ERROR = "error"
+    INFO = "info"
+
+
+class Role(str, Enum):
+    MONITOR = "monitor"          # the Textual app's worker thread
+    HEADLESS = "headless"        # `--headless` in the foreground (nohup, systemd, scripts)
+    BACKGROUND = "background"    # detached: a new session with no terminal, output to train.log
 
 
 @dataclass(frozen=True)
 class Snapshot:
     """What the UI shows. Immutable: the loop replaces it, never changes it."""
-    state: str                       # STARTING RUNNING PAUSED SAVING FINISHED FAILED STOPPED
+    state: State
     run_name: str
     corpus: str
     model: str                       # e.g. "lstm 1×256"
@@ -44,11 +80,12 @@ class Snapshot:
     max_iters: int | None = None
     max_seconds: float | None = None
     save_error: str = ""             # why the last checkpoint save failed; "" once a save works
+    handed_to: int | None = None     # PID of the background trainer this session handed over to
 
 
 @dataclass(frozen=True)
 class Event:
-    kind: str        # saved | save_failed | finished | error | info
+    kind: EventKind
     text: str
 
 
@@ -83,3 +120,11 @@ class Generate:
     temperature: float = 1.0
     top_k: int | None = None
     reply: Future = field(default_factory=Future, compare=False)
+
+
+@dataclass(frozen=True)
+class HandOff:
+    """Save, then `start()` the trainer that goes on (it returns its PID) and end the loop. If
+    the save or the start fails, say so and keep training here. A paused or ended session is
+    saved and not handed on."""
+    start: Callable[[], int] = field(compare=False)

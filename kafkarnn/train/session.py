@@ -25,7 +25,7 @@ from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.checkpoint import save_checkpoint
 from kafkarnn.train.runs import Run
 from kafkarnn.train.seam import (  # noqa: F401  (re-exported: the seam's names)
-    Event, Generate, Pause, Resume, SaveNow, SetTemperature, Snapshot)
+    Event, EventKind, Generate, HandOff, Pause, Resume, SaveNow, SetTemperature, Snapshot, State)
 from kafkarnn.train.trainer import Trainer, TrainingDiverged
 
 HISTORY = 600          # sparkline points kept (one per metrics line, every ~2 s)
@@ -52,7 +52,7 @@ class Session:
         self.sample_rng = np.random.default_rng(seed)   # never the trainer's: sampling must not
         self.commands: queue.Queue = queue.Queue()       # change the training trajectory
         self._events = collections.deque(maxlen=MAX_EVENTS)   # appends and pops are thread-safe
-        self.state = "STARTING"
+        self.state = State.STARTING
         self.message = ""
         self.last_saved: float | None = None
         self.save_error = ""              # set while the checkpoint on disk is behind a failed save
@@ -60,6 +60,7 @@ class Session:
         self.session_s = 0.0
         self.rate = (0.0, 0.0)            # iterations/s, chars/s over the last metrics interval
         self.done = False                 # a limit was reached, or training failed
+        self.handed_to: int | None = None # the PID this session handed the run over to
         self._lock = threading.Lock()
         self._snapshot = None
         self._publish()
@@ -81,7 +82,7 @@ class Session:
             except IndexError:
                 return out
 
-    def _event(self, kind: str, text: str) -> None:
+    def _event(self, kind: EventKind, text: str) -> None:
         self._events.append(Event(kind, text))
         if self.log:
             self.log(text)
@@ -104,7 +105,8 @@ class Session:
             eta_s=eta, last_saved=self.last_saved, sample=self.sample,
             sample_probs=self.sample_probs, sample_id=self.sample_id,
             temperature=self.temperature, message=self.message,
-            max_iters=self.max_iters, max_seconds=self.max_seconds, save_error=self.save_error)
+            max_iters=self.max_iters, max_seconds=self.max_seconds, save_error=self.save_error,
+            handed_to=self.handed_to)
         with self._lock:
             self._snapshot = snap
 
@@ -114,85 +116,87 @@ class Session:
         return bool((self.max_iters is not None and self.trainer.iteration >= self.max_iters) or
                     (self.max_seconds is not None and self.session_s >= self.max_seconds))
 
-    def run(self, stop=lambda: False) -> str:
-        """Train until a limit, a failure or `stop()`; returns the final state.
+    def run(self, stop=lambda: False) -> State:
+        """Train until a limit, a failure, a hand-off or `stop()`; returns the final state.
 
         With stay_open the loop keeps serving commands (generate, save) after a limit or a
         failure until `stop()` — that is what the monitor wants.
         """
         t = self.trainer
         now = time.perf_counter
-        last = {"metrics": 0.0, "eval": 0.0, "save": 0.0, "sample": -1e9, "report": 0.0,
-                "publish": 0.0}
+        timers = {"metrics": 0.0, "eval": 0.0, "save": 0.0, "sample": -1e9, "report": 0.0,
+                  "publish": 0.0}
+
+        def due(name: str, every: float | None) -> bool:
+            """True (and restart the timer) when `every` seconds of training passed since `name` ran."""
+            if every is None or self.session_s - timers[name] < every:
+                return False
+            timers[name] = self.session_s
+            return True
+
         mark = (t.iteration, t.chars, 0.0)           # for rates: iteration, chars, step time
         step_time = 0.0
-        self.state = "RUNNING"
+        self.state = State.RUNNING
         self._publish()
         try:
-            while not stop():
-                self._drain(wait=self.state in ("PAUSED",) or self.done)
-                if self.state == "PAUSED" or self.done:
+            while not stop() and self.handed_to is None:
+                self._drain(wait=self.state == State.PAUSED or self.done)
+                if self.handed_to is not None:
+                    break
+                if self.state == State.PAUSED or self.done:
                     if self.done and not self.stay_open:
                         break
                     continue
                 if self.limit_reached():
-                    self._finish("FINISHED", "limit reached")
+                    self._finish(State.FINISHED, "limit reached")
                     continue
                 t0 = now()
                 try:
                     with np.errstate(over="ignore", invalid="ignore"):   # NaN/inf steps are handled
                         loss = t.step()                                  # and reported, not warned of
                 except TrainingDiverged as e:
-                    self._finish("FAILED", str(e), save=False)
-                    self._event("error", str(e))
+                    self._finish(State.FAILED, str(e), save=False)
+                    self._event(EventKind.ERROR, str(e))
                     continue
                 dt = now() - t0
                 step_time += dt
                 self.session_s += dt
                 if not math.isfinite(loss):
-                    self._event("info", f"skipped a non-finite step at iteration {t.iteration}")
-                s = self.session_s
-                if s - last["metrics"] >= self.metrics_every:
+                    self._event(EventKind.INFO, f"skipped a non-finite step at iteration {t.iteration}")
+                if due("metrics", self.metrics_every):
                     it0, ch0, st0 = mark
                     span = max(step_time - st0, 1e-9)
                     self.rate = ((t.iteration - it0) / span, (t.chars - ch0) / span)
                     mark = (t.iteration, t.chars, step_time)
                     self.history.append(t.smooth_loss)
-                    val = None
-                    if s - last["eval"] >= self.eval_every:
-                        val = self._validate()
-                        last["eval"] = s
-                    self._metrics(val)
-                    last["metrics"] = s
-                if s - last["save"] >= self.save_every:
+                    self._metrics(self._validate() if due("eval", self.eval_every) else None)
+                if due("save", self.save_every):
                     self._save()
-                    last["save"] = s
-                if self.sample_every is not None and s - last["sample"] >= self.sample_every:
+                if due("sample", self.sample_every):
                     self._live_sample()
-                    last["sample"] = s
-                if self.report_every is not None and s - last["report"] >= self.report_every:
+                if due("report", self.report_every):
                     self.log(progress_line(self.snapshot()))
-                    last["report"] = s
-                if s - last["publish"] >= 0.2:
+                if due("publish", 0.2):
                     self._publish()
-                    last["publish"] = s
         finally:
             if not self.done:
-                self._finish("STOPPED", "stopped")
+                self._finish(State.STOPPED, "handed over" if self.handed_to else "stopped",
+                             save=self.handed_to is None)
             self._publish()
         return self.state
 
-    def _finish(self, state: str, why: str, save: bool = True) -> None:
-        """End of training for this session: save first (a signal may be in a hurry), then validate."""
+    def _finish(self, state: State, why: str, save: bool = True) -> None:
+        """End of training for this session: save first (a signal may be in a hurry), then validate.
+        A hand-off has just saved and does neither: the next trainer is waiting."""
         if save:
             self._save()
-        val = self._validate() if state != "FAILED" else None
-        self._metrics(val)
+        if state != State.FAILED and self.handed_to is None:
+            self._metrics(self._validate())
         self.done = True
         self.state = state
         self.message = why
-        if state == "FINISHED":
-            self._event("finished", f"finished at iteration {self.trainer.iteration}: {why}")
+        if state == State.FINISHED:
+            self._event(EventKind.FINISHED, f"finished at iteration {self.trainer.iteration}: {why}")
         self._publish()
 
     # -- the periodic pieces ------------------------------------------------------------------
@@ -204,10 +208,14 @@ class Session:
             except queue.Empty:
                 return
             wait = False
-            if isinstance(cmd, Pause) and self.state == "RUNNING":
-                self.state = "PAUSED"
-            elif isinstance(cmd, Resume) and self.state == "PAUSED":
-                self.state = "RUNNING"
+            if isinstance(cmd, Pause) and self.state == State.RUNNING:
+                self.state = State.PAUSED
+            elif isinstance(cmd, Resume) and self.state == State.PAUSED:
+                self.state = State.RUNNING
+            elif isinstance(cmd, HandOff):
+                self._hand_off(cmd)
+                if self.handed_to is not None:
+                    return
             elif isinstance(cmd, SaveNow):
                 self._save()
             elif isinstance(cmd, SetTemperature):
@@ -216,6 +224,20 @@ class Session:
             elif isinstance(cmd, Generate):
                 self._generate(cmd)
             self._publish()
+
+    def _hand_off(self, cmd: HandOff) -> None:
+        """Save, start the next trainer, and let the loop end; on a failure, train on here."""
+        if self.state == State.PAUSED or self.done:
+            return                                    # saved at the end, not handed on
+        if not self._save():
+            self._event(EventKind.ERROR, "could not hand the run over: the save failed; "
+                        "training goes on here")
+            return
+        try:
+            self.handed_to = cmd.start()
+        except (OSError, KafkarnnError) as e:
+            self._event(EventKind.ERROR, f"could not start the background trainer "
+                        f"({getattr(e, 'strerror', None) or e}); training goes on here")
 
     def _generate(self, cmd: Generate) -> None:
         if cmd.reply.done():
@@ -258,13 +280,13 @@ class Session:
         try:
             self.run_dir.append_metrics(rec)
         except OSError as e:
-            self._event("save_failed", f"could not write metrics: {e}")
+            self._event(EventKind.SAVE_FAILED, f"could not write metrics: {e}")
 
     def _save(self, best: bool = False) -> bool:
         """Write the checkpoint (or best.npz); True if it is on disk. Failures become events."""
         t = self.trainer
         previous = self.state
-        self.state = "SAVING"
+        self.state = State.SAVING
         self._publish()
         meta = dict(self.run_meta, **t.state_meta(), elapsed_s=self.elapsed_base + self.session_s,
                     best_val_loss=self.best_val_loss, saved_at=time.time())
@@ -280,12 +302,12 @@ class Session:
         finally:
             self.state = previous
         if why:
-            self._event("save_failed", f"save failed at iteration {t.iteration} ({path.name}: {why}); "
+            self._event(EventKind.SAVE_FAILED, f"save failed at iteration {t.iteration} ({path.name}: {why}); "
                         f"the previous {path.name} is intact, will retry at the next save")
         elif not best:
             self.last_saved = time.time()
             stamp = datetime.now().strftime("%H:%M:%S")
-            self._event("saved", f"saved at {stamp} (iteration {t.iteration})")
+            self._event(EventKind.SAVED, f"saved at {stamp} (iteration {t.iteration})")
         if not best:
             self.save_error = why and f"{path.name} could not be saved at iteration {t.iteration} ({why})"
         self._publish()
