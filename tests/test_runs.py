@@ -14,7 +14,8 @@ import pytest
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train import runs
 from kafkarnn.train.checkpoint import save_checkpoint
-from kafkarnn.train.runs import Run, list_runs, next_free_name, resolve_data_dir, valid_run_name
+from kafkarnn.train.runs import Holder, Run, list_runs, next_free_name, resolve_data_dir, valid_run_name
+from kafkarnn.train.seam import Role
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -179,10 +180,11 @@ def test_lock_in_one_process(tmp_path):
     run = Run(tmp_path, "r1")
     with run.lock() as lock:
         assert lock.locked
-        assert (run.path / "lock").read_text().strip() == str(os.getpid())
+        assert (run.path / "lock").read_text() == f"{os.getpid()} headless\n"
+        assert run.holder() == Holder(os.getpid(), Role.HEADLESS)
         with pytest.raises(KafkarnnError, match=f"^run r1 is in use by process {os.getpid()}$"):
             run.lock()  # a second lock, even from this process, is refused
-    assert not lock.locked
+    assert not lock.locked and run.holder() is None
     run.lock().unlock()  # free again after release
     lock.unlock()  # releasing twice is harmless
 
@@ -202,9 +204,11 @@ def test_lock_held_by_another_process(tmp_path):
 def test_lock_of_killed_process_does_not_block(tmp_path):
     child = start_holder(tmp_path, "r1")
     stop(child)  # SIGKILL: no cleanup ran, the lock file still holds its PID
-    assert (tmp_path / "runs" / "r1" / "lock").read_text().strip() == str(child.pid)
-    with Run(tmp_path, "r1").lock():
-        assert (tmp_path / "runs" / "r1" / "lock").read_text().strip() == str(os.getpid())
+    assert (tmp_path / "runs" / "r1" / "lock").read_text().split()[0] == str(child.pid)
+    assert Run(tmp_path, "r1").holder() is None        # the kernel let go of it at the kill
+    with Run(tmp_path, "r1").lock() as lock:
+        assert (tmp_path / "runs" / "r1" / "lock").read_text().split()[0] == str(os.getpid())
+        assert lock.recovered == Holder(child.pid, Role.HEADLESS)   # ... and it says so
 
 
 def test_lock_removes_temp_files_left_by_a_killed_save(tmp_path):
@@ -249,7 +253,9 @@ def test_list_runs(tmp_path):
     assert abs(saved.timestamp() - b_run.checkpoint_path.stat().st_mtime) < 1
     assert a["model"] == "gru 1x64" and a["corpus"] == "trial"
     assert a["iter"] is None and a["best_val_loss"] is None and a["last_saved"] is None
-    assert set(a) == {"name", "corpus", "model", "iter", "best_val_loss", "last_saved", "path"}
+    assert set(a) == {"name", "corpus", "model", "iter", "best_val_loss", "last_saved", "path",
+                      "training", "pid", "where"}
+    assert a["training"] is False and a["pid"] is None and a["where"] is None
     json.dumps(listed)  # plain values only
 
 

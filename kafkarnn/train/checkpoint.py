@@ -33,6 +33,7 @@ META_NAME = "__meta__"
 CRC_KEY = "__crc32__"    # in the metadata: {array name: CRC-32 of its bytes in C order}
 ALLOWED_KINDS = "biufc"  # bool, int, uint, float, complex: plain numbers only
 HINT = "; the run folder is untouched — pass --new to start a fresh run"
+PRIVATE_FILE = 0o600     # what a run writes is its owner's alone (a model can reveal its text)
 
 
 # ---- atomic writes ----------------------------------------------------------------------------
@@ -46,7 +47,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE), "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())  # the data is on disk before the name points at it

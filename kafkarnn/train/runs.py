@@ -1,13 +1,18 @@
 """Run folders: where a run's config, checkpoints, metrics and samples live, and who may write them.
 
 A run is `DATA_DIR/runs/<name>/` holding config.json, checkpoint.npz, best.npz, metrics.jsonl,
-samples.txt and a `lock` file. One process writes a run at a time (an flock on `lock`, released
-by the kernel if that process dies); readers such as `list_runs` never lock and never fail on
-one bad folder.
+samples.txt, train.log (a background trainer's output) and a `lock` file. One process writes a
+run at a time: whoever holds the flock on `lock` (released by the kernel if that process dies)
+trains the run, and the file names it, "PID ROLE". Readers such as `list_runs` never take the
+lock and never fail on one bad folder.
+
+Everything a run creates is its owner's alone (folders 0700, files 0600): a model and its
+samples can reveal a private text.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import fcntl
@@ -16,16 +21,20 @@ import math
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.checkpoint import atomic_write
+from kafkarnn.train.checkpoint import PRIVATE_FILE, atomic_write
+from kafkarnn.train.seam import Role
 
 ENV_HOME = "KAFKARNN_HOME"
 MAX_NAME = 64
 _NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", re.ASCII)
+PRIVATE_DIR = 0o700
+LOCK_RETRY_S = 1.0   # a reader's probe holds the lock for microseconds: a start never fails on one
 
 
 def resolve_data_dir(cli_value: str | None) -> Path:
@@ -61,12 +70,23 @@ def next_free_name(data_dir: Path, base: str) -> str:
         n += 1
 
 
-class RunLock:
-    """An exclusive flock on a run's lock file. `unlock()` or leave the `with` block to release it."""
+@dataclass(frozen=True)
+class Holder:
+    """Who trains a run now, as its lock file names them."""
+    pid: int
+    role: Role | None                 # None: a lock written by an older version (PID only)
 
-    def __init__(self, fd: int, path: Path):
+
+class RunLock:
+    """An exclusive flock on a run's lock file. `unlock()` or leave the `with` block to release it.
+
+    `recovered` names the previous holder when it ended without releasing the lock (a kill, a
+    crash): its PID was still in the file."""
+
+    def __init__(self, fd: int, path: Path, recovered: Holder | None = None):
         self._fd: int | None = fd
         self.path = path
+        self.recovered = recovered
 
     def unlock(self) -> None:
         if self._fd is None:
@@ -127,11 +147,22 @@ class Run:
     def lock_path(self) -> Path:
         return self.path / "lock"
 
+    @property
+    def log_path(self) -> Path:
+        return self.path / "train.log"
+
+    @property
+    def handover_path(self) -> Path:
+        return self.path / "handover"
+
     def exists(self) -> bool:
         return self.config_path.is_file()
 
     def create(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        for folder in (self.data_dir, self.data_dir / "runs", self.path):
+            if not folder.is_dir():
+                with contextlib.suppress(FileExistsError):
+                    folder.mkdir(mode=PRIVATE_DIR, parents=True)
 
     # ---- config ----
 
@@ -166,35 +197,67 @@ class Run:
             return []
         return [rec for line in data.split(b"\n") if (rec := _parse_line(line)) is not None]
 
+    def append_log(self, line: str) -> None:
+        """A line in train.log, with the time (what a trainer says when no terminal is there)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        _append(self.log_path, f"{stamp} {line}\n".encode("utf-8", errors="replace"))
+
     def append_sample(self, iteration: int, text: str) -> None:
         _append(self.samples_path, f"--- iter {iteration} ---\n{text}\n".encode("utf-8", errors="replace"))
 
     # ---- one writer at a time ----
 
-    def lock(self) -> RunLock:
-        """Take the run's write lock or raise KafkarnnError naming the process that holds it."""
+    def lock(self, role: Role = Role.HEADLESS, retry_s: float = LOCK_RETRY_S) -> RunLock:
+        """Take the run's write lock or raise RunInUse naming the process that holds it."""
         self.create()
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        deadline = time.monotonic() + retry_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                busy = e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+                if busy and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                holder = _read_holder(fd) if busy else None
+                os.close(fd)
+                if not busy:
+                    raise KafkarnnError(f"cannot lock run {self.name} ({e.strerror or e})") from None
+                raise RunInUse(self.name, holder) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            busy = e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-            holder = _read_holder(fd) if busy else None
-            os.close(fd)
-            if not busy:
-                raise KafkarnnError(f"cannot lock run {self.name} ({e.strerror or e})") from None
-            who = f"process {holder}" if holder else "another process"
-            raise KafkarnnError(f"run {self.name} is in use by {who}") from None
-        try:
+            recovered = _parse_holder(os.pread(fd, 64, 0))   # still named: its holder never unlocked
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            os.pwrite(fd, f"{os.getpid()} {role.value}\n".encode(), 0)
         except OSError:
-            pass  # the PID only names us in "in use by" messages: a full disk must not block a resume
+            recovered = None  # the PID only names us to others: a full disk must not block a resume
         except BaseException:
             os.close(fd)  # closing releases the lock too
             raise
+        with contextlib.suppress(OSError):
+            os.chmod(self.path, PRIVATE_DIR)   # a folder made by an older version was 0755
         self._remove_stale_temp_files()
-        return RunLock(fd, self.lock_path)
+        return RunLock(fd, self.lock_path, recovered)
+
+    def holder(self) -> Holder | None:
+        """Who trains this run now, or None. Probes with a shared lock that it drops at once,
+        so it never blocks a trainer (whose lock() retries for a moment)."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    return None
+                return _read_holder(fd) or Holder(0, None)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
 
     def _remove_stale_temp_files(self) -> None:
         """Delete temp files that a killed writer left mid-save. Safe: we hold the lock, so no save is running."""
@@ -205,19 +268,42 @@ class Run:
                 pass
 
 
-def _read_holder(fd: int) -> str | None:
-    """The PID in a lock file someone else holds. It may be empty for a moment while they write it."""
+class RunInUse(KafkarnnError):
+    """Another process holds the run's lock."""
+
+    def __init__(self, name: str, holder: Holder | None):
+        who = f"process {holder.pid}" if holder and holder.pid else "another process"
+        super().__init__(f"run {name} is in use by {who}")
+        self.holder = holder
+
+
+def _parse_holder(data: bytes) -> Holder | None:
+    """ "PID ROLE" (or a bare PID, from older versions) → Holder; anything else → None."""
+    words = data.decode("ascii", errors="replace").split()
+    if not words or not words[0].isdigit() or len(words) > 2:
+        return None
+    role = None
+    if len(words) == 2:
+        try:
+            role = Role(words[1])
+        except ValueError:
+            return None
+    return Holder(int(words[0]), role)
+
+
+def _read_holder(fd: int) -> Holder | None:
+    """Who holds the lock file, as they wrote it. It may be empty for a moment while they write it."""
     for _ in range(20):
-        text = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
-        if text.isdigit():
-            return text
+        holder = _parse_holder(os.pread(fd, 64, 0))
+        if holder is not None:
+            return holder
         time.sleep(0.01)
     return None
 
 
 def _append(path: Path, data: bytes) -> None:
     """Append `data` in one write; if a kill left a torn last line, start on a fresh line."""
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -240,7 +326,8 @@ def _parse_line(line: bytes) -> dict | None:
 # ---- listing (read-only, never fails on one bad folder) ---------------------------------------
 
 def list_runs(data_dir: Path) -> list[dict]:
-    """One summary per run folder, sorted by name: name, corpus, model, iter, best_val_loss, last_saved, path."""
+    """One summary per run folder, sorted by name: name, corpus, model, iter, best_val_loss,
+    last_saved, path, and who trains it now: training (bool), pid and where (its role), or None."""
     runs = Path(data_dir) / "runs"
     try:
         entries = sorted(p for p in runs.iterdir() if p.is_dir())
@@ -262,7 +349,12 @@ def _summary(run: Run) -> dict:
     summary = {
         "name": run.name, "corpus": "?", "model": "?", "iter": None,
         "best_val_loss": None, "last_saved": None, "path": str(run.path),
+        "training": False, "pid": None, "where": None,
     }
+    holder = run.holder()
+    if holder is not None:
+        summary.update(training=True, pid=holder.pid or None,
+                       where=holder.role.value if holder.role else None)
     try:
         config = json.loads(run.config_path.read_bytes())
         summary["corpus"], summary["model"] = _describe(config)
