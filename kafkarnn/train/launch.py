@@ -1,14 +1,17 @@
 """Opening a run for training: corpus, run folder, lock, configuration, and the resume checks.
 
-`prepare()` is what both front ends call before training. It either returns a ready trainer
-(fresh, or restored exactly from the run's checkpoint) or raises KafkarnnError with one line
-that says what is wrong and what to do. It never writes into an existing run before every
-check has passed.
+`TrainOptions` is what a front end asks for (the CLI builds it from its arguments); `open_run()`
+turns it into a `Launch`: a ready trainer (fresh, or restored exactly from the run's checkpoint)
+that holds the run's lock, taking the run over from a monitor or background trainer when asked
+(handover.py). Anything wrong raises KafkarnnError with one line that says what is wrong and
+what to do. Nothing is written into an existing run, and no trainer is asked to stop, before
+every check has passed. `make_session()` then wraps the trainer in the loop (session.py).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +20,31 @@ from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.checkpoint import load_checkpoint
 from kafkarnn.train.config import PRESETS, Config, check
-from kafkarnn.train.corpus import Corpus, load_corpus
+from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
+from kafkarnn.train.handover import lock_run
 from kafkarnn.train.runs import Run, RunLock, next_free_name, valid_run_name
+from kafkarnn.train.seam import Role
+from kafkarnn.train.session import Session
 from kafkarnn.train.trainer import Trainer
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """One `kafkarnn train` invocation. Model options (`overrides`) are stored with the run;
+    limits and intervals belong to this invocation (and travel with a hand-off)."""
+    data_dir: Path
+    corpus: str | None = None            # a path, "metamorphosis" (None) or "sample-texts"
+    encoding: str | None = None
+    preset: str | None = None
+    run: str | None = None
+    new: bool = False
+    overrides: dict = field(default_factory=dict)   # Config fields given on the command line
+    max_iters: int | None = None
+    max_seconds: float | None = None
+    save_every: float = 60.0
+    eval_every: float = 30.0
+    threads: int | None = None
+    mouse: bool = True
 
 
 @dataclass
@@ -34,6 +59,44 @@ class Launch:
     best_val_loss: float | None = None
     elapsed_s: float = 0.0
 
+    @property
+    def recovered(self) -> str:
+        """A note when the previous trainer ended without letting go of the run (killed)."""
+        was = self.lock.recovered
+        if was is None or was.pid == os.getpid():
+            return ""
+        role = f" ({was.role.value})" if was.role else ""
+        return (f"recovered: the previous trainer of {self.run.name}, process {was.pid}{role}, "
+                f"ended without saving its last steps; resuming from the checkpoint at iteration "
+                f"{self.trainer.iteration:,}")
+
+
+def open_run(opts: TrainOptions, role: Role, *, take_over: bool = False,
+             after_pid: int | None = None, log=None) -> Launch:
+    """`prepare()` for one invocation's options."""
+    return prepare(data_dir=opts.data_dir, corpus_spec=opts.corpus, encoding=opts.encoding,
+                   run_name=opts.run, new=opts.new, preset=opts.preset, overrides=dict(opts.overrides),
+                   log=log, role=role, take_over=take_over, after_pid=after_pid)
+
+
+def make_session(opts: TrainOptions, launch: Launch, **kw) -> Session:
+    """The training loop over a launched run, with this invocation's limits and intervals."""
+    return Session(launch.trainer, launch.run, corpus=launch.corpus.name,
+                   data_dir=str(launch.run.data_dir), run_meta=launch.run_meta,
+                   max_iters=opts.max_iters, max_seconds=opts.max_seconds,
+                   eval_every=opts.eval_every, save_every=opts.save_every, history=launch.history,
+                   best_val_loss=launch.best_val_loss, elapsed_s=launch.elapsed_s,
+                   seed=launch.trainer.cfg.seed + launch.trainer.iteration, **kw)
+
+
+def describe_start(launch: Launch) -> str:
+    """One line: which run, resumed or new, on what text, with what model, where."""
+    t, c = launch.trainer, launch.corpus
+    how = f"resuming at iteration {t.iteration:,}" if launch.resumed else "new run"
+    return (f"run {launch.run.name} ({how}) · corpus {c.name}: {len(c.data):,} characters, "
+            f"{len(c.vocab)} symbols · {t.cfg.describe()}, {t.model.n_params():,} parameters · "
+            f"{launch.run.path}")
+
 
 def default_run_name(corpus_name: str, model: str) -> str:
     """`<corpus>-<model>`, e.g. "metamorphosis-lstm" or "porter-rnn" for porter.txt."""
@@ -43,18 +106,19 @@ def default_run_name(corpus_name: str, model: str) -> str:
 
 
 def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, run_name: str | None,
-            new: bool, preset: str | None, overrides: dict, log=None) -> Launch:
-    """Load the corpus, pick the run, check it matches, and build (or restore) the trainer."""
+            new: bool, preset: str | None, overrides: dict, log=None, role: Role = Role.HEADLESS,
+            take_over: bool = False, after_pid: int | None = None) -> Launch:
+    """Load the corpus, pick the run, check it matches, take its lock (see handover.lock_run
+    for `take_over` and `after_pid`), and build (or restore) the trainer."""
     if preset is not None and preset not in PRESETS:
         raise KafkarnnError(f"unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
     if run_name is not None:
         valid_run_name(run_name)
-    stored = None
     if run_name is not None and not new and Run(data_dir, run_name).exists():
         named = Run(data_dir, run_name)
         stored = _corpus_of(named, named.read_config())
         if corpus_spec is None:                  # `--run NAME` alone: train on the run's corpus
-            corpus_spec = stored.get("spec")
+            corpus_spec = _stored_spec(stored)
         if encoding is None:
             encoding = stored.get("encoding")
     corpus = load_corpus(corpus_spec, encoding=encoding or "utf-8", data_dir=data_dir, log=log)
@@ -70,14 +134,17 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
     if fresh and (run.checkpoint_path.exists() or run.best_path.exists()):
         raise KafkarnnError(f"run folder {run.path} has checkpoints but no config.json; "
                             "it is left untouched: pass --new or --run OTHER to start elsewhere")
+    if fresh:
+        cfg = check(base_cfg.replace(**overrides))
+    else:                                        # refuse a mismatch before asking anyone to stop
+        _check_resume(run, run.read_config(), corpus, preset, overrides)
     try:
         run.create()
-        lock = run.lock()
+        lock = lock_run(run, role, take_over=take_over, after_pid=after_pid)
     except OSError as e:                         # e.g. a read-only or full data folder
         raise KafkarnnError(f"cannot open run folder {run.path} ({e.strerror or e})") from None
     try:
-        if fresh:
-            cfg = check(base_cfg.replace(**overrides))
+        if not run.exists():                     # (whoever held it may have created it meanwhile)
             return _start(run, lock, cfg, corpus, preset or "default", corpus_spec, encoding)
         return _resume(run, lock, corpus, preset, overrides)
     except BaseException:
@@ -92,7 +159,9 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
 
 
 def _corpus_record(corpus: Corpus, spec: str | None, encoding: str | None) -> dict:
-    if spec is not None and spec not in ("metamorphosis", "sample-texts"):
+    if spec is None:                             # the default: Metamorphosis, or offline the samples
+        spec = SAMPLE_SPEC if corpus.name == SAMPLE_SPEC else METAMORPHOSIS_SPEC
+    if spec not in (METAMORPHOSIS_SPEC, SAMPLE_SPEC):
         spec = str(Path(spec).expanduser().resolve())
     return {"name": corpus.name, "spec": spec, "source": corpus.source, "encoding": encoding,
             "fingerprint": corpus.fingerprint, "vocab": corpus.vocab.chars}
@@ -125,8 +194,17 @@ def _corpus_of(run: Run, record: dict) -> dict:
     return stored
 
 
-def _resume(run, lock, corpus, preset, overrides) -> Launch:
-    record = run.read_config()
+def _stored_spec(stored: dict) -> str | None:
+    """The corpus a run was trained on, as `load_corpus` takes it (runs of older versions stored
+    no spec for the default corpus, whose offline fallback is the sample texts)."""
+    spec = stored.get("spec")
+    if spec is None and stored.get("name") == SAMPLE_SPEC:
+        return SAMPLE_SPEC
+    return spec
+
+
+def _check_resume(run, record, corpus, preset, overrides) -> Config:
+    """The stored configuration, if this invocation may continue it: else KafkarnnError."""
     try:
         cfg = check(Config.from_dict(record))
     except (TypeError, ValueError) as e:         # e.g. "lr": null, or a key the dataclass lacks
@@ -142,6 +220,12 @@ def _resume(run, lock, corpus, preset, overrides) -> Launch:
                                 f"pass --new to start a fresh run with {opt} {value}, "
                                 f"or leave {opt} out to continue it")
     _check_corpus(run, _corpus_of(run, record), corpus)
+    return cfg
+
+
+def _resume(run, lock, corpus, preset, overrides) -> Launch:
+    record = run.read_config()
+    cfg = _check_resume(run, record, corpus, preset, overrides)
     train, val = corpus.split(cfg.val_fraction)
     trainer = Trainer(cfg, corpus.vocab, train, val)
     launch = Launch(run, lock, trainer, corpus, False, _run_meta(record))
