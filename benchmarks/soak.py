@@ -1,6 +1,6 @@
 """Soak: train for --minutes as the monitor does and check that memory stays flat.
 
-The session is built exactly as `run_monitor()` builds it (`cli.make_session` with a live sample
+The session is built exactly as `run_monitor()` builds it (`launch.make_session` with a live sample
 every 3 s and `stay_open`), and runs in a worker thread as in the App. Another thread plays the
 App: it polls `snapshot()` at 4 Hz, drains `events()`, reads the history and the sample, and every
 minute asks for a 200-character continuation (the `g` key). The main thread samples the process's
@@ -36,10 +36,9 @@ import tempfile                               # noqa: E402
 import threading                              # noqa: E402
 import time                                   # noqa: E402
 from pathlib import Path                      # noqa: E402
-from types import SimpleNamespace             # noqa: E402
 
 import common                                 # noqa: E402
-from kafkarnn.cli import make_session         # noqa: E402
+from kafkarnn.train.launch import TrainOptions, make_session   # noqa: E402
 from kafkarnn.train.launch import prepare     # noqa: E402
 from kafkarnn.train.session import HISTORY, Generate  # noqa: E402
 
@@ -120,8 +119,8 @@ def main(argv=None) -> int:
         launch = prepare(data_dir=data_dir, corpus_spec=str(args.corpus), encoding=None, run_name="soak",
                          new=True, preset=args.preset, overrides={})
         try:
-            cli_args = SimpleNamespace(max_iters=None, max_seconds=None, eval_every=30.0, save_every=60.0)
-            session = make_session(cli_args, launch, data_dir, sample_every=3.0, stay_open=True)
+            session = make_session(TrainOptions(data_dir=data_dir), launch, sample_every=3.0,
+                                   stay_open=True)
             stop = threading.Event()
             trainer = threading.Thread(target=session.run, args=(stop.is_set,), daemon=True)
             app = FakeApp(session)

@@ -1,5 +1,5 @@
-"""`python -m kafkarnn` runs the command line."""
+"""`python -m kafkarnn` runs the program, as the `kafkarnn` command does."""
 
-from kafkarnn.cli import main
+from kafkarnn.main import main
 
 raise SystemExit(main())

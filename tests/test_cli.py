@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import TEXT, TINY
 
-from kafkarnn.cli import main
+from kafkarnn.main import main
 from kafkarnn.train.checkpoint import load_checkpoint
 
 

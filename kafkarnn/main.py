@@ -1,0 +1,35 @@
+"""The program: parse the command line, then hand it to the monitor or to the command line's
+own commands. The two front ends (kafkarnn.tui and kafkarnn.cli) stand side by side here and
+never import each other."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from kafkarnn import cli
+from kafkarnn.errors import KafkarnnError
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = cli.parse(argv)
+        cli.set_blas_threads(getattr(args, "threads", None))
+        if cli.wants_monitor(args):
+            opts = cli.train_options(args)
+            if args.command == "attach":
+                run = cli.pick_training_run(opts.data_dir, opts.run, "attach to")
+                opts = dataclasses.replace(opts, run=run.name)
+            from kafkarnn.tui.monitor import run_monitor
+            return run_monitor(opts)
+        return cli.run_command(args)
+    except KafkarnnError as e:
+        cli.eprint(f"kafkarnn: error: {' '.join(str(e).split())}")
+        return 2
+    except KeyboardInterrupt:
+        cli.eprint("kafkarnn: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
