@@ -26,9 +26,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from kafkarnn.cli import make_session  # noqa: E402
-from kafkarnn.train.launch import prepare  # noqa: E402
-from kafkarnn.tui.app import MonitorApp, start_note  # noqa: E402
+from kafkarnn.train.launch import TrainOptions, make_session, prepare  # noqa: E402
+from kafkarnn.tui.app import MonitorApp  # noqa: E402
+from kafkarnn.tui.monitor import start_note  # noqa: E402
 from kafkarnn.tui.screens import GenerateScreen  # noqa: E402
 
 SIZE = (100, 30)
@@ -40,8 +40,8 @@ async def shoot(seconds: float, out: Path) -> None:
     launch = prepare(data_dir=home, corpus_spec=str(REPO / "sample_texts"), encoding=None,
                      run_name=None, new=False, preset="small", overrides={})
     try:
-        args = argparse.Namespace(max_iters=None, max_seconds=None, eval_every=15.0, save_every=30.0)
-        session = make_session(args, launch, home, sample_every=3.0, stay_open=True)
+        opts = TrainOptions(data_dir=home, eval_every=15.0, save_every=30.0)
+        session = make_session(opts, launch, sample_every=3.0, stay_open=True)
         app = MonitorApp(session, note=start_note(launch))
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             start = time.monotonic()

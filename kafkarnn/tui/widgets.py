@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from kafkarnn.train.seam import Snapshot
+from kafkarnn.train.seam import Snapshot, State
 from kafkarnn.train.session import format_duration
 
 LN2 = math.log(2)
@@ -112,8 +112,8 @@ class LossPane(Vertical):
     def on_mount(self) -> None:
         self.border_title = "Loss"
 
-    def show_curve(self, history) -> None:
-        data = [h for h in history if math.isfinite(h)]
+    def show_curve(self, s: Snapshot) -> None:
+        data = [h for h in s.history if math.isfinite(h)]
         spark = self.query_one(Sparkline)
         if data == (spark.data or []):
             return
@@ -145,7 +145,7 @@ class SpeedPane(_Pane):
 
     @staticmethod
     def _render_speed(s: Snapshot) -> Table:
-        idle = s.state not in ("RUNNING", "SAVING", "STARTING")
+        idle = s.state not in (State.RUNNING, State.SAVING, State.STARTING)
         rate = (lambda v: Text("- (not training)", style="dim")) if idle else (lambda v: Text(v, "bold"))
         rows = [("it/s", rate(f"{s.iters_per_sec:,.1f}")),
                 ("chars/s", rate(f"{s.chars_per_sec:,.0f}")),
@@ -160,20 +160,20 @@ class SpeedPane(_Pane):
             limits.append(format_duration(s.max_seconds))
         if limits:
             rows.append(("limit", " or ".join(limits)))
-            rows.append(("ETA", Text("done" if s.state == "FINISHED" else format_duration(s.eta_s),
+            rows.append(("ETA", Text("done" if s.state == State.FINISHED else format_duration(s.eta_s),
                                      "bold")))
         return _grid(rows)
 
 
-HINTS = {"STARTING": "starting", "RUNNING": "space pauses", "PAUSED": "space resumes",
-         "SAVING": "writing checkpoint", "FINISHED": "press g or q",
-         "FAILED": "see note · q quits", "STOPPED": "stopping"}
+HINTS = {State.STARTING: "starting", State.RUNNING: "space pauses", State.PAUSED: "space resumes",
+         State.SAVING: "writing checkpoint", State.FINISHED: "press g or q",
+         State.FAILED: "see note · q quits", State.STOPPED: "stopping"}
 
 
 class RunPane(Vertical):
     """Run name, corpus, model and size, data folder, last checkpoint, and the state word."""
 
-    _state: str | None = None
+    _state: State | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="state-row"):
@@ -188,8 +188,8 @@ class RunPane(Vertical):
         if s.state != self._state:
             word = self.query_one("#state", Static)
             if self._state:
-                word.remove_class(f"-{self._state.lower()}")
-            word.add_class(f"-{s.state.lower()}")
+                word.remove_class(f"-{self._state.value.lower()}")
+            word.add_class(f"-{s.state.value.lower()}")
             word.update(Text(f" {s.state} "))
             self.query_one("#state-hint", Static).update(Text(HINTS.get(s.state, "")))
             self._state = s.state
@@ -198,7 +198,7 @@ class RunPane(Vertical):
         if s.last_saved is not None:
             ago = format_duration(max(0.0, now - s.last_saved))
             saved = f"{datetime.fromtimestamp(s.last_saved):%H:%M:%S} ({ago} ago)"
-        save_error = getattr(s, "save_error", "")
+        save_error = s.save_error
         key = (s.run_name, s.corpus, s.model, s.n_params, s.data_dir, saved, s.message, s.state,
                save_error)
 
@@ -208,8 +208,8 @@ class RunPane(Vertical):
                     ("data", Text(s.data_dir)), ("saved", saved)]
             if save_error:
                 rows.append(("SAVE", Text(f"FAILED: {save_error}", "bold reverse")))
-            if s.state in ("FAILED", "FINISHED") and s.message:
-                rows.append(("note", Text(s.message, "bold" if s.state == "FAILED" else "")))
+            if s.state in (State.FAILED, State.FINISHED) and s.message:
+                rows.append(("note", Text(s.message, "bold" if s.state == State.FAILED else "")))
             return _grid(rows, fold=True)
         self.query_one("#run-info", _Pane).show_if_changed(key, make)
 

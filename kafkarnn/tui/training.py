@@ -1,0 +1,167 @@
+"""The monitor's main screen: the panes, the keys, and polling the session's snapshot.
+
+The screen never touches the trainer: it reads `session.snapshot()` at 4 Hz (the loss chart at
+1 Hz, the sample only when a new one exists), turns `session.events()` into notifications, and
+sends commands. Leaving (quit, detach) is the App's business: the keys call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from kafkarnn.train.seam import EventKind, Generate, Pause, Resume, SaveNow, SetTemperature
+from kafkarnn.train.session import Session
+from kafkarnn.tui.screens import Continuation, GenerateScreen
+from kafkarnn.tui.widgets import GeneratedPane, LossPane, RunPane, SamplePane, SpeedPane
+
+POLL_S, CURVE_S = 0.25, 1.0        # numbers at 4 Hz, the loss chart at 1 Hz
+GENERATE_TIMEOUT_S = 60.0
+TEMP = Binding.Group("temp", compact=True)
+
+
+class TrainingScreen(Screen):
+    """Watch, pause, prompt and save one training session."""
+
+    BINDINGS = [
+        Binding("space", "pause", "Pause"),
+        Binding("space", "resume", "Resume"),
+        Binding("g", "generate", "Generate"),
+        Binding("s", "save", "Save"),
+        Binding("plus,equals_sign", "temperature(0.1)", "hotter", key_display="+", group=TEMP),
+        Binding("minus", "temperature(-0.1)", "cooler", key_display="-", group=TEMP),
+        Binding("d", "detach", "Detach"),
+        Binding("q", "quit", "Save & quit"),
+        Binding("ctrl+c", "quit", "Save & quit", show=False, priority=True),  # what people press
+    ]
+
+    paused = reactive(False, bindings=True)
+    ended = reactive(False, bindings=True)
+
+    def __init__(self, session: Session, note: str = "") -> None:
+        super().__init__()
+        self.session = session
+        self.note = note
+        snap = session.snapshot()
+        self.temperature = snap.temperature
+        self.last_prompt = ("", 200, snap.temperature)
+        self.save_requested = 0
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield LossPane(id="loss")
+                yield SamplePane(id="sample")
+                yield GeneratedPane(id="generated")
+            with Vertical(id="right"):
+                yield RunPane(id="run")
+                yield SpeedPane(id="speed")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.loss, self.sample = self.query_one(LossPane), self.query_one(SamplePane)
+        self.run_pane, self.speed = self.query_one(RunPane), self.query_one(SpeedPane)
+        self.poll()
+        self.loss.show_curve(self.session.snapshot())
+        self.set_interval(POLL_S, self.poll)
+        self.set_interval(CURVE_S, lambda: self.loss.show_curve(self.session.snapshot()))
+        if self.note:
+            self.notify(self.note, markup=False, timeout=15)
+
+    # -- polling ------------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        snap = self.session.snapshot()
+        self.run_pane.show(snap)
+        self.speed.show(snap)
+        self.loss.show_numbers(snap)
+        self.sample.show(snap)
+        self.ended = snap.state.ended
+        for event in self.session.events():
+            if event.kind == EventKind.SAVED:
+                if self.save_requested:             # periodic saves show in the Run pane only
+                    self.save_requested -= 1
+                    self.notify(event.text, title="Checkpoint", markup=False)
+            elif event.kind in (EventKind.SAVE_FAILED, EventKind.ERROR):
+                self.notify(event.text, severity="error", timeout=30, markup=False)
+            elif event.kind == EventKind.INFO:
+                self.notify(event.text, severity="warning", markup=False)
+            else:
+                self.notify(event.text, markup=False, timeout=10)
+        if snap.handed_to is not None:
+            self.app.exit()
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "pause":
+            return not (self.paused or self.ended)
+        if action == "resume":
+            return self.paused and not self.ended
+        return True
+
+    def action_pause(self) -> None:
+        self.session.send(Pause())
+        self.paused = True
+
+    def action_resume(self) -> None:
+        self.session.send(Resume())
+        self.paused = False
+
+    def action_toggle_pause(self) -> None:
+        self.action_resume() if self.paused else self.action_pause()
+
+    def action_save(self) -> None:
+        self.save_requested += 1
+        self.session.send(SaveNow())
+
+    def action_detach(self) -> None:
+        self.app.detach(paused=self.paused)
+
+    def action_quit(self) -> None:
+        self.app.exit()
+
+    def action_temperature(self, delta: float) -> None:
+        self.temperature = round(min(5.0, max(0.0, self.temperature + delta)), 2)
+        self.session.send(SetTemperature(self.temperature))     # the Sample title shows it
+
+    def action_generate(self) -> None:
+        prompt, length, temperature = self.last_prompt
+        self.app.push_screen(GenerateScreen(self.generate_text, prompt, length, temperature),
+                             self.show_continuation)
+
+    async def generate_text(self, prompt: str, length: int, temperature: float):
+        """Ask the training loop for a continuation (between steps) and wait for it."""
+        command = Generate(prompt, length, temperature)
+        self.session.send(command)
+        return await asyncio.wait_for(asyncio.wrap_future(command.reply), GENERATE_TIMEOUT_S)
+
+    def show_continuation(self, result: Continuation | None) -> None:
+        if result is None:
+            return
+        self.last_prompt = (result.prompt, result.length, result.temperature)
+        self.query_one(GeneratedPane).show(result.prompt, result.text, result.probs,
+                                           result.temperature, self.session.snapshot().iteration)
+
+    def system_commands(self):
+        """The command palette's entries for this screen."""
+        if not self.ended:
+            yield SystemCommand("Resume training" if self.paused else "Pause training",
+                                "space: stop or continue the training steps", self.action_toggle_pause)
+        yield SystemCommand("Generate from a prompt", "g: continue a seed text with the current model",
+                            self.action_generate)
+        yield SystemCommand("Save checkpoint now", "s: write the run's checkpoint", self.action_save)
+        yield SystemCommand("Hotter live sample", "+: raise the live sample's temperature by 0.1",
+                            lambda: self.action_temperature(0.1))
+        yield SystemCommand("Cooler live sample", "-: lower the live sample's temperature by 0.1",
+                            lambda: self.action_temperature(-0.1))
+        yield SystemCommand("Detach", "d: leave; training goes on in the background",
+                            self.action_detach)
+        yield SystemCommand("Save and quit", "q: save the checkpoint and leave", self.action_quit)
+
