@@ -115,7 +115,7 @@ def test_validation_is_mean_nats_per_character(tmp_path):
 
 def test_too_short_text_is_refused():
     vocab = Vocab.from_text("abc")
-    with pytest.raises(Exception, match="too short"):
+    with pytest.raises(KafkarnnError, match="too short"):
         Trainer(Config(batch=8, seq_len=64), vocab, vocab.encode("abc" * 10), vocab.encode(""))
 
 
@@ -144,7 +144,7 @@ def test_session_commands_pause_save_generate(tmp_path, corpus_file):
     assert s.run() == "FINISHED"
     text, probs = g.reply.result(timeout=1)
     assert len(text) == 20 and len(probs) == 20
-    with pytest.raises(Exception, match="never saw"):
+    with pytest.raises(KafkarnnError, match="never saw"):
         bad.reply.result(timeout=1)
     kinds = [e.kind for e in s.events()]
     assert kinds.count("saved") >= 2 and "finished" in kinds
