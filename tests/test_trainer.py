@@ -7,7 +7,7 @@ import pytest
 
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.checkpoint import load_checkpoint
+from kafkarnn.train.checkpoint import load_checkpoint, save_checkpoint
 from kafkarnn.train.config import PRESETS, Config
 from kafkarnn.train.launch import prepare
 from kafkarnn.train.session import Generate, Pause, Resume, SaveNow, Session
@@ -203,3 +203,55 @@ def test_sampling_a_checkpoint_without_a_prompt_starts_from_its_first_stream(tmp
     zero, _ = sampler.generate("e", 30, np.random.default_rng(0), temperature=0)   # a prompt: zeros
     assert zero == sampler.vocab.decode(sample(sampler.model, sampler.vocab.encode("e"), 30,
                                                np.random.default_rng(0), 0)[0])
+
+
+# ---- exact resume through a checkpoint file, for every cell, with dropout and DropConnect ----
+
+def small_trainer(cfg, text=TEXT[:450]):
+    """A trainer on a short text: its three streams wrap to the start every 13 steps."""
+    vocab = Vocab.from_text(TEXT)
+    data = vocab.encode(text)
+    return Trainer(cfg, vocab, data[:400], data[400:])
+
+
+def save_and_restore(t: Trainer, path) -> Trainer:
+    """t's state through a checkpoint file into a fresh trainer of the same configuration."""
+    save_checkpoint(path, t.state_arrays(),
+                    {**t.state_meta(), "config": t.cfg.to_dict(), "vocab": t.vocab.chars})
+    arrays, meta = load_checkpoint(path)
+    fresh = small_trainer(t.cfg)
+    fresh.restore(arrays, meta, str(path))
+    return fresh
+
+
+def assert_same_trainer(a: Trainer, b: Trainer) -> None:
+    arrays_a, arrays_b = a.state_arrays(), b.state_arrays()   # parameters, optimizer, states, positions
+    assert arrays_a.keys() == arrays_b.keys()
+    for k, v in arrays_a.items():
+        assert v.dtype == arrays_b[k].dtype and np.array_equal(v, arrays_b[k]), k
+    assert a.state_meta() == b.state_meta()                   # iteration, chars, loss, RNG state
+
+
+@pytest.mark.parametrize("model,layers,optimizer", [
+    ("rnn", 2, "adagrad"), ("lstm", 1, "adam"), ("lstm", 2, "adam"), ("gru", 2, "adam")])
+def test_resume_through_a_file_is_bit_identical_with_dropout_and_dropconnect(
+        tmp_path, model, layers, optimizer):
+    cfg = Config(model=model, hidden=10, layers=layers, batch=3, seq_len=10, dropout=0.25,
+                 weight_drop=0.3, optimizer=optimizer, lr=1e-2, lr_min=1e-3, warmup_iters=4,
+                 decay_iters=20, weight_decay=0.1 if optimizer == "adam" else 0.0)
+    N = 30                                      # the streams wrap twice, once on each side of N/2
+    straight = small_trainer(cfg)
+    for _ in range(N):
+        straight.step()
+    first = small_trainer(cfg)
+    for _ in range(N // 2):
+        first.step()
+    resumed = save_and_restore(first, tmp_path / "checkpoint.npz")
+    unseeded = save_and_restore(first, tmp_path / "checkpoint.npz")
+    unseeded.rng = np.random.default_rng(12345)  # the same, but other masks from here on
+    for _ in range(N - N // 2):
+        resumed.step()
+        unseeded.step()
+    assert resumed.iteration == N
+    assert_same_trainer(straight, resumed)
+    assert not np.array_equal(unseeded.model.params.flat, straight.model.params.flat)  # masks matter
