@@ -255,3 +255,63 @@ def test_resume_through_a_file_is_bit_identical_with_dropout_and_dropconnect(
     assert resumed.iteration == N
     assert_same_trainer(straight, resumed)
     assert not np.array_equal(unseeded.model.params.flat, straight.model.params.flat)  # masks matter
+
+
+# ---- the learning-rate schedule --------------------------------------------------------------
+
+def schedule(**kw) -> Trainer:
+    return small_trainer(Config(model="rnn", hidden=4, batch=3, seq_len=10, **kw))
+
+
+def test_warmup_then_cosine_decay_then_lr_min():
+    t = schedule(lr=0.01, lr_min=0.001, warmup_iters=4, decay_iters=8)
+    half = 0.5 * (0.01 - 0.001)
+    expected = {
+        0: 0.01 * 1 / 4, 1: 0.01 * 2 / 4, 2: 0.01 * 3 / 4, 3: 0.01,         # linear warmup
+        4: 0.01,                                                            # the decay starts at lr
+        6: 0.001 + half * (1 + math.cos(math.pi / 4)),                      # a quarter of the way
+        8: 0.001 + half,                                                    # halfway: the mean
+        10: 0.001 + half * (1 + math.cos(3 * math.pi / 4)),
+        12: 0.001, 13: 0.001, 10_000: 0.001,                                # lr_min from then on
+    }
+    for it, lr in expected.items():
+        assert t.lr_at(it) == pytest.approx(lr, rel=1e-12, abs=0), it
+    lrs = [t.lr_at(it) for it in range(4, 13)]
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))                         # strictly down
+
+
+def test_decay_iters_0_is_a_constant_rate_and_no_warmup_starts_at_lr():
+    t = schedule(lr=0.01, lr_min=0.001, decay_iters=0)
+    assert {t.lr_at(it) for it in (0, 1, 7, 1000, 10 ** 7)} == {0.01}
+    t = schedule(lr=0.01, lr_min=0.001, warmup_iters=5, decay_iters=0)
+    assert [t.lr_at(it) for it in (0, 4, 5, 10 ** 6)] == pytest.approx([0.002, 0.01, 0.01, 0.01])
+    t = schedule(lr=0.01, lr_min=0.001, decay_iters=10)
+    assert [t.lr_at(it) for it in (0, 5, 10, 11)] == pytest.approx([0.01, 0.0055, 0.001, 0.001])
+
+
+def test_the_default_preset_decays_to_1e_4_over_1000_steps_and_stays():
+    t = Trainer(PRESETS["default"].replace(hidden=4, layers=1, batch=2, seq_len=4),
+                Vocab.from_text("ab"), Vocab.from_text("ab").encode("ab" * 20), np.zeros(0, np.uint8))
+    assert t.lr_at(0) == pytest.approx(2e-3) and t.lr_at(500) == pytest.approx((2e-3 + 1e-4) / 2)
+    assert t.lr_at(1000) == pytest.approx(1e-4) and t.lr_at(50_000) == pytest.approx(1e-4)
+
+
+@pytest.mark.parametrize("optimizer", ["adagrad", "adam"])
+def test_every_step_hands_the_optimizer_the_scheduled_rate(tmp_path, optimizer):
+    cfg = dict(lr=0.01, lr_min=0.001, warmup_iters=3, decay_iters=6, optimizer=optimizer)
+    t = schedule(**cfg)
+    seen = []
+
+    def spy(opt):
+        real = opt.step
+        opt.step = lambda params, grads, lr: (seen.append(lr), real(params, grads, lr))[1]
+
+    spy(t.opt)
+    for _ in range(6):
+        t.step()
+    t = save_and_restore(t, tmp_path / "c.npz")   # a resumed run goes on where the schedule was
+    spy(t.opt)
+    for _ in range(6):
+        t.step()
+    assert seen == [schedule(**cfg).lr_at(it) for it in range(12)]
+    assert seen[:3] == pytest.approx([0.01 / 3, 0.02 / 3, 0.01]) and seen[9:] == [0.001] * 3
