@@ -315,3 +315,26 @@ def test_every_step_hands_the_optimizer_the_scheduled_rate(tmp_path, optimizer):
         t.step()
     assert seen == [schedule(**cfg).lr_at(it) for it in range(12)]
     assert seen[:3] == pytest.approx([0.01 / 3, 0.02 / 3, 0.01]) and seen[9:] == [0.001] * 3
+
+
+# ---- dropout in the trainer: in every step, never in validation or sampling ------------------
+
+@pytest.mark.parametrize("dropout,weight_drop", [(0.3, 0.0), (0.0, 0.3)])
+def test_steps_draw_masks_from_the_trainers_rng_and_evaluate_draws_none(dropout, weight_drop):
+    cfg = Config(model="lstm", hidden=10, layers=2, batch=3, seq_len=10, dropout=dropout,
+                 weight_drop=weight_drop)
+    a, b = small_trainer(cfg), small_trainer(cfg)
+    b.rng = np.random.default_rng(99)                    # same weights, other masks
+    assert a.step() != b.step()
+    plain = small_trainer(cfg.replace(dropout=0.0, weight_drop=0.0))
+    c = small_trainer(cfg.replace(dropout=0.0, weight_drop=0.0))
+    c.rng = np.random.default_rng(99)
+    assert plain.step() == c.step()                      # nothing to draw, so the rng is unused
+    for t in (a, b):
+        plain.model.params.flat[...] = t.model.params.flat
+        rng_before = t.rng.bit_generator.state
+        v = t.evaluate()
+        assert v == t.evaluate() == plain.evaluate()     # validation: the model without dropout
+        g, _ = t.generate("Every", 20, np.random.default_rng(0), temperature=0)
+        assert g == t.generate("Every", 20, np.random.default_rng(1), temperature=0)[0]
+        assert t.rng.bit_generator.state == rng_before   # neither drew from the training rng
