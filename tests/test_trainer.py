@@ -338,3 +338,39 @@ def test_steps_draw_masks_from_the_trainers_rng_and_evaluate_draws_none(dropout,
         g, _ = t.generate("Every", 20, np.random.default_rng(0), temperature=0)
         assert g == t.generate("Every", 20, np.random.default_rng(1), temperature=0)[0]
         assert t.rng.bit_generator.state == rng_before   # neither drew from the training rng
+
+
+# ---- best.npz ---------------------------------------------------------------------------------
+
+def test_best_npz_holds_the_lowest_validation_loss_and_a_worse_one_leaves_it(tmp_path, corpus_file):
+    lh = launch(tmp_path, corpus_file, model="gru", hidden=16, lr=0.1, lr_min=0.1,
+                weight_drop=0.2, val_fraction=0.03)
+    try:
+        t, best = lh.trainer, lh.run.best_path
+
+        def session(iters, best_val_loss):           # validates after every step
+            s = Session(t, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta, max_iters=iters,
+                        eval_every=0, metrics_every=0, save_every=1e9, sample_len=10,
+                        best_val_loss=best_val_loss)
+            assert s.run() == "FINISHED"
+            return s
+
+        s = session(8, None)
+        vals = [(m["val_loss"], m["iter"]) for m in lh.run.read_metrics() if "val_loss" in m]
+        assert len(vals) >= 8 and sorted(vals) != vals[::-1]     # not simply falling: ups too
+        lowest, at = min(vals)
+        arrays, meta = load_checkpoint(best)
+        assert meta["iteration"] == at and meta["best_val_loss"] == s.best_val_loss
+        assert meta["best_val_loss"] == pytest.approx(lowest, abs=1e-6)
+        again = Trainer(t.cfg, t.vocab, t.train, t.val)
+        again.restore(arrays, meta, str(best))
+        assert again.evaluate() == meta["best_val_loss"]         # its parameters give that loss
+        kept = best.read_bytes()
+        scramble = np.random.default_rng(0)                      # now a much worse model
+        t.model.params.flat[...] = scramble.normal(0, 2, t.model.size)
+        session(10, s.best_val_loss)
+        later = [m["val_loss"] for m in lh.run.read_metrics() if "val_loss" in m][len(vals):]
+        assert later and min(later) > lowest + 0.5               # validations worse than the best ...
+        assert best.read_bytes() == kept                         # ... never replace best.npz
+    finally:
+        lh.lock.unlock()
