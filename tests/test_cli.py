@@ -183,3 +183,38 @@ def test_blas_threads_default_to_one_on_a_small_machine(monkeypatch):
     assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
     cli.set_blas_threads(6)                                     # --threads wins
     assert os.environ["OMP_NUM_THREADS"] == "6" and os.environ["OPENBLAS_NUM_THREADS"] == "6"
+
+# ---- resume across processes, by the parameters ----------------------------------------------
+
+def kafkarnn(*args, **popen):
+    """`python -m kafkarnn ARGS` in a child process, its output captured."""
+    return subprocess.Popen([sys.executable, "-m", "kafkarnn", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def finished(proc, timeout=120):
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    return out, err
+
+
+def test_resume_across_processes_ends_with_the_parameters_of_one_run(home, book):
+    args = ["--headless", "--corpus", str(book), "--model", "gru", "--layers", "2", "--hidden", "12",
+            "--batch", "2", "--seq-len", "8", "--dropout", "0.2", "--weight-drop", "0.3",
+            "--warmup-iters", "3", "--decay-iters", "20", "--lr-min", "1e-4"]
+    one = kafkarnn(*args, "--data-dir", str(home / "one"), "--max-iters", "24")
+    two = kafkarnn(*args, "--data-dir", str(home / "two"), "--max-iters", "12")
+    finished(two)
+    halfway, _ = load_checkpoint(home / "two" / "runs" / "porter-gru" / "checkpoint.npz")
+    _, err = finished(kafkarnn(*args, "--data-dir", str(home / "two"), "--max-iters", "24"))
+    assert "resuming at iteration 12" in err
+    finished(one)
+    a, meta_a = load_checkpoint(home / "one" / "runs" / "porter-gru" / "checkpoint.npz")
+    b, meta_b = load_checkpoint(home / "two" / "runs" / "porter-gru" / "checkpoint.npz")
+    assert a.keys() == b.keys() and {"param/l1.Wh", "opt/m", "opt/v", "state/l1", "positions"} <= set(a)
+    for k in a:                            # parameters, Adam's moments, hidden states, positions
+        assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
+    for key in ("iteration", "chars", "smooth_loss", "rng", "bad_steps"):
+        assert meta_a[key] == meta_b[key], key
+    assert meta_a["iteration"] == 24
+    assert not np.array_equal(halfway["param/l1.Wh"], a["param/l1.Wh"])    # it trained on
