@@ -218,3 +218,72 @@ def test_resume_across_processes_ends_with_the_parameters_of_one_run(home, book)
         assert meta_a[key] == meta_b[key], key
     assert meta_a["iteration"] == 24
     assert not np.array_equal(halfway["param/l1.Wh"], a["param/l1.Wh"])    # it trained on
+
+
+# ---- sample: --temperature and --top-k ---------------------------------------------------------
+
+def greedy_continuation(ckpt, prompt: str, length: int) -> str:
+    """The argmax continuation, worked out from the whole prefix each time (no one-step path)."""
+    from kafkarnn.engine.vocab import Vocab
+    from kafkarnn.train.config import Config
+    from kafkarnn.train.trainer import build_model
+    arrays, meta = load_checkpoint(ckpt)
+    vocab = Vocab(meta["vocab"])
+    model = build_model(Config.from_dict(meta["config"]), len(vocab))
+    for k in model.params:
+        model.params[k][...] = arrays[f"param/{k}"]
+    ids = list(vocab.encode(prompt))
+    for _ in range(length):
+        logits, _, _ = model.forward(np.array(ids)[:, None], model.zero_state(1))
+        ids.append(int(logits[:, -1].argmax()))
+    return vocab.decode(ids), model, vocab
+
+
+def sample_text(capsys, *args):
+    assert main(["sample", "--run", "porter-rnn", "--prompt", "The ", "--length", "30", *args]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("The ") and out.endswith("\n")
+    return out[:-1]
+
+
+def test_sample_temperature_0_and_top_k_1_give_the_argmax_continuation(home, book, capsys):
+    assert train(book, "--max-iters", "30", "--dtype", "float64") == 0
+    greedy, _, _ = greedy_continuation(home / "runs" / "porter-rnn" / "checkpoint.npz", "The ", 30)
+    capsys.readouterr()
+    assert sample_text(capsys, "--temperature", "0", "--seed", "1") == greedy
+    assert sample_text(capsys, "--temperature", "0", "--seed", "2") == greedy
+    assert sample_text(capsys, "--top-k", "1", "--temperature", "1.5", "--seed", "3") == greedy
+    assert sample_text(capsys, "--temperature", "1.5", "--seed", "3") != greedy   # it does draw
+
+
+def test_sample_top_k_draws_only_among_the_k_likeliest(home, book, capsys):
+    assert train(book, "--max-iters", "30", "--dtype", "float64") == 0
+    _, model, vocab = greedy_continuation(home / "runs" / "porter-rnn" / "checkpoint.npz", "", 0)
+    capsys.readouterr()
+
+    def outside_top(text: str, k: int) -> int:
+        """How many of the generated characters were not among the k likeliest for their prefix."""
+        ids = vocab.encode(text)
+        logits, _, _ = model.forward(ids[:-1, None].astype(np.intp), model.zero_state(1))
+        ranks = (logits > logits[ids[1:], np.arange(len(ids) - 1)]).sum(axis=0)   # 0: the likeliest
+        return int((ranks[3:] >= k).sum())                # from the prompt's last character on
+
+    hot = sample_text(capsys, "--temperature", "3", "--seed", "4")
+    assert outside_top(hot, 3) > 0                        # without a crop, a hot sample strays
+    for seed in ("4", "5"):
+        assert outside_top(sample_text(capsys, "--temperature", "3", "--top-k", "3", "--seed", seed), 3) == 0
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--temperature", "-1"], "--temperature must be 0 or more"),
+    (["--temperature", "nan"], "--temperature must be 0 or more"),
+    (["--temperature", "warm"], "invalid float"),
+    (["--top-k", "0"], "must be positive"),
+    (["--top-k", "2.5"], "not a number"),
+])
+def test_sample_refuses_bad_temperature_and_top_k(home, book, capsys, args, fragment):
+    assert train(book, "--max-iters", "2") == 0
+    capsys.readouterr()
+    assert main(["sample", "--length", "5", *args]) == 2
+    assert fragment in error_line(capsys)
+    assert capsys.readouterr().out == ""
