@@ -287,3 +287,18 @@ def test_sample_refuses_bad_temperature_and_top_k(home, book, capsys, args, frag
     assert main(["sample", "--length", "5", *args]) == 2
     assert fragment in error_line(capsys)
     assert capsys.readouterr().out == ""
+
+
+# ---- --max-seconds ------------------------------------------------------------------------------
+
+def test_max_seconds_bounds_each_sessions_training_time(home, book):
+    ckpt = home / "runs" / "porter-rnn" / "checkpoint.npz"
+    for session in (1, 2):                 # the limit is per invocation: a resumed run trains again
+        assert train(book, "--max-seconds", "0.5", "--max-iters", "100000") == 0   # (a backstop)
+        meta = load_checkpoint(ckpt)[1]
+        # training time is what the steps took: it reaches the limit, passes it by one step at most
+        assert 0.5 * session <= meta["elapsed_s"] < 0.5 * session + 0.3, meta["elapsed_s"]
+        assert meta["iteration"] > (iters if session == 2 else 0)
+        iters = meta["iteration"]
+        lines = [json.loads(line) for line in (ckpt.parent / "metrics.jsonl").read_text().splitlines()]
+        assert lines[-1]["iter"] == iters and lines[-1]["elapsed_s"] == round(meta["elapsed_s"], 3)
