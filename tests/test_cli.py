@@ -153,23 +153,6 @@ def test_offline_default_falls_back_to_the_bundled_texts(home, capsys):
     assert "offline" in err and "sample-texts" in err
 
 
-def test_sigterm_saves_and_exits(home, book):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "kafkarnn", "--headless", "--corpus", str(book),
-                             *TINY, "--save-every", "1000"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = home / "runs" / "porter-rnn" / "metrics.jsonl"
-    deadline = time.time() + 30
-    while not metrics.exists() and time.time() < deadline:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
-    assert "SIGTERM: saved" in err
-    _, meta = load_checkpoint(home / "runs" / "porter-rnn" / "checkpoint.npz")
-    assert meta["iteration"] > 0
-
-
 def test_blas_threads_default_to_one_on_a_small_machine(monkeypatch):
     from kafkarnn import cli
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -183,6 +166,7 @@ def test_blas_threads_default_to_one_on_a_small_machine(monkeypatch):
     assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
     cli.set_blas_threads(6)                                     # --threads wins
     assert os.environ["OMP_NUM_THREADS"] == "6" and os.environ["OPENBLAS_NUM_THREADS"] == "6"
+
 
 # ---- resume across processes, by the parameters ----------------------------------------------
 
@@ -302,3 +286,29 @@ def test_max_seconds_bounds_each_sessions_training_time(home, book):
         iters = meta["iteration"]
         lines = [json.loads(line) for line in (ckpt.parent / "metrics.jsonl").read_text().splitlines()]
         assert lines[-1]["iter"] == iters and lines[-1]["elapsed_s"] == round(meta["elapsed_s"], 3)
+
+
+# ---- signals while training headless --------------------------------------------------------------
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_training_headless_saves_and_exits_0(home, book, sig):
+    ckpt = home / "runs" / "porter-rnn" / "checkpoint.npz"
+    proc = kafkarnn("--headless", "--corpus", str(book), *TINY, "--save-every", "0.3",
+                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        deadline = time.time() + 60
+        while not ckpt.exists():           # the first periodic save: the loop is training, and the
+            assert proc.poll() is None and time.time() < deadline, proc.poll()   # handler is in place
+            time.sleep(0.05)
+        first = load_checkpoint(ckpt)[1]["iteration"]
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    saved = load_checkpoint(ckpt)[1]["iteration"]
+    assert saved >= first > 0
+    assert f"kafkarnn: {sig.name}: saved porter-rnn at iteration {saved:,}" in err
+    assert out.splitlines()[-1].startswith(f"iter {saved:>8,}")
