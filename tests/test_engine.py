@@ -1,4 +1,5 @@
-"""The engine's maths: gradients against centred differences, learning, sampling, optimizers."""
+"""The engine's maths: gradients against centred differences, learning, sampling, optimizers, and
+what dropout and DropConnect do (and where they are absent)."""
 
 import subprocess
 import sys

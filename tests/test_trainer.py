@@ -1,4 +1,5 @@
-"""The trainer and the session loop: exact resume, streams, validation, limits, NaN guard."""
+"""The trainer and the session loop: exact resume, streams, validation, limits, NaN guard, the
+learning-rate schedule, dropout in training only, and best.npz."""
 
 import math
 
