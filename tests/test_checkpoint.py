@@ -1,7 +1,6 @@
 """Tests for kafkarnn.train.checkpoint: round trips, atomic saves, and corrupt files that must fail cleanly."""
 
 import errno
-import io
 import json
 import os
 import signal
@@ -165,20 +164,32 @@ def test_failed_first_save_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_partial_temp_files_never_touch_the_checkpoint(tmp_path):
-    # a kill mid-save leaves a partial temp file beside the checkpoint, never a partial checkpoint
+def test_in_the_middle_of_a_save_the_checkpoint_is_still_the_previous_one(tmp_path, monkeypatch):
+    # what a kill mid-save would leave: looked at after each array the save writes, the
+    # checkpoint loads whole as the old version, and the new one grows in a temp file beside it
     path = tmp_path / "checkpoint.npz"
-    old = sample_arrays(1)
+    old, new = sample_arrays(1), sample_arrays(2)
     save_checkpoint(path, old, {"iter": 1})
-    buf = io.BytesIO()
-    np.savez(buf, **sample_arrays(2))
-    new_bytes = buf.getvalue()
-    rng = np.random.default_rng(7)
-    for cut in rng.integers(0, len(new_bytes), size=10):
-        (tmp_path / f".checkpoint.npz.tmp-{os.getpid()}").write_bytes(new_bytes[:cut])
-        assert_same(old, load_checkpoint(path)[0])
-    save_checkpoint(path, sample_arrays(2), {"iter": 2})  # the stale temp file does not block a save
-    assert_same(sample_arrays(2), load_checkpoint(path)[0])
+    real, seen = np.lib.format.write_array, []
+
+    def write_then_look(fp, arr, *args, **kwargs):
+        real(fp, arr, *args, **kwargs)
+        arrays, meta = load_checkpoint(path)
+        assert_same(old, arrays)
+        assert meta["iter"] == 1
+        seen.append(sorted(p.name for p in tmp_path.iterdir()))
+
+    monkeypatch.setattr(np.lib.format, "write_array", write_then_look)
+    save_checkpoint(path, new, {"iter": 2})
+    monkeypatch.undo()
+    assert len(seen) == len(new) + 1                       # after every array and the metadata
+    for names in seen:
+        assert len(names) == 2 and names[1] == "checkpoint.npz" and names[0].startswith(".checkpoint.npz.tmp")
+    assert_same(new, load_checkpoint(path)[0])
+    # a killed save's partial temp file does not block the next save, and is gone after it
+    (tmp_path / seen[0][0]).write_bytes(b"PK\x03\x04 half a zip")
+    save_checkpoint(path, old, {"iter": 3})
+    assert_same(old, load_checkpoint(path)[0])
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]
 
 

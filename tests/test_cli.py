@@ -153,23 +153,6 @@ def test_offline_default_falls_back_to_the_bundled_texts(home, capsys):
     assert "offline" in err and "sample-texts" in err
 
 
-def test_sigterm_saves_and_exits(home, book):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "kafkarnn", "--headless", "--corpus", str(book),
-                             *TINY, "--save-every", "1000"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = home / "runs" / "porter-rnn" / "metrics.jsonl"
-    deadline = time.time() + 30
-    while not metrics.exists() and time.time() < deadline:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
-    assert "SIGTERM: saved" in err
-    _, meta = load_checkpoint(home / "runs" / "porter-rnn" / "checkpoint.npz")
-    assert meta["iteration"] > 0
-
-
 def test_blas_threads_default_to_one_on_a_small_machine(monkeypatch):
     from kafkarnn import cli
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -183,3 +166,149 @@ def test_blas_threads_default_to_one_on_a_small_machine(monkeypatch):
     assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
     cli.set_blas_threads(6)                                     # --threads wins
     assert os.environ["OMP_NUM_THREADS"] == "6" and os.environ["OPENBLAS_NUM_THREADS"] == "6"
+
+
+# ---- resume across processes, by the parameters ----------------------------------------------
+
+def kafkarnn(*args, **popen):
+    """`python -m kafkarnn ARGS` in a child process, its output captured."""
+    return subprocess.Popen([sys.executable, "-m", "kafkarnn", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def finished(proc, timeout=120):
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    return out, err
+
+
+def test_resume_across_processes_ends_with_the_parameters_of_one_run(home, book):
+    args = ["--headless", "--corpus", str(book), "--model", "gru", "--layers", "2", "--hidden", "12",
+            "--batch", "2", "--seq-len", "8", "--dropout", "0.2", "--weight-drop", "0.3",
+            "--warmup-iters", "3", "--decay-iters", "20", "--lr-min", "1e-4"]
+    one = kafkarnn(*args, "--data-dir", str(home / "one"), "--max-iters", "24")
+    two = kafkarnn(*args, "--data-dir", str(home / "two"), "--max-iters", "12")
+    finished(two)
+    halfway, _ = load_checkpoint(home / "two" / "runs" / "porter-gru" / "checkpoint.npz")
+    _, err = finished(kafkarnn(*args, "--data-dir", str(home / "two"), "--max-iters", "24"))
+    assert "resuming at iteration 12" in err
+    finished(one)
+    a, meta_a = load_checkpoint(home / "one" / "runs" / "porter-gru" / "checkpoint.npz")
+    b, meta_b = load_checkpoint(home / "two" / "runs" / "porter-gru" / "checkpoint.npz")
+    assert a.keys() == b.keys() and {"param/l1.Wh", "opt/m", "opt/v", "state/l1", "positions"} <= set(a)
+    for k in a:                            # parameters, Adam's moments, hidden states, positions
+        assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
+    for key in ("iteration", "chars", "smooth_loss", "rng", "bad_steps"):
+        assert meta_a[key] == meta_b[key], key
+    assert meta_a["iteration"] == 24
+    assert not np.array_equal(halfway["param/l1.Wh"], a["param/l1.Wh"])    # it trained on
+
+
+# ---- sample: --temperature and --top-k ---------------------------------------------------------
+
+def greedy_continuation(ckpt, prompt: str, length: int) -> str:
+    """The argmax continuation, worked out from the whole prefix each time (no one-step path)."""
+    from kafkarnn.engine.vocab import Vocab
+    from kafkarnn.train.config import Config
+    from kafkarnn.train.trainer import build_model
+    arrays, meta = load_checkpoint(ckpt)
+    vocab = Vocab(meta["vocab"])
+    model = build_model(Config.from_dict(meta["config"]), len(vocab))
+    for k in model.params:
+        model.params[k][...] = arrays[f"param/{k}"]
+    ids = list(vocab.encode(prompt))
+    for _ in range(length):
+        logits, _, _ = model.forward(np.array(ids)[:, None], model.zero_state(1))
+        ids.append(int(logits[:, -1].argmax()))
+    return vocab.decode(ids), model, vocab
+
+
+def sample_text(capsys, *args):
+    assert main(["sample", "--run", "porter-rnn", "--prompt", "The ", "--length", "30", *args]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("The ") and out.endswith("\n")
+    return out[:-1]
+
+
+def test_sample_temperature_0_and_top_k_1_give_the_argmax_continuation(home, book, capsys):
+    assert train(book, "--max-iters", "30", "--dtype", "float64") == 0
+    greedy, _, _ = greedy_continuation(home / "runs" / "porter-rnn" / "checkpoint.npz", "The ", 30)
+    capsys.readouterr()
+    assert sample_text(capsys, "--temperature", "0", "--seed", "1") == greedy
+    assert sample_text(capsys, "--temperature", "0", "--seed", "2") == greedy
+    assert sample_text(capsys, "--top-k", "1", "--temperature", "1.5", "--seed", "3") == greedy
+    assert sample_text(capsys, "--temperature", "1.5", "--seed", "3") != greedy   # it does draw
+
+
+def test_sample_top_k_draws_only_among_the_k_likeliest(home, book, capsys):
+    assert train(book, "--max-iters", "30", "--dtype", "float64") == 0
+    _, model, vocab = greedy_continuation(home / "runs" / "porter-rnn" / "checkpoint.npz", "", 0)
+    capsys.readouterr()
+
+    def outside_top(text: str, k: int) -> int:
+        """How many of the generated characters were not among the k likeliest for their prefix."""
+        ids = vocab.encode(text)
+        logits, _, _ = model.forward(ids[:-1, None].astype(np.intp), model.zero_state(1))
+        ranks = (logits > logits[ids[1:], np.arange(len(ids) - 1)]).sum(axis=0)   # 0: the likeliest
+        return int((ranks[3:] >= k).sum())                # from the prompt's last character on
+
+    hot = sample_text(capsys, "--temperature", "3", "--seed", "4")
+    assert outside_top(hot, 3) > 0                        # without a crop, a hot sample strays
+    for seed in ("4", "5"):
+        assert outside_top(sample_text(capsys, "--temperature", "3", "--top-k", "3", "--seed", seed), 3) == 0
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--temperature", "-1"], "--temperature must be 0 or more"),
+    (["--temperature", "nan"], "--temperature must be 0 or more"),
+    (["--temperature", "warm"], "invalid float"),
+    (["--top-k", "0"], "must be positive"),
+    (["--top-k", "2.5"], "not a number"),
+])
+def test_sample_refuses_bad_temperature_and_top_k(home, book, capsys, args, fragment):
+    assert train(book, "--max-iters", "2") == 0
+    capsys.readouterr()
+    assert main(["sample", "--length", "5", *args]) == 2
+    assert fragment in error_line(capsys)
+    assert capsys.readouterr().out == ""
+
+
+# ---- --max-seconds ------------------------------------------------------------------------------
+
+def test_max_seconds_bounds_each_sessions_training_time(home, book):
+    ckpt = home / "runs" / "porter-rnn" / "checkpoint.npz"
+    for session in (1, 2):                 # the limit is per invocation: a resumed run trains again
+        assert train(book, "--max-seconds", "0.5", "--max-iters", "100000") == 0   # (a backstop)
+        meta = load_checkpoint(ckpt)[1]
+        # training time is what the steps took: it reaches the limit, passes it by one step at most
+        assert 0.5 * session <= meta["elapsed_s"] < 0.5 * session + 0.3, meta["elapsed_s"]
+        assert meta["iteration"] > (iters if session == 2 else 0)
+        iters = meta["iteration"]
+        lines = [json.loads(line) for line in (ckpt.parent / "metrics.jsonl").read_text().splitlines()]
+        assert lines[-1]["iter"] == iters and lines[-1]["elapsed_s"] == round(meta["elapsed_s"], 3)
+
+
+# ---- signals while training headless --------------------------------------------------------------
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_training_headless_saves_and_exits_0(home, book, sig):
+    ckpt = home / "runs" / "porter-rnn" / "checkpoint.npz"
+    proc = kafkarnn("--headless", "--corpus", str(book), *TINY, "--save-every", "0.3",
+                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        deadline = time.time() + 60
+        while not ckpt.exists():           # the first periodic save: the loop is training, and the
+            assert proc.poll() is None and time.time() < deadline, proc.poll()   # handler is in place
+            time.sleep(0.05)
+        first = load_checkpoint(ckpt)[1]["iteration"]
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    saved = load_checkpoint(ckpt)[1]["iteration"]
+    assert saved >= first > 0
+    assert f"kafkarnn: {sig.name}: saved porter-rnn at iteration {saved:,}" in err
+    assert out.splitlines()[-1].startswith(f"iter {saved:>8,}")

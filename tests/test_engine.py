@@ -1,4 +1,5 @@
-"""The engine's maths: gradients against centred differences, learning, sampling, optimizers."""
+"""The engine's maths: gradients against centred differences, learning, sampling, optimizers, and
+what dropout and DropConnect do (and where they are absent)."""
 
 import subprocess
 import sys
@@ -200,3 +201,118 @@ def test_one_character_steps_match_the_sequence_forward(cell):
     step = Stepper(m, state)
     for t, ix in enumerate(ids):
         assert np.allclose(step(int(ix)), logits[:, t], rtol=0, atol=1e-12), t
+
+
+# ---- dropout and DropConnect: what the masks do, and where they are not ----------------------
+
+def dropout_model(cell="rnn", layers=1, dropout=0.0, weight_drop=0.0, V=10, H=64, seed=0):
+    m = CharModel(ModelSpec(vocab_size=V, hidden=H, layers=layers, cell=cell, dropout=dropout,
+                            weight_drop=weight_drop, dtype="float64"))
+    m.init(np.random.default_rng(seed))
+    return m
+
+
+def twin_without_dropout(m):
+    """The same parameters in a model that has no dropout and no DropConnect at all."""
+    s = m.spec
+    twin = CharModel(ModelSpec(vocab_size=s.vocab_size, hidden=s.hidden, layers=s.layers,
+                               cell=s.cell, dtype=s.dtype))
+    twin.params.flat[...] = m.params.flat
+    return twin
+
+
+def assert_dropped(dropped, kept_from, p):
+    """dropped is kept_from with a share p of its entries zeroed and the rest scaled by 1/(1-p)."""
+    assert (kept_from != 0).all()                       # so a zero in dropped is a drop
+    zero = dropped == 0
+    assert abs(zero.mean() - p) < 0.02, zero.mean()
+    assert np.allclose(dropped[~zero], kept_from[~zero] / (1 - p), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("p", [0.3, 0.6])
+def test_dropout_zeroes_a_share_p_and_scales_what_it_keeps_by_1_over_1_minus_p(p):
+    # 20 steps × 16 streams × 64 units: the share of zeros is p within 0.02 (six standard deviations)
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 10, (20, 16))
+    for layers in (1, 2):
+        m = dropout_model(layers=layers, dropout=p)
+        state = [rng.normal(0, 0.5, s.shape) for s in m.zero_state(16)]
+        _, (caches, _, top), _ = m.forward(x, state)          # no rng: nothing dropped
+        plain = np.array(caches[1][0] if layers == 2 else top)  # copies: buffers are reused
+        logits, (caches, _, top), _ = m.forward(x, state, np.random.default_rng(2))
+        if layers == 2:                                       # between the layers
+            assert_dropped(np.array(caches[1][0]), plain, p)
+        else:                                                 # before the output
+            assert_dropped(top, plain, p)
+            assert np.allclose(logits, m.params["Why"] @ top + m.params["by"][:, None])
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_dropconnect_runs_the_cell_on_one_masked_matrix_at_every_time_step(cell):
+    q, T, B = 0.4, 6, 3
+    m = dropout_model(cell, weight_drop=q, V=7, H=32)
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 7, (T, B))
+    state = [rng.normal(0, 0.5, s.shape) for s in m.zero_state(B)]
+    _, (caches, _, top), _ = m.forward(x, state, np.random.default_rng(4))
+    top = np.array(top)                                       # (H, T·B), columns in (t, b) order
+    cell_, key = m.cells[0], m.cells[0].recurrent_key
+    used = caches[0][2]                                       # the parameters the cell ran on
+    W = m.params[f"l0.{key}"]
+    zero = used[key] == 0
+    assert abs(zero.mean() - q) < 0.06, zero.mean()           # ≥ 1,024 entries: four deviations
+    assert np.allclose(used[key][~zero], W[~zero] / (1 - q), rtol=1e-12, atol=0)
+    for k, v in used.items():
+        if k != key:
+            assert v is m.layer_params[0][k], k               # only the recurrent matrix is dropped
+    # replay every step of every stream through the one-step path on that one masked matrix:
+    # a new mask at any time step would make the outputs differ from there on
+    Wx, b = (used[k] for k in cell_.input_keys)
+    for on, same in ((used, True), (m.layer_params[0], False)):
+        replay = np.empty_like(top)
+        for s in range(B):
+            st = state[0][:, :, s].copy()                     # (S, H)
+            for t in range(T):
+                cell_.step(on, Wx[:, x[t, s]] + b, st)
+                replay[:, t * B + s] = st[0]
+        assert np.allclose(replay, top, rtol=0, atol=1e-12) == same
+    # and each training pass draws its own mask
+    _, (again, _, _), _ = m.forward(x, state, np.random.default_rng(5))
+    assert not np.array_equal(again[0][2][key], used[key])
+
+
+@pytest.mark.parametrize("dropout,weight_drop", [(0.3, 0.0), (0.0, 0.3), (0.3, 0.3)])
+def test_training_passes_are_dropped_and_validation_passes_are_not(dropout, weight_drop):
+    m = dropout_model("gru", layers=2, dropout=dropout, weight_drop=weight_drop, V=8, H=16)
+    twin = twin_without_dropout(m)
+    rng = np.random.default_rng(6)
+    x, y = rng.integers(0, 8, (12, 4)), rng.integers(0, 8, (12, 4))
+    state = [rng.normal(0, 0.5, s.shape) for s in m.zero_state(4)]
+
+    def train_loss(seed, model=m):
+        return model.loss_and_grads(x, y, state, rng=np.random.default_rng(seed))[0]
+
+    assert train_loss(1) == train_loss(1) and train_loss(1) != train_loss(2)   # masks, drawn from rng
+    assert train_loss(1, twin) == train_loss(2, twin)          # no dropout configured: rng unused
+    plain = twin.loss_and_grads(x, y, state)[0]
+    assert m.loss_and_grads(x, y, state)[0] == plain            # no rng: no masks
+    nll, _ = m.nll(x, y, state)                                 # what validation runs
+    assert nll == pytest.approx(plain * x.size, rel=1e-12) and nll == twin.nll(x, y, state)[0]
+
+
+def test_sampling_never_drops():
+    m = dropout_model("lstm", layers=2, dropout=0.5, weight_drop=0.5, V=9, H=16)
+    twin = twin_without_dropout(m)
+    prompt = [1, 4, 2]
+    greedy = [sample(m, prompt, 15, np.random.default_rng(s), temperature=0)[0] for s in (1, 2)]
+    assert np.array_equal(greedy[0], greedy[1])
+    ids = list(prompt)
+    for _ in range(15):                                       # argmax continuation, no dropout
+        logits, _, _ = twin.forward(np.array(ids)[:, None], twin.zero_state(1))
+        ids.append(int(logits[:, -1].argmax()))
+    assert list(greedy[0]) == ids[3:]
+    for seed in (1, 2):            # the probability of each drawn character is the twin's
+        drawn, probs = sample(m, prompt, 15, np.random.default_rng(seed), temperature=1.0)
+        logits, _, _ = twin.forward(np.array(prompt + list(drawn[:-1]))[:, None], twin.zero_state(1))
+        expected = next_distribution(logits[:, 2:].T, 1.0, None)[np.arange(15), drawn]
+        assert np.allclose(probs, expected, rtol=1e-9, atol=0)

@@ -1,4 +1,5 @@
-"""The trainer and the session loop: exact resume, streams, validation, limits, NaN guard."""
+"""The trainer and the session loop: exact resume, streams, validation, limits, NaN guard, the
+learning-rate schedule, dropout in training only, and best.npz."""
 
 import math
 
@@ -7,7 +8,7 @@ import pytest
 
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.checkpoint import load_checkpoint
+from kafkarnn.train.checkpoint import load_checkpoint, save_checkpoint
 from kafkarnn.train.config import PRESETS, Config
 from kafkarnn.train.launch import prepare
 from kafkarnn.train.session import Generate, Pause, Resume, SaveNow, Session
@@ -115,7 +116,7 @@ def test_validation_is_mean_nats_per_character(tmp_path):
 
 def test_too_short_text_is_refused():
     vocab = Vocab.from_text("abc")
-    with pytest.raises(Exception, match="too short"):
+    with pytest.raises(KafkarnnError, match="too short"):
         Trainer(Config(batch=8, seq_len=64), vocab, vocab.encode("abc" * 10), vocab.encode(""))
 
 
@@ -144,7 +145,7 @@ def test_session_commands_pause_save_generate(tmp_path, corpus_file):
     assert s.run() == "FINISHED"
     text, probs = g.reply.result(timeout=1)
     assert len(text) == 20 and len(probs) == 20
-    with pytest.raises(Exception, match="never saw"):
+    with pytest.raises(KafkarnnError, match="never saw"):
         bad.reply.result(timeout=1)
     kinds = [e.kind for e in s.events()]
     assert kinds.count("saved") >= 2 and "finished" in kinds
@@ -203,3 +204,174 @@ def test_sampling_a_checkpoint_without_a_prompt_starts_from_its_first_stream(tmp
     zero, _ = sampler.generate("e", 30, np.random.default_rng(0), temperature=0)   # a prompt: zeros
     assert zero == sampler.vocab.decode(sample(sampler.model, sampler.vocab.encode("e"), 30,
                                                np.random.default_rng(0), 0)[0])
+
+
+# ---- exact resume through a checkpoint file, for every cell, with dropout and DropConnect ----
+
+def small_trainer(cfg, text=TEXT[:450]):
+    """A trainer on a short text: its three streams wrap to the start every 13 steps."""
+    vocab = Vocab.from_text(TEXT)
+    data = vocab.encode(text)
+    return Trainer(cfg, vocab, data[:400], data[400:])
+
+
+def save_and_restore(t: Trainer, path) -> Trainer:
+    """t's state through a checkpoint file into a fresh trainer of the same configuration."""
+    save_checkpoint(path, t.state_arrays(),
+                    {**t.state_meta(), "config": t.cfg.to_dict(), "vocab": t.vocab.chars})
+    arrays, meta = load_checkpoint(path)
+    fresh = small_trainer(t.cfg)
+    fresh.restore(arrays, meta, str(path))
+    return fresh
+
+
+def assert_same_trainer(a: Trainer, b: Trainer) -> None:
+    arrays_a, arrays_b = a.state_arrays(), b.state_arrays()   # parameters, optimizer, states, positions
+    assert arrays_a.keys() == arrays_b.keys()
+    for k, v in arrays_a.items():
+        assert v.dtype == arrays_b[k].dtype and np.array_equal(v, arrays_b[k]), k
+    assert a.state_meta() == b.state_meta()                   # iteration, chars, loss, RNG state
+
+
+@pytest.mark.parametrize("model,layers,optimizer", [
+    ("rnn", 2, "adagrad"), ("lstm", 1, "adam"), ("lstm", 2, "adam"), ("gru", 2, "adam")])
+def test_resume_through_a_file_is_bit_identical_with_dropout_and_dropconnect(
+        tmp_path, model, layers, optimizer):
+    cfg = Config(model=model, hidden=10, layers=layers, batch=3, seq_len=10, dropout=0.25,
+                 weight_drop=0.3, optimizer=optimizer, lr=1e-2, lr_min=1e-3, warmup_iters=4,
+                 decay_iters=20, weight_decay=0.1 if optimizer == "adam" else 0.0)
+    N = 30                                      # the streams wrap twice, once on each side of N/2
+    straight = small_trainer(cfg)
+    for _ in range(N):
+        straight.step()
+    first = small_trainer(cfg)
+    for _ in range(N // 2):
+        first.step()
+    resumed = save_and_restore(first, tmp_path / "checkpoint.npz")
+    unseeded = save_and_restore(first, tmp_path / "checkpoint.npz")
+    unseeded.rng = np.random.default_rng(12345)  # the same, but other masks from here on
+    for _ in range(N - N // 2):
+        resumed.step()
+        unseeded.step()
+    assert resumed.iteration == N
+    assert_same_trainer(straight, resumed)
+    assert not np.array_equal(unseeded.model.params.flat, straight.model.params.flat)  # masks matter
+
+
+# ---- the learning-rate schedule --------------------------------------------------------------
+
+def schedule(**kw) -> Trainer:
+    return small_trainer(Config(model="rnn", hidden=4, batch=3, seq_len=10, **kw))
+
+
+def test_warmup_then_cosine_decay_then_lr_min():
+    t = schedule(lr=0.01, lr_min=0.001, warmup_iters=4, decay_iters=8)
+    half = 0.5 * (0.01 - 0.001)
+    expected = {
+        0: 0.01 * 1 / 4, 1: 0.01 * 2 / 4, 2: 0.01 * 3 / 4, 3: 0.01,         # linear warmup
+        4: 0.01,                                                            # the decay starts at lr
+        6: 0.001 + half * (1 + math.cos(math.pi / 4)),                      # a quarter of the way
+        8: 0.001 + half,                                                    # halfway: the mean
+        10: 0.001 + half * (1 + math.cos(3 * math.pi / 4)),
+        12: 0.001, 13: 0.001, 10_000: 0.001,                                # lr_min from then on
+    }
+    for it, lr in expected.items():
+        assert t.lr_at(it) == pytest.approx(lr, rel=1e-12, abs=0), it
+    lrs = [t.lr_at(it) for it in range(4, 13)]
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))                         # strictly down
+
+
+def test_decay_iters_0_is_a_constant_rate_and_no_warmup_starts_at_lr():
+    t = schedule(lr=0.01, lr_min=0.001, decay_iters=0)
+    assert {t.lr_at(it) for it in (0, 1, 7, 1000, 10 ** 7)} == {0.01}
+    t = schedule(lr=0.01, lr_min=0.001, warmup_iters=5, decay_iters=0)
+    assert [t.lr_at(it) for it in (0, 4, 5, 10 ** 6)] == pytest.approx([0.002, 0.01, 0.01, 0.01])
+    t = schedule(lr=0.01, lr_min=0.001, decay_iters=10)
+    assert [t.lr_at(it) for it in (0, 5, 10, 11)] == pytest.approx([0.01, 0.0055, 0.001, 0.001])
+
+
+def test_the_default_preset_decays_to_1e_4_over_1000_steps_and_stays():
+    t = Trainer(PRESETS["default"].replace(hidden=4, layers=1, batch=2, seq_len=4),
+                Vocab.from_text("ab"), Vocab.from_text("ab").encode("ab" * 20), np.zeros(0, np.uint8))
+    assert t.lr_at(0) == pytest.approx(2e-3) and t.lr_at(500) == pytest.approx((2e-3 + 1e-4) / 2)
+    assert t.lr_at(1000) == pytest.approx(1e-4) and t.lr_at(50_000) == pytest.approx(1e-4)
+
+
+@pytest.mark.parametrize("optimizer", ["adagrad", "adam"])
+def test_every_step_hands_the_optimizer_the_scheduled_rate(tmp_path, optimizer):
+    cfg = dict(lr=0.01, lr_min=0.001, warmup_iters=3, decay_iters=6, optimizer=optimizer)
+    t = schedule(**cfg)
+    seen = []
+
+    def spy(opt):
+        real = opt.step
+        opt.step = lambda params, grads, lr: (seen.append(lr), real(params, grads, lr))[1]
+
+    spy(t.opt)
+    for _ in range(6):
+        t.step()
+    t = save_and_restore(t, tmp_path / "c.npz")   # a resumed run goes on where the schedule was
+    spy(t.opt)
+    for _ in range(6):
+        t.step()
+    assert seen == [schedule(**cfg).lr_at(it) for it in range(12)]
+    assert seen[:3] == pytest.approx([0.01 / 3, 0.02 / 3, 0.01]) and seen[9:] == [0.001] * 3
+
+
+# ---- dropout in the trainer: in every step, never in validation or sampling ------------------
+
+@pytest.mark.parametrize("dropout,weight_drop", [(0.3, 0.0), (0.0, 0.3)])
+def test_steps_draw_masks_from_the_trainers_rng_and_evaluate_draws_none(dropout, weight_drop):
+    cfg = Config(model="lstm", hidden=10, layers=2, batch=3, seq_len=10, dropout=dropout,
+                 weight_drop=weight_drop)
+    a, b = small_trainer(cfg), small_trainer(cfg)
+    b.rng = np.random.default_rng(99)                    # same weights, other masks
+    assert a.step() != b.step()
+    plain = small_trainer(cfg.replace(dropout=0.0, weight_drop=0.0))
+    c = small_trainer(cfg.replace(dropout=0.0, weight_drop=0.0))
+    c.rng = np.random.default_rng(99)
+    assert plain.step() == c.step()                      # nothing to draw, so the rng is unused
+    for t in (a, b):
+        plain.model.params.flat[...] = t.model.params.flat
+        rng_before = t.rng.bit_generator.state
+        v = t.evaluate()
+        assert v == t.evaluate() == plain.evaluate()     # validation: the model without dropout
+        g, _ = t.generate("Every", 20, np.random.default_rng(0), temperature=0)
+        assert g == t.generate("Every", 20, np.random.default_rng(1), temperature=0)[0]
+        assert t.rng.bit_generator.state == rng_before   # neither drew from the training rng
+
+
+# ---- best.npz ---------------------------------------------------------------------------------
+
+def test_best_npz_holds_the_lowest_validation_loss_and_a_worse_one_leaves_it(tmp_path, corpus_file):
+    lh = launch(tmp_path, corpus_file, model="gru", hidden=16, lr=0.1, lr_min=0.1,
+                weight_drop=0.2, val_fraction=0.03)
+    try:
+        t, best = lh.trainer, lh.run.best_path
+
+        def session(iters, best_val_loss):           # validates after every step
+            s = Session(t, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta, max_iters=iters,
+                        eval_every=0, metrics_every=0, save_every=1e9, sample_len=10,
+                        best_val_loss=best_val_loss)
+            assert s.run() == "FINISHED"
+            return s
+
+        s = session(8, None)
+        vals = [(m["val_loss"], m["iter"]) for m in lh.run.read_metrics() if "val_loss" in m]
+        assert len(vals) >= 8 and sorted(vals) != vals[::-1]     # not simply falling: ups too
+        lowest, at = min(vals)
+        arrays, meta = load_checkpoint(best)
+        assert meta["iteration"] == at and meta["best_val_loss"] == s.best_val_loss
+        assert meta["best_val_loss"] == pytest.approx(lowest, abs=1e-6)
+        again = Trainer(t.cfg, t.vocab, t.train, t.val)
+        again.restore(arrays, meta, str(best))
+        assert again.evaluate() == meta["best_val_loss"]         # its parameters give that loss
+        kept = best.read_bytes()
+        scramble = np.random.default_rng(0)                      # now a much worse model
+        t.model.params.flat[...] = scramble.normal(0, 2, t.model.size)
+        session(10, s.best_val_loss)
+        later = [m["val_loss"] for m in lh.run.read_metrics() if "val_loss" in m][len(vals):]
+        assert later and min(later) > lowest + 0.5               # validations worse than the best ...
+        assert best.read_bytes() == kept                         # ... never replace best.npz
+    finally:
+        lh.lock.unlock()

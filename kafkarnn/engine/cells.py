@@ -3,10 +3,9 @@
 Column form, as in min-char-rnn: a state is one column per stream, h (H, B), and a weight maps
 columns, `Whh @ h`; B streams are B columns side by side, so a step is one matrix multiply.
 Sequences are (T, X, B) — time, features, streams — so each step's (X, B) block is contiguous:
-the per-step product and the gate arithmetic both run on contiguous memory. (Measured on a
-2-core Zen 5 with OpenBLAS: the LSTM's per-step product (4H × H)·(H × 32) ran 1.3–1.8× faster
-than the same product in row form, (32 × H)·(H × 4H), and elementwise work on a contiguous
-block 2.4× faster than on the row form's strided gate slices.)
+the per-step product and the gate arithmetic both run on contiguous memory, faster than on the
+row form's strided gate slices (the timings: benchmarks/README.md, "Notes behind the engine's
+choices").
 
 Every cell receives its input already projected, xproj[t] = Wx·x_t + b for all t (the model
 does that with a column lookup for characters, or one product for a layer below), so the

@@ -57,10 +57,9 @@ class Workspace:
         return hit[1]
 
     def steps(self, name: str, a) -> list[np.ndarray]:
-        """steps(a), for one stream kept while a is the same array: there making the T views
-        every training step cost ~4% of it. With many streams they are made afresh, which costs
-        nothing measurable, and a kept list would hold a replaced buffer alive (validation runs
-        with other shapes: memory rose by tens of MB while it ran, and fell after)."""
+        """steps(a), for one stream kept while a is the same array: there making the T views is
+        a visible share of a step. With many streams they are made afresh: a kept list would hold
+        a replaced buffer alive when validation runs with other shapes."""
         return self.kept(name, a, steps) if a.shape[2] == 1 else steps(a)
 
     def buf(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
@@ -80,15 +79,15 @@ class Workspace:
 
     def ones(self, n: int, dtype) -> np.ndarray:
         """n ones, a view of one vector kept for the largest n asked: sums are done as products
-        with it, 2-4× faster than np.sum at these sizes."""
+        with it, faster than np.sum at these sizes."""
         ones = self._ws.get("ones")
         if ones is None or len(ones) < n or ones.dtype != dtype:
             ones = self._ws["ones"] = np.ones(n, dtype=dtype)
         return ones[:n]
 
     def row_sums(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Σ over the columns of a (X, N): a matrix-vector product with ones, 3-4× faster than
-        a.sum(axis=1) here (bias gradients are such sums over all steps and streams)."""
+        """Σ over the columns of a (X, N): a matrix-vector product with ones, faster than
+        a.sum(axis=1) at these sizes (bias gradients are such sums over all steps and streams)."""
         return np.dot(a, self.ones(a.shape[1], a.dtype), out=out)
 
     def feature_major(self, name: str, a: np.ndarray) -> np.ndarray:

@@ -92,7 +92,7 @@ class Trainer:
 
     def _finite(self, v: np.ndarray) -> bool:
         """No NaN or inf in v: one sum sees any (and overflows only at absurd sizes); summed as
-        a product with ones, which BLAS does twice as fast as np.sum at batch 1 sizes."""
+        a product with ones, which BLAS does faster than np.sum at batch 1 sizes."""
         return math.isfinite(float(np.dot(v, self._ones)))
 
     def step(self) -> float:
