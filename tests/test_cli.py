@@ -310,5 +310,5 @@ def test_a_signal_while_training_headless_saves_and_exits_0(home, book, sig):
     assert proc.returncode == 0, err
     saved = load_checkpoint(ckpt)[1]["iteration"]
     assert saved >= first > 0
-    assert f"kafkarnn: {sig.name}: saved porter-rnn at iteration {saved:,}" in err
+    assert f"kafkarnn: {sig.name}: saved run porter-rnn at iteration {saved:,} — run the same command" in err
     assert out.splitlines()[-1].startswith(f"iter {saved:>8,}")
