@@ -18,9 +18,8 @@ from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.config import Config
 from kafkarnn.train.inference import generate
+from kafkarnn.train.scoring import cross_entropy
 
-VAL_STREAM_CHARS = 65536      # validation streams are at most this long (one stream for small texts)
-VAL_MAX_CHARS = 1_000_000     # at most this much of a huge validation split is evaluated
 MAX_BAD_STEPS = 5             # consecutive non-finite steps before training stops
 
 
@@ -133,21 +132,8 @@ class Trainer:
 
     def evaluate(self, chunk: int = 256) -> float | None:
         """Mean cross-entropy per character (nats) over the validation split, state from zeros."""
-        val = self.val
-        if len(val) < 2:
-            return None
-        n = min(len(val) - 1, VAL_MAX_CHARS)
-        K = max(1, math.ceil(n / VAL_STREAM_CHARS))        # parallel streams, each from zeros
-        L = n // K
-        starts = np.linspace(0, len(val) - 1 - L, K).astype(np.int64)
-        state = self.model.zero_state(K)
-        total = 0.0
-        for p in range(0, L, chunk):
-            T = min(chunk, L - p)
-            idx = starts + p + np.arange(T)[:, None]
-            nll, state = self.model.nll(val[idx].astype(np.intp), val[idx + 1].astype(np.intp), state)
-            total += nll
-        return total / (K * L)
+        ce = cross_entropy(self.model, self.val, chunk)
+        return None if ce is None else ce.nats / ce.chars
 
     def generate(self, prompt: str, length: int, rng, temperature=1.0, top_k=None):
         """Continue `prompt` from the current parameters; without a prompt, go on from where the
