@@ -362,7 +362,7 @@ def test_a_look_inside_a_live_trainer_has_everything_the_screen_needs(cell):
     assert view.trace.h[0].shape == (300, 6) and view.guesses.ids.shape == (300, 5)
     assert list(view.saturation[1]) == ([] if cell == "rnn" else ["i", "f", "o"])
     assert view.clip.steps == 3 and view.iteration == 3
-    j = json.loads(json.dumps(view.to_json()))
+    j = json.loads(json.dumps(view.to_json(), allow_nan=False))
     assert {"units", "gradient_through_time"} <= set(j) and len(j["gradient_through_time"]) == 2
     assert set(j["units"][0]) >= {"layer", "unit", "feature", "correlation"}
     values = inside.unit_values(view.trace, 1, 2, "c" if cell == "lstm" else "h")
@@ -371,3 +371,6 @@ def test_a_look_inside_a_live_trainer_has_everything_the_screen_needs(cell):
     p = inside.probe_text(t.model, vocab, text[:100], seq_len=8, streams=3)
     assert p.batch[0].shape == (8, 3) and inside.look(p).clip is None
     assert inside.look(inside.probe_text(t.model, vocab, "T", seq_len=8)).units == []
+    fresh = Trainer(t.cfg, vocab, ids[:1200], ids[1200:])                  # no step yet: no norm
+    assert json.loads(json.dumps(inside.look(inside.take(fresh, 50, 1)).to_json(),
+                                 allow_nan=False))["clip"]["norm"] is None

@@ -11,11 +11,14 @@ no DropConnect. For an LSTM, ∂/∂h holds the cell c fixed (the state is the p
 
 How: one forward pass (the model's own), then one backward pass in which every (source step s,
 stream b) pair is its own column: its gradient enters at the top layer at step s,
-∂L_s/∂h^top_s = Whyᵀ(p_s − onehot(target_s)), and is carried back through the same recurrences as
-training's backward. Going back from s = T−1, a column joins when the pass reaches its source
-step, so at step t only the sources s ≥ t are carried: T(T+1)/2 columns·steps per stream, not T².
-The columns are rows here, (sources, streams, features), so the live ones are a contiguous prefix.
-Choosing m evenly spaced source steps (`sources`) cuts the cost by about m/T.
+∂L_s/∂h^top_s = Whyᵀ(p_s − onehot(target_s)), and is carried back through the recurrences of
+cells.py's backward, written out again here for a set of columns (training's own loops are left
+as they are; finite-difference tests hold these to the maths). Going back from s = T−1, a column
+joins when the pass reaches its source step, so at step t only the sources s ≥ t are carried:
+T(T+1)/2 columns·steps per stream, not T². The columns are rows here, (sources, streams,
+features), so the live ones are a contiguous prefix. Choosing m evenly spaced source steps
+(`sources`) brings the cost down to about m/T of that. In float32 the norms fall below the
+smallest number long before k = T−1 in an rnn; `rescale` keeps them exact by powers of two.
 
 API
     source_steps(T, sources=None) -> the source steps, descending (m,)
@@ -213,7 +216,7 @@ def state_gradients(model: CharModel, inputs, targets, state=None, sources=None)
     out = np.zeros((len(model.cells), len(steps), T, B, model.spec.hidden))
 
     def visit(l, t, dh, exps):
-        out[l, :len(dh), t] = np.ldexp(dh, -exps[..., None])
+        out[l, :len(dh), t] = np.ldexp(dh.astype(np.float64), -exps[..., None])
 
     backward_through_time(model, inputs, targets, state, steps, visit)
     return out, steps

@@ -5,7 +5,8 @@ Two steps, so that training waits only for copies:
     probe = take(trainer)     between two training steps, in the training thread: a copy of the
                               parameters, a passage of the validation text, the streams the next
                               step will read, the clipping counters (milliseconds)
-    view = look(probe)        anywhere, on that copy (the heavy part; training may go on)
+    view = look(probe)        anywhere, on that copy (the heavy part; training may go on), one
+                              look at a time per probe (its model's workspaces are its own)
 
 Without a trainer (a saved run, `kafkarnn inspect`), `probe_text(model, vocab, text, seq_len)`
 makes a probe whose gradient-through-time streams are windows of the text itself, from zeros.
@@ -28,6 +29,7 @@ API
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,6 +132,7 @@ def unit_values(tr: Trace, layer: int, unit: int, state: str = "h") -> np.ndarra
 
 @dataclass(frozen=True)
 class Inside:
+    """One look inside: what `look` computed, frozen, for a screen to draw or a command to print."""
     iteration: int | None
     cell: str                                # rnn | lstm | gru
     text: str                                # the passage
@@ -149,7 +152,7 @@ class Inside:
             "saturation": [{g: {"low": s["low"], "high": s["high"]} for g, s in layer.items()}
                            for layer in self.saturation],
             "clip": None if self.clip is None else {
-                "norm": self.clip.norm, "steps": self.clip.steps, "clipped": self.clip.clipped,
+                "norm": None if math.isnan(self.clip.norm) else self.clip.norm, "steps": self.clip.steps, "clipped": self.clip.clipped,
                 "clipped_share": self.clip.clipped_share},
         }
 
