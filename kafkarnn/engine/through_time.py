@@ -52,9 +52,9 @@ class RNNBack:
         self.carried = []                                    # no state but h
 
     def step(self, t, dh):
-        """dh (n, B, H): ∂L/∂h_t, overwritten by ∂L/∂h_{t-1}. Returns ∂L/∂xproj_t (n, B, G)."""
-        n = len(dh)
-        d = np.multiply(dh, self.k[t], out=self.d[:n])       # backprop through tanh
+        """dh (live, B, H): ∂L/∂h_t, overwritten by ∂L/∂h_{t-1}. Returns ∂L/∂xproj_t (live, B, G)."""
+        live = len(dh)
+        d = np.multiply(dh, self.k[t], out=self.d[:live])    # backprop through tanh
         np.matmul(d.reshape(-1, d.shape[2]), self.W, out=dh.reshape(-1, dh.shape[2]))
         return d
 
@@ -78,14 +78,14 @@ class LSTMBack:
         self.carried = [self.dcnext]
 
     def step(self, t, dh):
-        n, H = len(dh), self.H
-        dc, d, k = self.dc[:n], self.d[:n], self.k[t]
+        live, H = len(dh), self.H
+        dc, d, k = self.dc[:live], self.d[:live], self.k[t]
         np.multiply(dh, self.kc[t], out=dc)
-        dc += self.dcnext[:n]                                # into c from h and from t+1
+        dc += self.dcnext[:live]                             # into c from h and from t+1
         for gate in (slice(0, H), slice(H, 2 * H), slice(3 * H, 4 * H)):
             np.multiply(dc, k[:, gate], out=d[..., gate])    # i, f, g
         np.multiply(dh, k[:, 2 * H:3 * H], out=d[..., 2 * H:3 * H])   # o
-        np.multiply(dc, self.f[t], out=self.dcnext[:n])      # into c_{t-1}
+        np.multiply(dc, self.f[t], out=self.dcnext[:live])   # into c_{t-1}
         np.matmul(d.reshape(-1, 4 * H), self.W, out=dh.reshape(-1, H))   # into h_{t-1}
         return d
 
@@ -107,8 +107,8 @@ class GRUBack:
         self.carried = []
 
     def step(self, t, dh):
-        n, H = len(dh), self.H
-        da, zh, d = self.da[:n], self.zh[:n], self.d[:n]
+        live, H = len(dh), self.H
+        da, zh, d = self.da[:live], self.zh[:live], self.d[:live]
         np.multiply(dh, self.kn[t], out=da)                  # through h = (1-z)n + z·h_prev, tanh
         np.multiply(da, self.kr[t], out=d[..., :H])          # r
         np.multiply(dh, self.kz[t], out=d[..., H:2 * H])     # z
@@ -144,9 +144,9 @@ RESCALE_BITS = 64             # a column is scaled by 2^±64 once its largest en
 def rescale(arrays: list[np.ndarray], exps: np.ndarray) -> None:
     """Keep every column's numbers far from float32's underflow (and overflow): a column whose
     largest entry, over all layers, falls below 2^-64 is multiplied by 2^64 (above 2^64, by
-    2^-64), exactly, since a power of two, and exps (n, B) counts it: stored = true · 2^exps.
+    2^-64), exactly, since a power of two, and exps (live, B) counts it: stored = true · 2^exps.
     Vanishing gradients would otherwise turn denormal, then zero, long before k = T-1."""
-    peak = np.max([np.abs(a).max(axis=2) for a in arrays], axis=0)          # (n, B)
+    peak = np.max([np.abs(a).max(axis=2) for a in arrays], axis=0)       # (live, B)
     up = (peak < 2.0 ** -RESCALE_BITS) & (peak > 0)
     down = peak > 2.0 ** RESCALE_BITS
     if up.any() or down.any():
@@ -159,9 +159,9 @@ def rescale(arrays: list[np.ndarray], exps: np.ndarray) -> None:
 
 def backward_through_time(model: CharModel, inputs, targets, state, steps, visit) -> None:
     """The pass in the module docstring. visit(l, t, dh, exps) sees, at every step t from steps[0]
-    down to 0 and every layer from the top down, dh (n, B, H) = ∂L_{steps[j]}/∂h^l_t · 2^exps[j, b]
-    for j < n, the sources s ≥ t (views, valid during the call; exps (n, B) is mostly 0, see
-    `rescale`)."""
+    down to 0 and every layer from the top down, dh (live, B, H) = ∂L_{steps[j]}/∂h^l_t · 2^exps[j, b]
+    for j < live, the sources s ≥ t (views, valid during the call; exps (live, B) is mostly 0,
+    see `rescale`)."""
     inputs, targets = np.asarray(inputs, dtype=np.intp), np.asarray(targets, dtype=np.intp)
     T, B = inputs.shape
     state = model.zero_state(B) if state is None else state
@@ -178,19 +178,19 @@ def backward_through_time(model: CharModel, inputs, targets, state, steps, visit
              for l, (cell, rec) in enumerate(zip(model.cells, recs))]
     dh = [np.zeros((m, B, model.spec.hidden), model.dtype) for _ in model.cells]
     exps = np.zeros((m, B), dtype=np.int64)
-    n = 0                                                    # sources joined so far
+    live = 0                                                 # sources joined so far
     for t in range(steps[0], -1, -1):
-        if n < m and steps[n] == t:
-            dh[top][n] = enter[t]                            # the column of source t joins
-            n += 1
+        if live < m and steps[live] == t:
+            dh[top][live] = enter[t]                         # the column of source t joins
+            live += 1
         if (steps[0] - t) % RESCALE_EVERY == RESCALE_EVERY - 1:
-            rescale([a[:n] for a in dh + [c for b in backs for c in b.carried]], exps[:n])
+            rescale([a[:live] for a in dh + [c for b in backs for c in b.carried]], exps[:live])
         for l in range(top, -1, -1):
-            visit(l, t, dh[l][:n], exps[:n])
-            dx = backs[l].step(t, dh[l][:n])
+            visit(l, t, dh[l][:live], exps[:live])
+            dx = backs[l].step(t, dh[l][:live])
             if l > 0:                                        # into the layer below, at step t
                 Wx = model.layer_params[l][model.cells[l].input_keys[0]]
-                dh[l - 1][:n] += (dx.reshape(-1, dx.shape[2]) @ Wx).reshape(n, B, -1)
+                dh[l - 1][:live] += (dx.reshape(-1, dx.shape[2]) @ Wx).reshape(live, B, -1)
 
 
 def gradient_through_time(model: CharModel, inputs, targets, state=None, sources=None) -> np.ndarray:
@@ -201,7 +201,7 @@ def gradient_through_time(model: CharModel, inputs, targets, state=None, sources
     total = np.zeros((len(model.cells), T))
 
     def visit(l, t, dh, exps):
-        norms = np.sqrt(np.einsum("nbh,nbh->nb", dh, dh, dtype=np.float64))   # (n, B)
+        norms = np.sqrt(np.einsum("nbh,nbh->nb", dh, dh, dtype=np.float64))   # (live, B)
         total[l, steps[:len(dh)] - t] += np.ldexp(norms, -exps).sum(axis=1)   # one k per source
 
     backward_through_time(model, inputs, targets, state, steps, visit)

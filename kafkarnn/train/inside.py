@@ -62,7 +62,7 @@ class Probe:
     model: CharModel
     vocab: Vocab
     text: str                       # the passage: ranked on, shown, guessed along
-    batch: tuple                    # (inputs (T, S), targets (T, S), state) for the gradient through time
+    batch: tuple                    # (inputs, targets (T, S), state): the gradient through time's
     clip: ClipStats | None
     iteration: int | None
 
@@ -148,11 +148,12 @@ class Inside:
         return {
             "iteration": self.iteration, "cell": self.cell, "text_chars": len(self.text),
             "units": self.units, "best_per_feature": self.best,
-            "gradient_through_time": [[float(v) for v in layer] for layer in self.gradient_through_time],
+            "gradient_through_time": [[float(v) for v in g] for g in self.gradient_through_time],
             "saturation": [{g: {"low": s["low"], "high": s["high"]} for g, s in layer.items()}
                            for layer in self.saturation],
             "clip": None if self.clip is None else {
-                "norm": None if math.isnan(self.clip.norm) else self.clip.norm, "steps": self.clip.steps, "clipped": self.clip.clipped,
+                "norm": None if math.isnan(self.clip.norm) else self.clip.norm,   # none yet: null
+                "steps": self.clip.steps, "clipped": self.clip.clipped,
                 "clipped_share": self.clip.clipped_share},
         }
 

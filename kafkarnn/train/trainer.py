@@ -47,7 +47,7 @@ class ClipStats:
     """Gradient norms and clipping over the steps this process has taken (skipped steps aside)."""
     steps: int                      # steps counted
     clipped: int                    # of them, steps where clipping changed the gradient
-    norm: float                     # the last step's global gradient norm before clipping (NaN: none yet)
+    norm: float                     # the last step's global norm before clipping (NaN: no step yet)
     recent: tuple[float, ...]       # the last RECENT_NORMS norms before clipping, oldest first
 
     @property
@@ -125,7 +125,7 @@ class Trainer:
         return ids[:-1], ids[1:]                   # targets are the inputs one character on
 
     def _wraps(self) -> bool:
-        """Whether the next step starts the streams again: the seed's `if p+seq_length+1 >= len(data)`."""
+        """Whether the next step starts the streams over: the seed's `p+seq_length+1 >= len(data)`."""
         return self.position >= self.region - self.cfg.seq_len - 1
 
     def upcoming_batch(self, streams: int | None = None):
@@ -184,7 +184,7 @@ class Trainer:
             sq = float(np.dot(g, g))
             norm = math.sqrt(sq)
             clip_elementwise(g, c.clip)
-            # no entry exceeds the norm, so below the limit nothing was cut; above, a smaller sum tells
+            # no entry exceeds the norm: below the limit nothing was cut; above, a smaller sum tells
             acted = norm > c.clip and float(np.dot(g, g)) < sq
         if c.clip_norm:
             before = clip_global_norm(g, c.clip_norm)         # after the elementwise clip, if any
@@ -195,7 +195,8 @@ class Trainer:
         self.clipping.add(norm, acted)
 
     def clip_stats(self) -> ClipStats:
-        """The gradient norms and clipping of the steps taken in this process, as a frozen copy."""
+        """The gradient norms and clipping of the steps taken in this process, as a frozen copy;
+        call it between steps, from the thread that trains."""
         return self.clipping.stats()
 
     # -- evaluation and sampling --------------------------------------------------------------
