@@ -267,9 +267,15 @@ class CharModel:
             ws.row_sums(Wx, out=bx)                              # every step picks one column of Wx
         return loss, grads, new_state
 
-    def nll(self, inputs, targets, state):
-        """Forward only (no dropout): total negative log-likelihood in nats, and the new state."""
+    def char_nll(self, inputs, targets, state):
+        """Forward only (no dropout): the negative log-likelihood of every character in nats,
+        (T·B,) in (t, b) order, and the new state."""
         logits, _, new_state = self.forward(inputs, state)
         ones = self.ws.ones(len(logits), self.dtype)
         _, _, nll, _ = log_softmax_nll(logits, targets.reshape(-1), ones)
+        return nll, new_state
+
+    def nll(self, inputs, targets, state):
+        """Forward only (no dropout): total negative log-likelihood in nats, and the new state."""
+        nll, new_state = self.char_nll(inputs, targets, state)
         return float(nll.sum(dtype=np.float64)), new_state

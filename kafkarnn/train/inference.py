@@ -13,9 +13,9 @@ from kafkarnn.train.config import Config, check
 from kafkarnn.train.runs import Run, list_runs
 
 
-def unknown_chars_message(chars: list[str]) -> str:
+def unknown_chars_message(chars: list[str], what: str = "the prompt") -> str:
     shown = ", ".join(repr(c) for c in chars[:10]) + (" …" if len(chars) > 10 else "")
-    return f"the prompt has characters the model never saw: {shown}"
+    return f"{what} has characters the model never saw: {shown}"
 
 
 def generate(model: CharModel, vocab: Vocab, prompt: str, length: int, rng,

@@ -9,6 +9,8 @@ bit for bit.
 from __future__ import annotations
 
 import math
+from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,9 +20,8 @@ from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.config import Config
 from kafkarnn.train.inference import generate
+from kafkarnn.train.scoring import cross_entropy
 
-VAL_STREAM_CHARS = 65536      # validation streams are at most this long (one stream for small texts)
-VAL_MAX_CHARS = 1_000_000     # at most this much of a huge validation split is evaluated
 MAX_BAD_STEPS = 5             # consecutive non-finite steps before training stops
 
 
@@ -39,6 +40,38 @@ def make_optimizer(cfg: Config, model: CharModel):
         mask = model.matrix_mask() if cfg.weight_decay else None
         return OPTIMIZERS["adam"](model.params.flat, weight_decay=cfg.weight_decay, decay_mask=mask)
     return OPTIMIZERS["adagrad"](model.params.flat)
+
+
+@dataclass(frozen=True)
+class ClipStats:
+    """Gradient norms and clipping over the steps this process has taken (skipped steps aside)."""
+    steps: int                      # steps counted
+    clipped: int                    # of them, steps where clipping changed the gradient
+    norm: float                     # the last step's global norm before clipping (NaN: no step yet)
+    recent: tuple[float, ...]       # the last RECENT_NORMS norms before clipping, oldest first
+
+    @property
+    def clipped_share(self) -> float:
+        return self.clipped / self.steps if self.steps else 0.0
+
+
+RECENT_NORMS = 256
+
+
+class Clipping:
+    """The counters behind ClipStats, updated by every step."""
+
+    def __init__(self):
+        self.steps, self.clipped, self.norms = 0, 0, deque(maxlen=RECENT_NORMS)
+
+    def add(self, norm: float, acted: bool) -> None:
+        self.steps += 1
+        self.clipped += acted
+        self.norms.append(norm)
+
+    def stats(self) -> ClipStats:
+        return ClipStats(self.steps, self.clipped, self.norms[-1] if self.norms else math.nan,
+                         tuple(self.norms))
 
 
 class Trainer:
@@ -65,6 +98,7 @@ class Trainer:
         self.grid = train[:B * self.region].reshape(B, self.region).T
         self._ones = np.ones(self.model.size, dtype=self.model.dtype)
         self._grads = self.model.new_grads(zero=False)  # written over by every step
+        self.clipping = Clipping()                     # this process's steps, not checkpointed
 
     # -- one update ---------------------------------------------------------------------------
 
@@ -82,13 +116,28 @@ class Trainer:
         """Inputs and targets (T, B). All streams move together, so they all reach their regions'
         end at once, and restart at 0 with h = 0."""
         T, p = self.cfg.seq_len, self.position
-        if p >= self.region - T - 1:               # the seed's `if p+seq_length+1 >= len(data)`
+        if self._wraps():
             p = 0
             for s in self.state:
                 s[...] = 0.0
         ids = self.grid[p:p + T + 1].astype(np.intp)    # (T+1, B)
         self.position = p + T
         return ids[:-1], ids[1:]                   # targets are the inputs one character on
+
+    def _wraps(self) -> bool:
+        """Whether the next step starts the streams over: the seed's `p+seq_length+1 >= len(data)`."""
+        return self.position >= self.region - self.cfg.seq_len - 1
+
+    def upcoming_batch(self, streams: int | None = None):
+        """The inputs and targets (T, S) and the state the next step will read, for S of the B
+        streams spread evenly (all if None), as copies; the step is not taken."""
+        B, T = self.cfg.batch, self.cfg.seq_len
+        cols = np.unique(np.linspace(0, B - 1, min(streams or B, B)).round().astype(int))
+        wraps = self._wraps()
+        p = 0 if wraps else self.position
+        ids = self.grid[p:p + T + 1, cols].astype(np.intp)
+        state = [np.zeros_like(s[:, :, cols]) if wraps else s[:, :, cols] for s in self.state]
+        return ids[:-1], ids[1:], state                # fancy indexing made copies
 
     def _finite(self, v: np.ndarray) -> bool:
         """No NaN or inf in v: one sum sees any (and overflows only at absurd sizes); summed as
@@ -111,10 +160,7 @@ class Trainer:
                     f"at iteration {self.iteration}; try a lower --lr (the last good checkpoint is kept)")
             return float("nan")
         self.bad_steps = 0
-        if c.clip:
-            clip_elementwise(grads.flat, c.clip)
-        if c.clip_norm:
-            clip_global_norm(grads.flat, c.clip_norm)
+        self._clip(grads.flat)
         self.opt.step(self.model.params.flat, grads.flat, self.lr_at(self.iteration))
         if not self._finite(self.model.params.flat):        # finite gradients, yet the
             self.bad_steps = MAX_BAD_STEPS                  # update overflowed: nothing to go on from
@@ -129,25 +175,36 @@ class Trainer:
         self.smooth_loss = keep * self.smooth_loss + (1 - keep) * loss
         return loss
 
+    def _clip(self, g: np.ndarray) -> None:
+        """Clip the gradients as configured, noting their global norm before and whether any
+        clipping acted (what the Inside screen shows); the clipping itself is unchanged."""
+        c = self.cfg
+        norm, acted = None, False
+        if c.clip:
+            sq = float(np.dot(g, g))
+            norm = math.sqrt(sq)
+            clip_elementwise(g, c.clip)
+            # no entry exceeds the norm: below the limit nothing was cut; above, a smaller sum tells
+            acted = norm > c.clip and float(np.dot(g, g)) < sq
+        if c.clip_norm:
+            before = clip_global_norm(g, c.clip_norm)         # after the elementwise clip, if any
+            norm = before if norm is None else norm
+            acted = acted or before > c.clip_norm
+        if norm is None:
+            norm = math.sqrt(float(np.dot(g, g)))
+        self.clipping.add(norm, acted)
+
+    def clip_stats(self) -> ClipStats:
+        """The gradient norms and clipping of the steps taken in this process, as a frozen copy;
+        call it between steps, from the thread that trains."""
+        return self.clipping.stats()
+
     # -- evaluation and sampling --------------------------------------------------------------
 
     def evaluate(self, chunk: int = 256) -> float | None:
         """Mean cross-entropy per character (nats) over the validation split, state from zeros."""
-        val = self.val
-        if len(val) < 2:
-            return None
-        n = min(len(val) - 1, VAL_MAX_CHARS)
-        K = max(1, math.ceil(n / VAL_STREAM_CHARS))        # parallel streams, each from zeros
-        L = n // K
-        starts = np.linspace(0, len(val) - 1 - L, K).astype(np.int64)
-        state = self.model.zero_state(K)
-        total = 0.0
-        for p in range(0, L, chunk):
-            T = min(chunk, L - p)
-            idx = starts + p + np.arange(T)[:, None]
-            nll, state = self.model.nll(val[idx].astype(np.intp), val[idx + 1].astype(np.intp), state)
-            total += nll
-        return total / (K * L)
+        ce = cross_entropy(self.model, self.val, chunk)
+        return None if ce is None else ce.nats / ce.chars
 
     def generate(self, prompt: str, length: int, rng, temperature=1.0, top_k=None):
         """Continue `prompt` from the current parameters; without a prompt, go on from where the

@@ -1,0 +1,222 @@
+"""Gradient through time: how strongly the loss at step s still depends on the state k steps back.
+
+For every layer l and every k = 0 … T−1 the mean, over streams b and loss steps s with s−k ≥ 0,
+of the norm of the gradient of that step's own loss with respect to the state k steps before:
+
+    GTT^l[k] = mean_{b, s ≥ k} ‖∂L_s/∂h^l_{s−k}‖₂,     L_s = −log p_s[target_s]  (one character)
+
+It is the picture of vanishing gradients: in a vanilla rnn the norm falls off geometrically with
+k; an LSTM's cell and a GRU's update gate carry it much further. Evaluation mode: no dropout and
+no DropConnect. For an LSTM, ∂/∂h holds the cell c fixed (the state is the pair (h, c)).
+
+How: one forward pass (the model's own), then one backward pass in which every (source step s,
+stream b) pair is its own column: its gradient enters at the top layer at step s,
+∂L_s/∂h^top_s = Whyᵀ(p_s − onehot(target_s)), and is carried back through the recurrences of
+cells.py's backward, written out again here for a set of columns (training's own loops are left
+as they are; finite-difference tests hold these to the maths). Going back from s = T−1, a column
+joins when the pass reaches its source step, so at step t only the sources s ≥ t are carried:
+T(T+1)/2 columns·steps per stream, not T². The columns are rows here, (sources, streams,
+features), so the live ones are a contiguous prefix. Choosing m evenly spaced source steps
+(`sources`) brings the cost down to about m/T of that. In float32 the norms fall below the
+smallest number long before k = T−1 in an rnn; `rescale` keeps them exact by powers of two.
+
+API
+    source_steps(T, sources=None) -> the source steps, descending (m,)
+    gradient_through_time(model, inputs, targets, state=None, sources=None) -> (L, T) float64
+    state_gradients(model, inputs, targets, state=None, sources=None)
+        -> (grads (L, m, T, B, H), steps (m,)): grads[l, j, t, b] = ∂L_{steps[j]}/∂h^l_t of
+           stream b, zero where t > steps[j]; every vector itself, for small models and tests
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kafkarnn.engine.model import CharModel, log_softmax_nll
+from kafkarnn.engine.probe import run
+
+
+def rows(a: np.ndarray) -> np.ndarray:
+    """A step-major sequence (T, X, B) as (T, B, X), contiguous: each step's factors as rows."""
+    return np.ascontiguousarray(a.transpose(0, 2, 1))
+
+
+class RNNBack:
+    """h_t = tanh(Wxh·x + Whh·h_{t-1} + bh), backwards for a set of columns."""
+
+    def __init__(self, p, rec, m):
+        h = rows(rec["h"])
+        self.k = 1.0 - h * h                                 # tanh' = 1 - h²
+        self.W = p["Whh"]
+        self.d = np.empty((m,) + h.shape[1:], h.dtype)
+        self.carried = []                                    # no state but h
+
+    def step(self, t, dh):
+        """dh (live, B, H): ∂L/∂h_t, overwritten by ∂L/∂h_{t-1}. Returns ∂L/∂xproj_t (live, B, G)."""
+        live = len(dh)
+        d = np.multiply(dh, self.k[t], out=self.d[:live])    # backprop through tanh
+        np.matmul(d.reshape(-1, d.shape[2]), self.W, out=dh.reshape(-1, dh.shape[2]))
+        return d
+
+
+class LSTMBack:
+    """c_t = f ⊙ c_{t-1} + i ⊙ g, h_t = o ⊙ tanh(c_t), backwards for a set of columns."""
+
+    def __init__(self, p, rec, m):
+        i, f, o, g, tc = (rows(rec[k]) for k in ("i", "f", "o", "g", "tanh_c"))
+        T, B, H = i.shape
+        self.k = np.empty((T, B, 4 * H), i.dtype)            # ∂z from dc, dc, dh, dc
+        self.k[..., :H] = g * i * (1 - i)                    # di = dc·g·σ'(i)
+        self.k[..., H:2 * H] = rows(rec["c_prev"]) * f * (1 - f)   # df = dc·c_{t-1}·σ'(f)
+        self.k[..., 2 * H:3 * H] = tc * o * (1 - o)          # do = dh·tanh(c)·σ'(o)
+        self.k[..., 3 * H:] = i * (1 - g * g)                # dg = dc·i·(1-g²)
+        self.kc = o * (1 - tc * tc)                          # ∂c from h = o⊙tanh(c)
+        self.f, self.W, self.H = f, p["Wh"], H
+        self.dcnext = np.zeros((m, B, H), i.dtype)           # into c_t from t+1, per column
+        self.dc = np.empty((m, B, H), i.dtype)
+        self.d = np.empty((m, B, 4 * H), i.dtype)
+        self.carried = [self.dcnext]
+
+    def step(self, t, dh):
+        live, H = len(dh), self.H
+        dc, d, k = self.dc[:live], self.d[:live], self.k[t]
+        np.multiply(dh, self.kc[t], out=dc)
+        dc += self.dcnext[:live]                             # into c from h and from t+1
+        for gate in (slice(0, H), slice(H, 2 * H), slice(3 * H, 4 * H)):
+            np.multiply(dc, k[:, gate], out=d[..., gate])    # i, f, g
+        np.multiply(dh, k[:, 2 * H:3 * H], out=d[..., 2 * H:3 * H])   # o
+        np.multiply(dc, self.f[t], out=self.dcnext[:live])   # into c_{t-1}
+        np.matmul(d.reshape(-1, 4 * H), self.W, out=dh.reshape(-1, H))   # into h_{t-1}
+        return d
+
+
+class GRUBack:
+    """h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}, n = tanh(Wxn·x + bn + r ⊙ (Whn·h_{t-1} + bhn)),
+    backwards for a set of columns."""
+
+    def __init__(self, p, rec, m):
+        r, z, n, hn = (rows(rec[k]) for k in ("r", "z", "n", "hn"))
+        T, B, H = r.shape
+        self.kn = (1 - z) * (1 - n * n)                      # ∂n-pre from h: (1-z)(1-n²)
+        self.kr = hn * r * (1 - r)                           # ∂r-pre from n-pre: (Whn·h + bhn)·σ'(r)
+        self.kz = (rows(rec["h_prev"]) - n) * z * (1 - z)    # ∂z-pre from h: (h_{t-1} - n)·σ'(z)
+        self.r, self.z, self.W, self.H = r, z, p["Wh"], H
+        self.da = np.empty((m, B, H), r.dtype)
+        self.zh = np.empty((m, B, H), r.dtype)
+        self.d = np.empty((m, B, 3 * H), r.dtype)
+        self.carried = []
+
+    def step(self, t, dh):
+        live, H = len(dh), self.H
+        da, zh, d = self.da[:live], self.zh[:live], self.d[:live]
+        np.multiply(dh, self.kn[t], out=da)                  # through h = (1-z)n + z·h_prev, tanh
+        np.multiply(da, self.kr[t], out=d[..., :H])          # r
+        np.multiply(dh, self.kz[t], out=d[..., H:2 * H])     # z
+        np.multiply(da, self.r[t], out=d[..., 2 * H:])       # Whn·h + bhn, inside r⊙(·)
+        np.multiply(dh, self.z[t], out=zh)
+        np.matmul(d.reshape(-1, 3 * H), self.W, out=dh.reshape(-1, H))
+        dh += zh                                             # into h_{t-1}: through z⊙h_prev and Wh
+        d[..., 2 * H:] = da                                  # the input's grads: n's pre-activation's
+        return d
+
+
+BACK = {"rnn": RNNBack, "lstm": LSTMBack, "gru": GRUBack}
+
+
+def source_steps(T: int, sources=None) -> np.ndarray:
+    """The loss steps whose gradients are followed back, in descending order: all T (None), m
+    evenly spaced ones ending at T-1 (an int m), or the given steps (a sequence)."""
+    if sources is None or (isinstance(sources, (int, np.integer)) and sources >= T):
+        return np.arange(T - 1, -1, -1)
+    if isinstance(sources, (int, np.integer)):
+        m = max(int(sources), 1)
+        return T - 1 - (np.arange(m) * T) // m              # T-1, then every T/m steps back
+    steps = np.unique(np.asarray(sources, dtype=int))[::-1]
+    if len(steps) and (steps[0] >= T or steps[-1] < 0):
+        raise ValueError(f"source steps must lie in 0 … {T - 1}")
+    return steps
+
+
+RESCALE_EVERY = 4              # steps between checks of each column's magnitude
+RESCALE_BITS = 64             # a column is scaled by 2^±64 once its largest entry passes 2^∓64
+
+
+def rescale(arrays: list[np.ndarray], exps: np.ndarray) -> None:
+    """Keep every column's numbers far from float32's underflow (and overflow): a column whose
+    largest entry, over all layers, falls below 2^-64 is multiplied by 2^64 (above 2^64, by
+    2^-64), exactly, since a power of two, and exps (live, B) counts it: stored = true · 2^exps.
+    Vanishing gradients would otherwise turn denormal, then zero, long before k = T-1."""
+    peak = np.max([np.abs(a).max(axis=2) for a in arrays], axis=0)       # (live, B)
+    up = (peak < 2.0 ** -RESCALE_BITS) & (peak > 0)
+    down = peak > 2.0 ** RESCALE_BITS
+    if up.any() or down.any():
+        e = RESCALE_BITS * (up.astype(np.int64) - down)
+        factor = np.ldexp(1.0, e)[..., None].astype(arrays[0].dtype)
+        for a in arrays:
+            a *= factor
+        exps += e
+
+
+def backward_through_time(model: CharModel, inputs, targets, state, steps, visit) -> None:
+    """The pass in the module docstring. visit(l, t, dh, exps) sees, at every step t from steps[0]
+    down to 0 and every layer from the top down, dh (live, B, H) = ∂L_{steps[j]}/∂h^l_t · 2^exps[j, b]
+    for j < live, the sources s ≥ t (views, valid during the call; exps (live, B) is mostly 0,
+    see `rescale`)."""
+    inputs, targets = np.asarray(inputs, dtype=np.intp), np.asarray(targets, dtype=np.intp)
+    T, B = inputs.shape
+    state = model.zero_state(B) if state is None else state
+    m, top = len(steps), len(model.cells) - 1
+    if m == 0:
+        return
+    logits, recs, _ = run(model, inputs, state)
+    e, norm, _, picks = log_softmax_nll(logits, targets.reshape(-1),
+                                        np.ones(len(logits), model.dtype))
+    dy = e / norm
+    dy.reshape(-1)[picks] -= 1.0                             # ∂L_s/∂y_s = p_s - onehot(target_s)
+    enter = (dy.T @ model.params["Why"]).reshape(T, B, -1)   # ∂L_s/∂h^top_s, (T, B, H)
+    backs = [BACK[cell.kind](model.layer_params[l], rec, m)
+             for l, (cell, rec) in enumerate(zip(model.cells, recs))]
+    dh = [np.zeros((m, B, model.spec.hidden), model.dtype) for _ in model.cells]
+    exps = np.zeros((m, B), dtype=np.int64)
+    live = 0                                                 # sources joined so far
+    for t in range(steps[0], -1, -1):
+        if live < m and steps[live] == t:
+            dh[top][live] = enter[t]                         # the column of source t joins
+            live += 1
+        if (steps[0] - t) % RESCALE_EVERY == RESCALE_EVERY - 1:
+            rescale([a[:live] for a in dh + [c for b in backs for c in b.carried]], exps[:live])
+        for l in range(top, -1, -1):
+            visit(l, t, dh[l][:live], exps[:live])
+            dx = backs[l].step(t, dh[l][:live])
+            if l > 0:                                        # into the layer below, at step t
+                Wx = model.layer_params[l][model.cells[l].input_keys[0]]
+                dh[l - 1][:live] += (dx.reshape(-1, dx.shape[2]) @ Wx).reshape(live, B, -1)
+
+
+def gradient_through_time(model: CharModel, inputs, targets, state=None, sources=None) -> np.ndarray:
+    """GTT^l[k] of the module docstring for inputs and targets (T, B): (L, T) float64. With
+    `sources` (see source_steps) the mean is over those loss steps only."""
+    T, B = np.shape(inputs)
+    steps = source_steps(T, sources)
+    total = np.zeros((len(model.cells), T))
+
+    def visit(l, t, dh, exps):
+        norms = np.sqrt(np.einsum("nbh,nbh->nb", dh, dh, dtype=np.float64))   # (live, B)
+        total[l, steps[:len(dh)] - t] += np.ldexp(norms, -exps).sum(axis=1)   # one k per source
+
+    backward_through_time(model, inputs, targets, state, steps, visit)
+    count = B * (steps[:, None] >= np.arange(T)).sum(axis=0)     # pairs (s, b) with s - k ≥ 0
+    return total / np.maximum(count, 1)
+
+
+def state_gradients(model: CharModel, inputs, targets, state=None, sources=None):
+    """Every ∂L_s/∂h^l_t itself (module docstring): for small models and for tests."""
+    T, B = np.shape(inputs)
+    steps = source_steps(T, sources)
+    out = np.zeros((len(model.cells), len(steps), T, B, model.spec.hidden))
+
+    def visit(l, t, dh, exps):
+        out[l, :len(dh), t] = np.ldexp(dh.astype(np.float64), -exps[..., None])
+
+    backward_through_time(model, inputs, targets, state, steps, visit)
+    return out, steps
