@@ -186,12 +186,12 @@ class Session:
         return self.state
 
     def _finish(self, state: State, why: str, save: bool = True) -> None:
-        """End of training for this session: save first (a signal may be in a hurry), then validate.
-        A hand-off has just saved and does neither: the next trainer is waiting."""
+        """End of training for this session: save first (a signal may be in a hurry), then the
+        last metrics line. Only a limit reached validates: a stop or a hand-off has someone
+        waiting (and a hand-off has just saved)."""
         if save:
             self._save()
-        if state != State.FAILED and self.handed_to is None:
-            self._metrics(self._validate())
+        self._metrics(self._validate() if state == State.FINISHED else None)
         self.done = True
         self.state = state
         self.message = why
