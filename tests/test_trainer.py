@@ -375,3 +375,46 @@ def test_best_npz_holds_the_lowest_validation_loss_and_a_worse_one_leaves_it(tmp
         assert best.read_bytes() == kept                         # ... never replace best.npz
     finally:
         lh.lock.unlock()
+
+
+# ---- validation that costs little wall time -------------------------------------------------------
+
+def test_a_big_split_is_validated_on_a_fixed_subset_and_whole_on_request(monkeypatch):
+    from kafkarnn.train import scoring
+    monkeypatch.setattr(scoring, "SUBSET_CHARS", 600)        # a "big" split, at test size
+    monkeypatch.setattr(scoring, "SUBSET_STREAM", 100)
+    vocab = Vocab.from_text(TEXT)
+    ids = vocab.encode(TEXT * 3)
+    t = Trainer(Config(model="gru", hidden=12, batch=2, seq_len=10), vocab, ids, ids)
+    for _ in range(3):
+        t.step()
+    first, again, whole = t.evaluate(), t.evaluate(), t.evaluate(subset=False)
+    assert first == again                                    # the same windows every time
+    windows = np.linspace(0, len(ids) - 1 - 100, 6).astype(int)   # 6 windows of 100, side by side
+    nats = 0.0
+    state = t.model.zero_state(6)
+    for p in range(0, 100, 256):
+        idx = windows + p + np.arange(100)[:, None]
+        nll, state = t.model.nll(ids[idx].astype(np.intp), ids[idx + 1].astype(np.intp), state)
+        nats += nll
+    assert first == pytest.approx(nats / 600, rel=1e-6)
+    assert whole == scoring.cross_entropy(t.model, ids).nats / scoring.cross_entropy(t.model, ids).chars
+    assert whole != first
+
+
+def test_slow_validation_passes_stretch_the_interval(tmp_path, corpus_file, monkeypatch):
+    lh = launch(tmp_path, corpus_file)
+    real, passes = lh.trainer.evaluate, []
+
+    def slow_evaluate(*a, **kw):
+        import time
+        time.sleep(0.02)                                      # a pass that costs 20 ms
+        passes.append(1)
+        return real(*a, **kw)
+    monkeypatch.setattr(lh.trainer, "evaluate", slow_evaluate)
+    s = Session(lh.trainer, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta, max_seconds=1.0,
+                eval_every=0.001, metrics_every=0.001, save_every=1e9)
+    s.run()
+    lh.lock.unlock()
+    # at most one pass per 19 pass-times of training, plus the one at the limit
+    assert 2 <= len(passes) <= 1.0 / (19 * 0.02) + 2

@@ -6,8 +6,14 @@ characters is one stream, and of a huge one only VAL_MAX_CHARS characters are re
 character but a stream's first is predicted from the ones before it, so a short text of N
 characters gives N - 1 predictions.
 
+Periodic validation during training reads a fixed subset of a split longer than SUBSET_CHARS:
+SUBSET_CHARS characters in evenly spaced windows of SUBSET_STREAM, always the same ones, so a
+run's validation losses compare with each other. A smaller split is read whole, as above.
+
 API
-    cross_entropy(model, ids, chunk=256, per_char=False) -> CrossEntropy | None (fewer than 2 ids)
+    cross_entropy(model, ids, chunk=256, per_char=False, max_chars=…, stream_chars=…)
+        -> CrossEntropy | None (fewer than 2 ids)
+    validation_loss(model, ids, subset=True, chunk=256) -> float | None
     score_text(model, vocab, text, chunk=256) -> Score       (KafkarnnError: unknown characters,
                                                                or fewer than two characters)
     Score.to_json() -> {"chars", "nats_per_char", "bits_per_char", "perplexity"}
@@ -27,6 +33,8 @@ from kafkarnn.train.inference import unknown_chars_message
 
 VAL_STREAM_CHARS = 65536      # streams are at most this long (one stream for small texts)
 VAL_MAX_CHARS = 1_000_000     # at most this much of a huge text is read
+SUBSET_CHARS = 65536          # periodic validation of a bigger split reads this much of it,
+SUBSET_STREAM = 2048          # as 32 windows side by side: wide products, a few seconds a pass
 
 
 @dataclass(frozen=True)
@@ -36,13 +44,16 @@ class CrossEntropy:
     surprise: np.ndarray | None     # per_char: (len(ids),) nats of each character, NaN if not predicted
 
 
-def cross_entropy(model: CharModel, ids: np.ndarray, chunk: int = 256,
-                  per_char: bool = False) -> CrossEntropy | None:
-    """The module docstring's computation over ids (N,); None when N < 2."""
+def cross_entropy(model: CharModel, ids: np.ndarray, chunk: int = 256, per_char: bool = False,
+                  max_chars: int | None = None,
+                  stream_chars: int | None = None) -> CrossEntropy | None:
+    """The module docstring's computation over ids (N,); None when N < 2. max_chars and
+    stream_chars: how much is read at most (VAL_MAX_CHARS), as streams of at most this many
+    characters (VAL_STREAM_CHARS)."""
     if len(ids) < 2:
         return None
-    n = min(len(ids) - 1, VAL_MAX_CHARS)
-    K = max(1, math.ceil(n / VAL_STREAM_CHARS))        # parallel streams, each from zeros
+    n = min(len(ids) - 1, max_chars or VAL_MAX_CHARS)
+    K = max(1, math.ceil(n / (stream_chars or VAL_STREAM_CHARS)))   # parallel streams, from zeros
     L = n // K
     starts = np.linspace(0, len(ids) - 1 - L, K).astype(np.int64)   # at least L apart
     state = model.zero_state(K)
@@ -56,6 +67,17 @@ def cross_entropy(model: CharModel, ids: np.ndarray, chunk: int = 256,
         if per_char:
             surprise[idx + 1] = nll.reshape(T, K)        # the nats of the character predicted
     return CrossEntropy(total, K * L, surprise)
+
+
+def validation_loss(model: CharModel, ids: np.ndarray, subset: bool = True,
+                    chunk: int = 256) -> float | None:
+    """Mean nats per character over a validation split: its fixed subset when it is big (what
+    training uses), or the whole of it up to VAL_MAX_CHARS."""
+    if subset and len(ids) - 1 > SUBSET_CHARS:
+        ce = cross_entropy(model, ids, chunk, max_chars=SUBSET_CHARS, stream_chars=SUBSET_STREAM)
+    else:
+        ce = cross_entropy(model, ids, chunk)
+    return None if ce is None else ce.nats / ce.chars
 
 
 @dataclass(frozen=True)

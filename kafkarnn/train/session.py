@@ -30,6 +30,7 @@ from kafkarnn.train.trainer import Trainer, TrainingDiverged
 
 HISTORY = 600          # sparkline points kept (one per metrics line, every ~2 s)
 MAX_EVENTS = 1000      # undrained events kept (headless never drains them)
+VAL_SHARE_FACTOR = 19  # validation waits at least 19× its last pass's time: ≤ 5% of the time
 
 
 class Session:
@@ -61,6 +62,7 @@ class Session:
         self.rate = (0.0, 0.0)            # iterations/s, chars/s over the last metrics interval
         self.done = False                 # a limit was reached, or training failed
         self.handed_to: int | None = None # the PID this session handed the run over to
+        self.eval_seconds = 0.0           # how long the last validation pass took
         self._lock = threading.Lock()
         self._snapshot = None
         self._publish()
@@ -169,7 +171,9 @@ class Session:
                     self.rate = ((t.iteration - it0) / span, (t.chars - ch0) / span)
                     mark = (t.iteration, t.chars, step_time)
                     self.history.append(t.smooth_loss)
-                    self._metrics(self._validate() if due("eval", self.eval_every) else None)
+                    # a slow pass (a big model) stretches the interval: validation stays ≤ 5%
+                    every = self.eval_every and max(self.eval_every, VAL_SHARE_FACTOR * self.eval_seconds)
+                    self._metrics(self._validate() if due("eval", every) else None)
                 if due("save", self.save_every):
                     self._save()
                 if due("sample", self.sample_every):
@@ -254,7 +258,9 @@ class Session:
         self.sample_id += 1
 
     def _validate(self) -> float | None:
+        t0 = time.perf_counter()
         val = self.trainer.evaluate()
+        self.eval_seconds = time.perf_counter() - t0
         if val is None:
             return None
         self.val_loss = val

@@ -20,7 +20,7 @@ from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.config import Config
 from kafkarnn.train.inference import generate
-from kafkarnn.train.scoring import cross_entropy
+from kafkarnn.train.scoring import validation_loss
 
 MAX_BAD_STEPS = 5             # consecutive non-finite steps before training stops
 
@@ -201,10 +201,10 @@ class Trainer:
 
     # -- evaluation and sampling --------------------------------------------------------------
 
-    def evaluate(self, chunk: int = 256) -> float | None:
-        """Mean cross-entropy per character (nats) over the validation split, state from zeros."""
-        ce = cross_entropy(self.model, self.val, chunk)
-        return None if ce is None else ce.nats / ce.chars
+    def evaluate(self, subset: bool = True, chunk: int = 256) -> float | None:
+        """Mean cross-entropy per character (nats) over the validation split, state from zeros:
+        its fixed subset when the split is big (scoring.validation_loss), else all of it."""
+        return validation_loss(self.model, self.val, subset, chunk)
 
     def generate(self, prompt: str, length: int, rng, temperature=1.0, top_k=None):
         """Continue `prompt` from the current parameters; without a prompt, go on from where the
