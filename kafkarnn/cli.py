@@ -305,7 +305,8 @@ def cmd_detach(opts) -> int:
 def pick_training_run(data_dir, name: str | None, what: str):
     """The run `name`, or else the one run that is training now (an error lists several)."""
     from kafkarnn.train.handover import training_runs
-    from kafkarnn.train.runs import Run, list_runs
+    from kafkarnn.train.listing import list_runs
+    from kafkarnn.train.runs import Run
     if name is not None:
         return Run(data_dir, name)
     busy = training_runs([Run(data_dir, r["name"]) for r in list_runs(data_dir)])
@@ -352,7 +353,8 @@ def cmd_sample(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from kafkarnn.train.runs import list_runs, resolve_data_dir
+    from kafkarnn.train.listing import list_runs
+    from kafkarnn.train.runs import resolve_data_dir
     data_dir = resolve_data_dir(args.data_dir)
     runs = list_runs(data_dir)
     if args.json:

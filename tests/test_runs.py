@@ -14,7 +14,8 @@ import pytest
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train import runs
 from kafkarnn.train.checkpoint import save_checkpoint
-from kafkarnn.train.runs import Holder, Run, list_runs, next_free_name, resolve_data_dir, valid_run_name
+from kafkarnn.train.listing import list_runs
+from kafkarnn.train.runs import Holder, Run, next_free_name, resolve_data_dir, valid_run_name
 from kafkarnn.train.seam import Role
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,8 @@ from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.checkpoint import load_checkpoint
 from kafkarnn.train.config import Config, check
-from kafkarnn.train.runs import Run, list_runs
+from kafkarnn.train.listing import list_runs
+from kafkarnn.train.runs import Run
 
 
 def unknown_chars_message(chars: list[str], what: str = "the prompt") -> str:
