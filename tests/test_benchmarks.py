@@ -66,3 +66,13 @@ def test_sampling_and_corpus_scaling_report_their_targets(tmp_path):
     c = run_benchmark("corpus_scaling", tmp_path)
     for row in c["rows"]:
         assert row["chars"] == row["bytes"] and row["load_s"] > 0 and row["ratio"] > 0
+
+
+def test_handoff_and_validation_cost_measure_a_real_run(tmp_path):
+    h = run_benchmark("handoff", tmp_path, "--corpus", str(CORPUS))
+    assert len(h["take_over_pause_s"]) == len(h["detach_pause_s"]) == h["rounds"] == 1
+    assert all(0 < p < 60 for p in h["take_over_pause_s"] + h["detach_pause_s"])
+    v = run_benchmark("validation_cost", tmp_path, "--corpus", str(CORPUS))
+    (row,) = v["rows"]
+    assert row["validations"] >= 1 and 0 < row["train_s"] < row["wall_s"]
+    assert row["not_training"] == pytest.approx(1 - row["train_s"] / row["wall_s"])
