@@ -368,12 +368,12 @@ def cmd_runs(args) -> int:
     from rich.table import Table
     table = Table(title=f"runs in {data_dir / 'runs'}", title_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
-    for col in ("name", "corpus", "model", "iter", "best val", "last saved", "training"):
+    for col in ("name", "corpus", "model", "iter", "best val", "saved", "now"):
         table.add_column(col, no_wrap=col != "corpus", justify="right" if col == "iter" else "left")
     for r in runs:
         best = r.get("best_val_loss")
-        saved = str(r.get("last_saved") or "-")[:16].replace("T", " ")   # YYYY-MM-DD HH:MM
-        now = f"{r['where']} {r['pid']}" if r.get("training") else "-"
+        saved = str(r.get("last_saved") or "-")[5:16].replace("T", " ") or "-"   # MM-DD HH:MM
+        now = f"{r['where'] or 'pid'} {r['pid']}" if r.get("training") else "-"
         table.add_row(str(r["name"]), str(r["corpus"]), str(r["model"]), f"{r['iter']}",
                       f"{best:.4f}" if isinstance(best, (int, float)) else "-", saved, now)
     Console().print(table)
