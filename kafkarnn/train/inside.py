@@ -40,7 +40,7 @@ from kafkarnn.engine.through_time import gradient_through_time
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.features import best_per_feature, rank_units
-from kafkarnn.train.inference import unknown_chars_message
+from kafkarnn.train.generation import unknown_chars_message
 from kafkarnn.train.trainer import ClipStats, Trainer
 
 PASSAGE_CHARS = 2048    # validation text the units are ranked on and shown on

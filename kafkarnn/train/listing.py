@@ -14,6 +14,7 @@ from pathlib import Path
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.runs import Run, parse_record
 
+
 def list_runs(data_dir: Path) -> list[dict]:
     """One summary per run folder, sorted by name: name, corpus, model, iter, best_val_loss,
     last_saved, path, and who trains it now: training (bool), pid and where (its role), or None."""

@@ -29,7 +29,7 @@ import numpy as np
 from kafkarnn.engine.model import CharModel
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.inference import unknown_chars_message
+from kafkarnn.train.generation import unknown_chars_message
 
 VAL_STREAM_CHARS = 65536      # streams are at most this long (one stream for small texts)
 VAL_MAX_CHARS = 1_000_000     # at most this much of a huge text is read

@@ -19,7 +19,7 @@ from kafkarnn.engine.optim import OPTIMIZERS, clip_elementwise, clip_global_norm
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.config import Config
-from kafkarnn.train.inference import generate
+from kafkarnn.train.generation import generate
 from kafkarnn.train.scoring import validation_loss
 
 MAX_BAD_STEPS = 5             # consecutive non-finite steps before training stops
