@@ -170,3 +170,50 @@ def test_at_the_default_gemm_sizes_a_count_repeats_itself_and_others_differ_only
     # (module docstring of train/threads.py): a few ulps, next to the way the parameters moved;
     # other dropout masks or another batch would differ by about that whole way
     assert np.linalg.norm(one - two) < 1e-2 * np.linalg.norm(two - start)
+
+
+def test_a_session_tells_the_tuner_each_step_and_shows_its_count(tmp_path):
+    from kafkarnn.train.launch import prepare
+    corpus = tmp_path / "rain.txt"
+    corpus.write_text(TEXT)
+    lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None, run_name="r",
+                 new=False, preset=None, overrides={"model": "gru", "hidden": 8, "batch": 2, "seq_len": 5})
+    told = []
+    tuner = ThreadTuner([1, 2], fixed=1, pool=FakePool())
+    tuner.step_done = lambda seconds, chars: told.append((seconds, chars))
+    try:
+        s = Session(lh.trainer, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta, max_iters=7,
+                    eval_every=1e9, save_every=1e9, tuner=tuner)
+        assert s.run() == "FINISHED"
+    finally:
+        lh.lock.unlock()
+    assert len(told) == 7 and all(c == 10 and sec > 0 for sec, c in told)
+    assert s.snapshot().threads == 1 and s.snapshot().threads_auto is False
+    lines = [json.loads(x) for x in lh.run.metrics_path.read_text().splitlines()]
+    assert lines and all(rec["threads"] == 1 for rec in lines)
+
+
+@pytest.mark.parametrize("fixed", [1, 2])
+def test_resume_is_exact_at_a_fixed_count(tmp_path, fixed):
+    from kafkarnn.train.launch import prepare
+    corpus = tmp_path / "rain.txt"
+    corpus.write_text(TEXT)
+
+    def train_to(home, iters):
+        lh = prepare(data_dir=home, corpus_spec=str(corpus), encoding=None, run_name="r", new=False,
+                     preset=None, overrides={"model": "gru", "hidden": 16, "layers": 2, "batch": 4,
+                                             "seq_len": 8, "dropout": 0.3, "weight_drop": 0.3})
+        try:
+            s = Session(lh.trainer, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta,
+                        max_iters=iters, eval_every=1e9, save_every=1e9, tuner=ThreadTuner(fixed=fixed))
+            assert s.run() == "FINISHED"
+            return lh.trainer.model.params.flat.copy()
+        finally:
+            lh.lock.unlock()
+    before = BlasPool().get()
+    try:
+        straight = train_to(tmp_path / "a", 20)
+        train_to(tmp_path / "b", 8)
+        assert np.array_equal(straight, train_to(tmp_path / "b", 20))
+    finally:
+        BlasPool().set(before)
