@@ -14,10 +14,10 @@ REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "sample_texts" / "the_petition.txt"
 
 
-def run_benchmark(name: str, tmp_path, *args: str) -> dict:
+def run_benchmark(name: str, tmp_path, *args: str, threads: str | None = "1") -> dict:
     out = tmp_path / f"{name}.json"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / f"{name}.py"), "--threads", "1",
-                           "--quick", "--out", str(out), *args],
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / f"{name}.py"),
+                           *(["--threads", threads] if threads else []), "--quick", "--out", str(out), *args],
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return json.loads(out.read_text())
@@ -66,3 +66,18 @@ def test_sampling_and_corpus_scaling_report_their_targets(tmp_path):
     c = run_benchmark("corpus_scaling", tmp_path)
     for row in c["rows"]:
         assert row["chars"] == row["bytes"] and row["load_s"] > 0 and row["ratio"] > 0
+
+
+def test_threads_sets_the_tuner_against_each_fixed_count_quiet_and_with_a_neighbour(tmp_path):
+    r = run_benchmark("threads", tmp_path, "--corpus", str(CORPUS), threads=None)   # every usable core
+    counts = r["candidates"]
+    assert counts[0] == 1 and r["presets"] == ["default", "small"] and "quiet" in r["scenarios"]
+    for preset in r["presets"]:
+        for scenario in r["scenarios"]:
+            rows = [row for row in r["rows"] if (row["preset"], row["scenario"]) == (preset, scenario)]
+            assert [row["policy"] for row in rows] == ["auto", *map(str, counts)]
+            assert all(row["chars_per_s"] > 0 for row in rows)
+            assert rows[0]["decisions"][0] and rows[0]["final_threads"] in counts   # the tuner chose
+    assert {(s["preset"], s["scenario"]) for s in r["summary"]} == {
+        (p, s) for p in r["presets"] for s in r["scenarios"]}
+    assert all(s["best_fixed"] in counts and s["ratio"] > 0 for s in r["summary"])
