@@ -31,7 +31,10 @@ def test_throughput_checks_the_seed_maths_and_bounds_each_config(tmp_path):
     assert maths["max_rel_err"] < 1e-9
     assert r["seed"]["ratio"] > 0
     rows = {row["config"]: row for row in r["configs"]}
-    assert set(rows) == {"rnn100", "lstm256", "lstm512"}
+    assert set(rows) == {"rnn100", "lstm256", "lstm512", "default"}
+    default = rows.pop("default")          # the preset as users train it, at its best thread count
+    assert default["threads"] == 1 and default["per_threads"] == {"1": default["chars_per_s"]}
+    assert default["chars_per_s"] > 0 and (default["cell"], default["layers"]) == ("gru", 2)
     for row in rows.values():
         alone = row["products_alone"]
         # The step and the products alone are timed at different moments, so a load burst can
