@@ -116,6 +116,7 @@ class ThreadTuner:
         self._sweep: dict[int, tuple[float, int]] | None = None   # count -> (rate, steps)
         self._misses = 0                     # sweep counts in a row that were no faster
         self._recent: deque = deque(maxlen=confirm * probe_steps)   # rates at the chosen count
+        self._unchecked = 0                  # steps since the last look at their median
         self._ref = 0.0                      # the rate the chosen count was kept at
         self._next_check = recheck_every
         self._backoff = 1
@@ -239,11 +240,17 @@ class ThreadTuner:
     def _watch(self, seconds: float, rate: float) -> None:
         recent = self._recent
         recent.append(rate)
+        self._unchecked += 1
         if rate < self._ref / self.abort and seconds >= self.probe_s:
             self._recheck("slower", rate)    # one step took longer than a probe: act on it now
-        elif len(recent) == recent.maxlen and statistics.median(recent) < self.drop * self._ref:
-            self._recheck("slower", statistics.median(recent))
-        elif self.elapsed >= self._next_check:
+            return
+        if self._unchecked >= max(1, recent.maxlen // 8) and len(recent) == recent.maxlen:
+            self._unchecked = 0              # the median every eighth of the window: cheap
+            median = statistics.median(recent)
+            if median < self.drop * self._ref:
+                self._recheck("slower", median)
+                return
+        if self.elapsed >= self._next_check:
             self._recheck("recheck", statistics.median(recent))
 
     def _recheck(self, why: str, against: float) -> None:
