@@ -10,7 +10,8 @@ characters it trained; between steps it may change NumPy's BLAS thread pool (thr
    probe (a neighbour took a core), it probes a neighbouring count at once, fewer threads first;
 3) recheck: every `recheck_every` seconds of training it probes the next count up or down in
    turn, so that a core set free is used again; a recheck that finds nothing better doubles the
-   interval, up to `max_backoff` times.
+   interval, up to `max_backoff` times. A probe that wins is followed by one of the next count
+   the same way.
 
 A probe discards `settle_steps` steps, then takes the median rate of at least `probe_steps`
 steps and `probe_s` seconds: never one step. It moves to another count only for `margin` more
@@ -18,12 +19,12 @@ speed, and only if that lasts `confirm` times as many steps, so two close counts
 A probe step `abort` times slower than the count it is compared with ends the probe at once
 (spinning BLAS threads that share a core run many times slower). Its clock is the sum of the
 step seconds it is given, so its decisions follow from its inputs alone (tests feed it made-up
-timings); between probes it costs a few additions per step.
+timings); between probes it costs an append and a few comparisons per step.
 
 `ThreadTuner(fixed=N)` sets N once and never changes it (`--threads N`).
 
-What the count changes: OpenBLAS splits a large matrix product differently for different thread
-counts, and products over all T·B columns at once (the input projection above the first layer,
+What the count changes: OpenBLAS computes a large matrix product differently for different
+thread counts, and products over all T·B columns at once (the input projection above the first layer,
 the output projection and its gradients) can come out a few ulps apart, while one count always
 gives the same bits. So a run whose count changes is not bit-reproducible; a fixed count keeps
 exact resume. tests/test_threads.py checks both.
