@@ -13,6 +13,10 @@
     reached, and, when torch is importable, the same model in PyTorch and the ratio. Also the
     products-alone bound: the step's matrix products each timed on their own at the engine's
     shapes, summed — the chars/s if nothing else in a step cost anything.
+(d) default: the `default` preset as `kafkarnn train` runs it, against the same model as a
+    PyTorch user would write it (nn.Embedding 64 → nn.GRU 2×384 with dropout 0.3 → nn.Linear,
+    AdamW, clip_grad_norm_ 1); each engine at every thread count from 1 to --threads (default:
+    the usable cores), blocks alternating; each at its best count, and the ratio.
 
 `--threads N` sets the BLAS/OpenMP thread count before NumPy loads (compare 1 and 2 threads).
 """
@@ -35,6 +39,7 @@ import common                                 # noqa: E402
 import seed_baseline as seed                  # noqa: E402
 from kafkarnn.train.config import PRESETS, Config, check  # noqa: E402
 from kafkarnn.train.corpus import load_corpus  # noqa: E402
+from kafkarnn.train.threads import BlasPool, candidate_counts, usable_cores  # noqa: E402
 from kafkarnn.train.trainer import Trainer    # noqa: E402
 
 CONFIGS = {   # name: (cell, hidden, batch, seq_len), all float32 + Adam
@@ -42,6 +47,7 @@ CONFIGS = {   # name: (cell, hidden, batch, seq_len), all float32 + Adam
     "lstm256": ("lstm", 256, 32, 64),
     "lstm512": ("lstm", 512, 32, 128),
 }
+PRESET_CONFIGS = ("default",)   # whole presets, each engine at its best thread count (d)
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 TOLERANCE = 1e-9
 
@@ -208,8 +214,10 @@ def alternate(runners, rounds: int, seconds: float, warmup: float, settle: float
 # -- (b), (c) against the FLOP ceiling and PyTorch -------------------------------------------------
 
 class TorchRunner:
-    """The same model in PyTorch: one-hot (or embedding) input, nn.RNN/nn.LSTM, a Linear head,
-    cross-entropy, Adam, elementwise clip ±5, B streams carrying their state like kafkarnn's."""
+    """The same model in PyTorch: one-hot (or embedding) input, nn.RNN/nn.LSTM/nn.GRU (with the
+    config's dropout between layers), a Linear head, cross-entropy, Adam (AdamW with the config's
+    weight decay), the config's clip (elementwise, or clip_grad_norm_), B streams carrying their
+    state like kafkarnn's."""
 
     name = "torch"
 
@@ -222,11 +230,13 @@ class TorchRunner:
         n_in = V if input_kind == "onehot" else embed
         self.embed = nn.Embedding(V, embed) if input_kind == "embed" else None
         rnn = nn.LSTM if cfg.model == "lstm" else nn.GRU if cfg.model == "gru" else nn.RNN
-        self.rnn = rnn(n_in, H, num_layers=cfg.layers)                # (T, B, ·) layout
+        self.rnn = rnn(n_in, H, num_layers=cfg.layers,                # (T, B, ·) layout
+                       dropout=cfg.dropout if cfg.layers > 1 else 0.0)
         self.head = nn.Linear(H, V)
         self.params = [*self.rnn.parameters(), *self.head.parameters(),
                        *(self.embed.parameters() if self.embed else [])]
-        self.opt = torch.optim.Adam(self.params, lr=cfg.lr)
+        self.opt = (torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+                    if cfg.weight_decay else torch.optim.Adam(self.params, lr=cfg.lr))
         self.cfg, self.V, self.state = cfg, V, None
         self.train = train.astype(np.int64)
         B, T = cfg.batch, cfg.seq_len
@@ -256,6 +266,8 @@ class TorchRunner:
         loss.backward()
         if c.clip:
             torch.nn.utils.clip_grad_value_(self.params, c.clip)
+        if c.clip_norm:
+            torch.nn.utils.clip_grad_norm_(self.params, c.clip_norm)
         self.opt.step()
         self.state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
         self.chars += c.batch * c.seq_len
@@ -268,6 +280,18 @@ class TorchRunner:
         while now() < end:
             self.step()
         return self.chars - c0, now() - t0
+
+
+class AtThreads:
+    """A runner whose blocks run at `threads` threads, set by `set_threads` before each block."""
+
+    def __init__(self, runner, threads: int, set_threads):
+        self.runner, self.threads, self.set_threads = runner, threads, set_threads
+        self.name = f"{runner.name} ×{threads}"
+
+    def block(self, seconds):
+        self.set_threads(self.threads)
+        return self.runner.block(seconds)
 
 
 def load_torch(threads: int | None):
@@ -289,24 +313,26 @@ def main(argv=None) -> None:
     ap.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per engine (default 1)")
     ap.add_argument("--settle", type=float, default=0.2,
                     help="seconds of idle before each timed block, so thread pools stop spinning (default 0.2)")
-    ap.add_argument("--configs", default="seed," + ",".join(CONFIGS),
-                    help=f"which to run, comma-separated from seed,{','.join(CONFIGS)} (default: all)")
+    known = ("seed", *CONFIGS, *PRESET_CONFIGS)
+    ap.add_argument("--configs", default=",".join(known),
+                    help=f"which to run, comma-separated from {','.join(known)} (default: all)")
     ap.add_argument("--check-points", type=int, default=100, help="maths-check points (default 100)")
     ap.add_argument("--check-every", type=int, default=100, help="training steps between points (default 100)")
     ap.add_argument("--gemm-size", type=int, default=1024,
                     help="N of the square N×N @ N×N float32 GEMM that sets the ceiling (default 1024)")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     ap.add_argument("--torch-threads", type=int, default=None,
-                    help="torch.set_num_threads (default: --threads, else the core count)")
+                    help="torch.set_num_threads for (b, c) (default: --threads, else the core count)")
     ap.add_argument("--torch-input", choices=("onehot", "embed"), default="onehot",
-                    help="PyTorch input: one-hot (the same model as kafkarnn's) or an embedding")
-    ap.add_argument("--torch-embed", type=int, default=64, help="embedding size with --torch-input embed")
+                    help="PyTorch input for (b, c): one-hot (the same model as kafkarnn's) or an embedding")
+    ap.add_argument("--torch-embed", type=int, default=64,
+                    help="embedding size with --torch-input embed, and for (d) (default 64)")
     args = ap.parse_args(argv)
     if args.quick:
         args.rounds, args.block, args.warmup, args.settle = 2, 0.2, 0.05, 0.0
         args.check_every, args.gemm_size = 1, 512
     wanted = [c.strip() for c in args.configs.split(",") if c.strip()]
-    unknown = set(wanted) - {"seed", *CONFIGS}
+    unknown = set(wanted) - set(known)
     if unknown:
         ap.error(f"unknown configs: {', '.join(sorted(unknown))}")
 
@@ -326,15 +352,17 @@ def main(argv=None) -> None:
     rows = []
     for name in (w for w in wanted if w in CONFIGS):
         rows += run_config(name, args, corpus.vocab, train, val, torch)
+    for name in (w for w in wanted if w in PRESET_CONFIGS):
+        rows += run_preset(name, args, corpus.vocab, train, val, torch)
     if rows:
-        print("\n(b, c) float32, Adam, chars/s: median of "
+        print("\n(b, c, d) float32, chars/s: median of "
               f"{args.rounds} blocks of {args.block:g} s; ceiling: {args.gemm_size}³ float32 GEMM")
         print(common.table(rows, [
             ("config", "config"), ("engine", "engine"), ("chars_per_s", "chars/s"),
             ("flops_per_char", "FLOP/char"), ("gflops", "GFLOP/s"), ("ceiling_gflops", "ceiling"),
             ("pct_ceiling", "% ceiling"), ("model_gemm_gflops", "shaped GEMM"),
             ("pct_model_gemm", "% shaped"), ("pct_products_alone", "% products-alone"),
-            ("vs_torch", "kafkarnn/torch")]))
+            ("threads", "threads"), ("vs_torch", "kafkarnn/torch")]))
         results["configs"] = rows
     results["blas"] = common.blas_threads()
     print(f"\nthreads in use: {common.blas_summary()}")
@@ -404,6 +432,49 @@ def run_config(name, args, vocab, train, val, torch) -> list[dict]:
         print(f"  {row['engine']:>8}: {row['chars_per_s']:>10,.0f} chars/s  "
               f"{row['pct_ceiling']:5.1f}% of {ceiling:.0f} GFLOP/s" +
               (f", {row['pct_products_alone']:.0f}% of the products-alone bound" if "products_alone" in row else ""))
+    print(f"  ({time.perf_counter() - t0:.1f} s)")
+    return rows
+
+
+def run_preset(name, args, vocab, train, val, torch) -> list[dict]:
+    """(d) A preset as users train it against PyTorch's same model, each engine at every thread
+    count in turn (kafkarnn's BLAS pool through threadpoolctl, torch.set_num_threads for torch);
+    each engine's row is its best count."""
+    cfg = check(PRESETS[name].replace(seq_len=16) if args.quick else PRESETS[name])   # quick: 8× shorter steps
+    V = len(vocab)
+    flops = flops_per_char(cfg.model, cfg.hidden, V, cfg.layers)
+    counts = candidate_counts(args.threads or usable_cores())
+    print(f"\n{name} preset: {cfg.describe()}, batch {cfg.batch} seq {cfg.seq_len}, {flops:,} FLOP/char; "
+          f"threads {counts}", flush=True)
+    t0 = time.perf_counter()
+    pool = BlasPool()
+    before = pool.get()
+    engines = [(KafkarnnRunner(cfg, vocab, train, val), pool.set)]
+    if torch is not None:
+        torch_before = torch.get_num_threads()
+        engines.append((TorchRunner(cfg, V, train, "embed", args.torch_embed), torch.set_num_threads))
+    runners = [AtThreads(r, n, set_threads) for r, set_threads in engines for n in counts]
+    try:
+        rates = alternate(runners, args.rounds, args.block, args.warmup, args.settle)
+    finally:
+        pool.set(before)
+        if torch is not None:
+            torch.set_num_threads(torch_before)
+    rows = []
+    for i, (engine, _) in enumerate(engines):
+        per = {n: common.median(rates[i * len(counts) + j]) for j, n in enumerate(counts)}
+        best = max(counts, key=per.get)
+        rows.append({"config": name, "engine": engine.name, "cell": cfg.model, "hidden": cfg.hidden,
+                     "layers": cfg.layers, "batch": cfg.batch, "seq_len": cfg.seq_len,
+                     "threads": best, "chars_per_s": per[best], "per_threads": per,
+                     "rounds": rates[i * len(counts) + counts.index(best)],
+                     "flops_per_char": flops, "gflops": per[best] * flops / 1e9})
+        print(f"  {engine.name:>8}: " + ", ".join(f"{n} threads {r:,.0f}" for n, r in per.items()) +
+              f" chars/s; best {best}")
+    if len(rows) > 1:
+        rows[0]["vs_torch"] = rows[0]["chars_per_s"] / rows[1]["chars_per_s"]
+        rows[1]["torch_input"] = f"embed {args.torch_embed}"
+        print(f"  kafkarnn/torch at each one's best count: {rows[0]['vs_torch']:.2f}× (target ≥ 1.5×)")
     print(f"  ({time.perf_counter() - t0:.1f} s)")
     return rows
 

@@ -14,10 +14,10 @@ REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "sample_texts" / "the_petition.txt"
 
 
-def run_benchmark(name: str, tmp_path, *args: str) -> dict:
+def run_benchmark(name: str, tmp_path, *args: str, threads: str | None = "1") -> dict:
     out = tmp_path / f"{name}.json"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / f"{name}.py"), "--threads", "1",
-                           "--quick", "--out", str(out), *args],
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / f"{name}.py"),
+                           *(["--threads", threads] if threads else []), "--quick", "--out", str(out), *args],
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return json.loads(out.read_text())
@@ -31,7 +31,10 @@ def test_throughput_checks_the_seed_maths_and_bounds_each_config(tmp_path):
     assert maths["max_rel_err"] < 1e-9
     assert r["seed"]["ratio"] > 0
     rows = {row["config"]: row for row in r["configs"]}
-    assert set(rows) == {"rnn100", "lstm256", "lstm512"}
+    assert set(rows) == {"rnn100", "lstm256", "lstm512", "default"}
+    default = rows.pop("default")          # the preset as users train it, at its best thread count
+    assert default["threads"] == 1 and default["per_threads"] == {"1": default["chars_per_s"]}
+    assert default["chars_per_s"] > 0 and (default["cell"], default["layers"]) == ("gru", 2)
     for row in rows.values():
         alone = row["products_alone"]
         # The step and the products alone are timed at different moments, so a load burst can
@@ -76,3 +79,18 @@ def test_handoff_and_validation_cost_measure_a_real_run(tmp_path):
     (row,) = v["rows"]
     assert row["validations"] >= 1 and 0 < row["train_s"] < row["wall_s"]
     assert row["not_training"] == pytest.approx(1 - row["train_s"] / row["wall_s"])
+
+
+def test_threads_sets_the_tuner_against_each_fixed_count_quiet_and_with_a_neighbour(tmp_path):
+    r = run_benchmark("threads", tmp_path, "--corpus", str(CORPUS), threads=None)   # every usable core
+    counts = r["candidates"]
+    assert counts[0] == 1 and r["presets"] == ["default", "small"] and "quiet" in r["scenarios"]
+    for preset in r["presets"]:
+        for scenario in r["scenarios"]:
+            rows = [row for row in r["rows"] if (row["preset"], row["scenario"]) == (preset, scenario)]
+            assert [row["policy"] for row in rows] == ["auto", *map(str, counts)]
+            assert all(row["chars_per_s"] > 0 for row in rows)
+            assert rows[0]["decisions"][0] and rows[0]["final_threads"] in counts   # the tuner chose
+    assert {(s["preset"], s["scenario"]) for s in r["summary"]} == {
+        (p, s) for p in r["presets"] for s in r["scenarios"]}
+    assert all(s["best_fixed"] in counts and s["ratio"] > 0 for s in r["summary"])

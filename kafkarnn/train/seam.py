@@ -81,6 +81,8 @@ class Snapshot:
     max_seconds: float | None = None
     save_error: str = ""             # why the last checkpoint save failed; "" once a save works
     handed_to: int | None = None     # PID of the background trainer this session handed over to
+    threads: int | None = None       # BLAS threads in use (None: the session does not set them)
+    threads_auto: bool = False       # chosen by measuring steps, not fixed by --threads
 
 
 @dataclass(frozen=True)

@@ -39,13 +39,15 @@ class Session:
                  eval_every: float = 30.0, save_every: float = 60.0, sample_every: float | None = None,
                  sample_len: int = 200, metrics_every: float = 2.0, report_every: float | None = None,
                  log=None, stay_open: bool = False, history=(), best_val_loss=None,
-                 elapsed_s: float = 0.0, temperature: float = 1.0, seed: int | None = None):
+                 elapsed_s: float = 0.0, temperature: float = 1.0, seed: int | None = None,
+                 tuner=None):
         self.trainer, self.run_dir, self.run_meta = trainer, run, run_meta
         self.corpus, self.data_dir = corpus, data_dir
         self.max_iters, self.max_seconds = max_iters, max_seconds
         self.eval_every, self.save_every, self.sample_every = eval_every, save_every, sample_every
         self.sample_len, self.metrics_every, self.report_every = sample_len, metrics_every, report_every
         self.log, self.stay_open = log, stay_open
+        self.tuner = tuner                # a ThreadTuner (train/threads.py) told of every step, or None
         self.history = collections.deque((h for h in history if math.isfinite(h)), maxlen=HISTORY)
         self.best_val_loss, self.val_loss = best_val_loss, None
         self.elapsed_base = elapsed_s
@@ -108,7 +110,9 @@ class Session:
             sample_probs=self.sample_probs, sample_id=self.sample_id,
             temperature=self.temperature, message=self.message,
             max_iters=self.max_iters, max_seconds=self.max_seconds, save_error=self.save_error,
-            handed_to=self.handed_to)
+            handed_to=self.handed_to,
+            threads=self.tuner.threads if self.tuner else None,
+            threads_auto=bool(self.tuner and self.tuner.auto))
         with self._lock:
             self._snapshot = snap
 
@@ -152,7 +156,7 @@ class Session:
                 if self.limit_reached():
                     self._finish(State.FINISHED, "limit reached")
                     continue
-                t0 = now()
+                t0, c0 = now(), t.chars
                 try:
                     with np.errstate(over="ignore", invalid="ignore"):   # NaN/inf steps are handled
                         loss = t.step()                                  # and reported, not warned of
@@ -161,6 +165,8 @@ class Session:
                     self._event(EventKind.ERROR, str(e))
                     continue
                 dt = now() - t0
+                if self.tuner is not None:
+                    self.tuner.step_done(dt, t.chars - c0)     # may change the BLAS thread count
                 step_time += dt
                 self.session_s += dt
                 if not math.isfinite(loss):
@@ -281,6 +287,8 @@ class Session:
                "chars_per_sec": round(self.rate[1], 1),
                "elapsed_s": round(self.elapsed_base + self.session_s, 3),
                "lr": t.lr_at(t.iteration), "time": round(time.time(), 3)}
+        if self.tuner is not None:
+            rec["threads"] = self.tuner.threads
         if val is not None:
             rec["val_loss"] = round(val, 6)
         try:
