@@ -95,7 +95,8 @@ def _training_limits(g) -> None:
     g.add_argument("--eval-every", type=positive(float), default=30.0, metavar="S",
                    help="seconds between validation passes (30)")
     g.add_argument("--threads", type=positive(int), metavar="N",
-                   help="BLAS threads (default: 1 on a machine with up to 2 cores)")
+                   help="BLAS threads (default: chosen while training by timing steps; "
+                        "N fixes it, and keeps hand-offs bit-reproducible)")
 
 
 def build_parser() -> Parser:
@@ -171,17 +172,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
-def set_blas_threads(threads: int | None) -> None:
+def set_blas_threads(threads: int | None, training: bool = False) -> None:
     """Choose NumPy's BLAS thread count before NumPy loads (it reads the environment once).
 
-    On a small shared box a BLAS thread per core is a trap: when anything else holds a core,
-    spinning BLAS threads wait on each other and a training step runs many times slower, while
-    one thread keeps its speed. So: --threads if given, else the user's own environment
-    variables, else 1 thread on up to 2 cores and half the cores above that.
+    --threads if given, else the user's own environment variables. A process that trains
+    without them starts with OpenBLAS's own choice (a thread per core) and its tuner picks the
+    count by timing steps (launch.thread_tuner). Anything else takes 1 thread on up to 2 cores
+    and half the cores above that: on a small shared box a BLAS thread per core is a trap when
+    another process holds a core.
     """
     names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
     if threads is None:
-        if any(n in os.environ for n in names):
+        if training or any(n in os.environ for n in names):
             return
         cores = os.cpu_count() or 1
         threads = 1 if cores <= 2 else cores // 2
@@ -238,7 +240,7 @@ def train_headless(opts, role, after_pid: int | None = None) -> int:
     """Train in this process without a monitor: progress lines on stdout (the background
     trainer's go to its train.log, with the time)."""
     from kafkarnn.train.handover import read_note
-    from kafkarnn.train.launch import describe_start, make_session, open_run
+    from kafkarnn.train.launch import describe_start, make_session, open_run, thread_tuner
     from kafkarnn.train.outcome import end_of_session
     from kafkarnn.train.seam import Role
     from kafkarnn.train.session import progress_line
@@ -257,7 +259,8 @@ def train_headless(opts, role, after_pid: int | None = None) -> int:
             say(f"kafkarnn: {who}{describe_start(launch)}")
             started = time.time()
             session = make_session(opts, launch, report_every=30.0 if background else 5.0,
-                                   log=lambda s: print(stamp() + s, flush=True))
+                                   log=lambda s: print(stamp() + s, flush=True),
+                                   tuner=thread_tuner(opts))
             session.run(signals.event.is_set)
             snap = session.snapshot()
             print(stamp() + progress_line(snap), flush=True)

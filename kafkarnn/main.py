@@ -14,7 +14,8 @@ from kafkarnn.errors import KafkarnnError
 def main(argv: list[str] | None = None) -> int:
     try:
         args = cli.parse(argv)
-        cli.set_blas_threads(getattr(args, "threads", None))
+        trains = args.command in ("train", "attach")    # (--detach's trainer inherits the env)
+        cli.set_blas_threads(getattr(args, "threads", None), training=trains)
         if cli.wants_monitor(args):
             opts = cli.train_options(args)
             if args.command == "attach":

@@ -164,8 +164,24 @@ def test_blas_threads_default_to_one_on_a_small_machine(monkeypatch):
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
     cli.set_blas_threads(None)                                  # the user's own setting stays
     assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    cli.set_blas_threads(None, training=True)                   # a trainer's tuner chooses
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
     cli.set_blas_threads(6)                                     # --threads wins
     assert os.environ["OMP_NUM_THREADS"] == "6" and os.environ["OPENBLAS_NUM_THREADS"] == "6"
+
+
+def test_a_trainer_fixes_its_threads_when_told_and_else_chooses(monkeypatch, tmp_path):
+    from kafkarnn.train.launch import TrainOptions, thread_tuner
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert thread_tuner(TrainOptions(data_dir=tmp_path)).auto
+    fixed = thread_tuner(TrainOptions(data_dir=tmp_path, threads=3))
+    assert not fixed.auto and fixed.threads == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")                  # the user's own variable fixes it
+    assert thread_tuner(TrainOptions(data_dir=tmp_path)).describe() == "2 (fixed)"
 
 
 # ---- resume across processes, by the parameters ----------------------------------------------
@@ -185,7 +201,8 @@ def finished(proc, timeout=120):
 def test_resume_across_processes_ends_with_the_parameters_of_one_run(home, book):
     args = ["--headless", "--corpus", str(book), "--model", "gru", "--layers", "2", "--hidden", "12",
             "--batch", "2", "--seq-len", "8", "--dropout", "0.2", "--weight-drop", "0.3",
-            "--warmup-iters", "3", "--decay-iters", "20", "--lr-min", "1e-4"]
+            "--warmup-iters", "3", "--decay-iters", "20", "--lr-min", "1e-4",
+            "--threads", "1"]             # exact across processes at a fixed count (threads.py)
     one = kafkarnn(*args, "--data-dir", str(home / "one"), "--max-iters", "24")
     two = kafkarnn(*args, "--data-dir", str(home / "two"), "--max-iters", "12")
     finished(two)

@@ -25,6 +25,7 @@ from kafkarnn.train.handover import lock_run
 from kafkarnn.train.runs import Run, RunLock, next_free_name, valid_run_name
 from kafkarnn.train.seam import Role
 from kafkarnn.train.session import Session
+from kafkarnn.train.threads import ThreadTuner
 from kafkarnn.train.trainer import Trainer
 
 
@@ -77,6 +78,21 @@ def open_run(opts: TrainOptions, role: Role, *, take_over: bool = False,
     return prepare(data_dir=opts.data_dir, corpus_spec=opts.corpus, encoding=opts.encoding,
                    run_name=opts.run, new=opts.new, preset=opts.preset, overrides=dict(opts.overrides),
                    log=log, role=role, take_over=take_over, after_pid=after_pid)
+
+
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def thread_tuner(opts: TrainOptions) -> ThreadTuner:
+    """The BLAS thread count of a trainer: `--threads N`, else the user's own environment
+    variable, fixed; else chosen by timing the training steps (threads.py)."""
+    if opts.threads is not None:
+        return ThreadTuner(fixed=opts.threads)
+    for name in THREAD_VARS:
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return ThreadTuner(fixed=int(value))
+    return ThreadTuner()
 
 
 def make_session(opts: TrainOptions, launch: Launch, **kw) -> Session:

@@ -342,6 +342,7 @@ def progress_line(s: Snapshot) -> str:
     val = f"{s.val_loss:.4f}" if s.val_loss is not None else "-"
     best = f"{s.best_val_loss:.4f}" if s.best_val_loss is not None else "-"
     eta = f"  eta {format_duration(s.eta_s)}" if s.eta_s is not None else ""
+    threads = f"  {s.threads} threads" if s.threads is not None else ""
     return (f"iter {s.iteration:>8,}  loss {s.loss:.4f}  val {val} (best {best})  "
-            f"{s.chars_per_sec:,.0f} chars/s  {s.iters_per_sec:.1f} it/s  "
+            f"{s.chars_per_sec:,.0f} chars/s  {s.iters_per_sec:.1f} it/s{threads}  "
             f"elapsed {format_duration(s.elapsed_s)}{eta}")

@@ -140,7 +140,8 @@ class SpeedPane(_Pane):
 
     def show(self, s: Snapshot) -> None:
         key = (s.state, round(s.iters_per_sec, 1), round(s.chars_per_sec), s.iteration,
-               round(s.elapsed_s), round(s.session_s), None if s.eta_s is None else round(s.eta_s))
+               round(s.elapsed_s), round(s.session_s), None if s.eta_s is None else round(s.eta_s),
+               s.threads, s.threads_auto)
         self.show_if_changed(key, lambda: self._render_speed(s))
 
     @staticmethod
@@ -151,6 +152,8 @@ class SpeedPane(_Pane):
                 ("chars/s", rate(f"{s.chars_per_sec:,.0f}")),
                 ("iteration", Text(f"{s.iteration:,}", "bold")),
                 ("chars seen", human(s.chars)),
+                *([("threads", f"{s.threads} ({'auto' if s.threads_auto else 'fixed'})")]
+                  if s.threads is not None else []),
                 ("elapsed", format_duration(s.elapsed_s)),
                 ("this session", format_duration(s.session_s))]
         limits = []
