@@ -25,10 +25,12 @@ import common
 def measure(corpus: Path, seconds: float, preset: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="kafkarnn-valcost-") as home:
         env = dict(os.environ, PYTHONPATH=str(common.REPO))
-        subprocess.run([sys.executable, "-m", "kafkarnn", "--headless", "--preset", preset,
-                        "--corpus", str(corpus), "--max-seconds", str(seconds), "--run", "bench",
-                        "--data-dir", home], env=env, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        proc = subprocess.run([sys.executable, "-m", "kafkarnn", "--headless", "--preset", preset,
+                               "--corpus", str(corpus), "--max-seconds", str(seconds), "--run",
+                               "bench", "--data-dir", home], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{corpus}: kafkarnn exited {proc.returncode}: {proc.stderr[-2000:]}")
         lines = (Path(home) / "runs" / "bench" / "metrics.jsonl").read_text().splitlines()
         recs = [json.loads(line) for line in lines]
         chars = json.loads((Path(home) / "runs" / "bench" / "config.json").read_text())
@@ -50,7 +52,10 @@ def main(argv=None) -> int:
     corpora = args.corpus or [common.DEFAULT_CORPUS]
     if args.quick:
         args.seconds, args.preset = 3.0, "small"
-    rows = [measure(c, args.seconds, args.preset) for c in corpora]
+    rows = []
+    for c in corpora:
+        rows.append(measure(c, args.seconds, args.preset))
+        print(rows[-1], flush=True)
     print(f"{args.preset} preset, {args.seconds:g} s of training each; BLAS: {common.blas_summary()}")
     print(common.table(rows, [("corpus", "corpus"), ("chars", "chars"), ("train_s", "train s"),
                               ("wall_s", "wall s"), ("not_training", "not training"),
