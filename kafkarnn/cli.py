@@ -17,6 +17,7 @@ import time
 
 from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
+from kafkarnn.train.threads import THREAD_VARS     # (imports no NumPy: threads are set first)
 
 COMMANDS = ("train", "attach", "stop", "sample", "runs")
 EXAMPLES = """examples:
@@ -181,13 +182,12 @@ def set_blas_threads(threads: int | None, training: bool = False) -> None:
     and half the cores above that: on a small shared box a BLAS thread per core is a trap when
     another process holds a core.
     """
-    names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
     if threads is None:
-        if training or any(n in os.environ for n in names):
+        if training or any(n in os.environ for n in THREAD_VARS):
             return
         cores = os.cpu_count() or 1
         threads = 1 if cores <= 2 else cores // 2
-    for n in names:
+    for n in THREAD_VARS:
         os.environ[n] = str(threads)
 
 

@@ -25,7 +25,7 @@ from kafkarnn.train.handover import lock_run
 from kafkarnn.train.runs import Run, RunLock, next_free_name, valid_run_name
 from kafkarnn.train.seam import Role
 from kafkarnn.train.session import Session
-from kafkarnn.train.threads import ThreadTuner
+from kafkarnn.train.threads import THREAD_VARS, ThreadTuner
 from kafkarnn.train.trainer import Trainer
 
 
@@ -78,9 +78,6 @@ def open_run(opts: TrainOptions, role: Role, *, take_over: bool = False,
     return prepare(data_dir=opts.data_dir, corpus_spec=opts.corpus, encoding=opts.encoding,
                    run_name=opts.run, new=opts.new, preset=opts.preset, overrides=dict(opts.overrides),
                    log=log, role=role, take_over=take_over, after_pid=after_pid)
-
-
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def thread_tuner(opts: TrainOptions) -> ThreadTuner:
