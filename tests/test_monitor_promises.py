@@ -5,10 +5,19 @@
 - `+` and `-` change the live sample's temperature, clamped to 0…5 (Pilot, tiny real trainer).
 - 80×24 and NO_COLOR: every pane title and footer key is on screen at 80×24; with NO_COLOR=1
   the real app draws in greys only, and the state word is still marked (bold, reverse).
+- Snapshots of the screens at 80×24 (RUNNING, PAUSED, the generate dialog), drawn from a fixed
+  Snapshot by a fake session (no clock, no live rates, never saved), as plain text under
+  tests/snapshots/. After a deliberate layout change, regenerate them with one command:
+
+      KAFKARNN_UPDATE_SNAPSHOTS=1 pytest tests/test_monitor_promises.py -k snapshot
+
+  and review the diff of tests/snapshots/ before committing it.
 """
 
 from __future__ import annotations
 
+import difflib
+import importlib.metadata
 import io
 import os
 import re
@@ -27,9 +36,13 @@ from test_tui import until as until_app
 from kafkarnn.train.checkpoint import load_checkpoint
 from kafkarnn.train.seam import Pause, Resume, Snapshot, State
 from kafkarnn.tui.app import MonitorApp
+from kafkarnn.tui.screens import GenerateScreen
 from kafkarnn.tui.widgets import SamplePane
 
 TINY = ["--model", "rnn", "--hidden", "16", "--batch", "2", "--seq-len", "8"]
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+UPDATE = os.environ.get("KAFKARNN_UPDATE_SNAPSHOTS") == "1"
+TEXTUAL = importlib.metadata.version("textual")
 
 
 @pytest.fixture
@@ -270,3 +283,54 @@ def last_line(output: str, line: int, width: int) -> str:
             col = int(move[2]) - 1
             cells[col:col + len(text)] = text[:width - col]
     return "".join(cells[:width])
+
+
+# ---- 4. snapshots of the screens at 80×24 ----------------------------------------------------------
+
+def compare(name: str, lines: list[str]) -> None:
+    """The screen against tests/snapshots/<name>.txt (its first line: what drew it)."""
+    path = SNAPSHOTS / f"{name}.txt"
+    drawn_by = f"# textual {TEXTUAL}"
+    got = "\n".join(lines) + "\n"
+    if UPDATE:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"{drawn_by}\n{got}", encoding="utf-8")
+        return
+    assert path.exists(), f"no {path}: see this module's docstring to make it"
+    stored_by, _, want = path.read_text(encoding="utf-8").partition("\n")
+    if got != want:
+        diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True),
+                                            f"{path.name} (stored)", f"{path.name} (now)"))
+        pytest.fail(f"the screen differs from {path.name}, stored with {stored_by[2:]}, now "
+                    f"{drawn_by[2:]} (a change meant? regenerate it: see this module's "
+                    f"docstring)\n{diff}", pytrace=False)
+
+
+async def test_snapshot_running():
+    app = MonitorApp(FakeSession())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        compare("running_80x24", screen_lines(app))
+        await pilot.press("q")
+
+
+async def test_snapshot_paused():
+    session = FakeSession()
+    app = MonitorApp(session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("space")
+        await until_app(pilot, lambda: "PAUSED" in str(app.screen.query_one("#state").content))
+        await pilot.pause()
+        assert session.sent == [Pause()]
+        compare("paused_80x24", screen_lines(app))
+        await pilot.press("q")
+
+
+async def test_snapshot_generate_dialog():
+    app = MonitorApp(FakeSession())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("g")
+        assert isinstance(app.screen, GenerateScreen)
+        await pilot.pause()
+        compare("generate_dialog_80x24", screen_lines(app))
+        await pilot.press("escape", "q")
