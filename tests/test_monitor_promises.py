@@ -254,7 +254,7 @@ def test_no_color_in_the_real_app_at_80x24_greys_only_and_the_state_word_marked(
     assert not hues, f"colours drawn with NO_COLOR=1: {sorted(hues)[:10]}"
     marked = [sgr(p)[0] for p in re.findall(r"\x1b\[([0-9;:]*)m RUNNING ", out)]
     assert marked and all({1, 7} <= m for m in marked), marked       # bold, reverse video
-    assert any(4 in sgr(p)[0] for p in SGR.findall(out))            # unsure characters: underlined
+    assert any(4 in sgr(p)[0] for p in SGR.findall(out))      # the legend's "unsure": underlined
     moves = list(CUP.finditer(out))
     assert max(int(m[1]) for m in moves) == 24 and max(int(m[2]) for m in moves) <= 80
     footer = last_line(out, 24, 80)
