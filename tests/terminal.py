@@ -6,11 +6,14 @@ hangs up the terminal's session and sends it SIGHUP, and every later write to it
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import signal
+import struct
 import sys
+import termios
 import threading
 import time
 from pathlib import Path
@@ -19,15 +22,26 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class Terminal:
-    def __init__(self, *args, home: Path, size=(100, 30)):
+    def __init__(self, *args, home: Path, size=(100, 30), env: dict | None = None):
+        """`kafkarnn *args` on a new pty of `size` (columns, lines); `env` adds to (or, with a
+        value of None, removes from) the environment it inherits."""
         argv = [sys.executable, "-m", "kafkarnn", *map(str, args)]
-        env = dict(os.environ, TERM="xterm-256color", KAFKARNN_HOME=str(home),
-                   COLUMNS=str(size[0]), LINES=str(size[1]), PYTHONPATH=str(REPO))
+        environ = dict(os.environ, TERM="xterm-256color", KAFKARNN_HOME=str(home),
+                       COLUMNS=str(size[0]), LINES=str(size[1]), PYTHONPATH=str(REPO))
+        for name, value in (env or {}).items():
+            if value is None:
+                environ.pop(name, None)
+            else:
+                environ[name] = value
         self.output = bytearray()
         self.status: int | None = None
         self.pid, self.fd = pty.fork()
         if self.pid == 0:                              # the child: the program, on the pty
-            os.execve(argv[0], argv, env)
+            try:
+                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+                os.execve(argv[0], argv, environ)
+            finally:
+                os._exit(127)                          # never back into the test run
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
 
