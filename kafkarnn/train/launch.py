@@ -56,6 +56,8 @@ class Launch:
     resumed: bool
     run_meta: dict                       # stored with every checkpoint
     history: list[float] = field(default_factory=list)
+    history_iters: list[int] = field(default_factory=list)          # the iteration of each point
+    val_history: list[tuple[int, float]] = field(default_factory=list)
     best_val_loss: float | None = None
     elapsed_s: float = 0.0
 
@@ -85,6 +87,7 @@ def make_session(opts: TrainOptions, launch: Launch, **kw) -> Session:
                    data_dir=str(launch.run.data_dir), run_meta=launch.run_meta,
                    max_iters=opts.max_iters, max_seconds=opts.max_seconds,
                    eval_every=opts.eval_every, save_every=opts.save_every, history=launch.history,
+                   history_iters=launch.history_iters, val_history=launch.val_history,
                    best_val_loss=launch.best_val_loss, elapsed_s=launch.elapsed_s,
                    seed=launch.trainer.cfg.seed + launch.trainer.iteration, **kw)
 
@@ -245,8 +248,10 @@ def _resume(run, lock, corpus, preset, overrides) -> Launch:
             continue
         if isinstance(rec.get("loss"), (int, float)) and math.isfinite(rec["loss"]):
             launch.history.append(float(rec["loss"]))
+            launch.history_iters.append(rec["iter"])
         v = rec.get("val_loss")
         if isinstance(v, (int, float)) and math.isfinite(v):
+            launch.val_history.append((rec["iter"], float(v)))
             if launch.best_val_loss is None or v < launch.best_val_loss:
                 launch.best_val_loss = float(v)
     return launch

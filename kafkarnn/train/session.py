@@ -22,10 +22,12 @@ from datetime import datetime
 import numpy as np
 
 from kafkarnn.errors import KafkarnnError
+from kafkarnn.train import inside
 from kafkarnn.train.checkpoint import save_checkpoint
 from kafkarnn.train.runs import Run
 from kafkarnn.train.seam import (  # noqa: F401  (re-exported: the seam's names)
-    Event, EventKind, Generate, HandOff, Pause, Resume, SaveNow, SetTemperature, Snapshot, State)
+    Event, EventKind, Generate, HandOff, LookInside, Pause, Resume, SaveNow, SetTemperature,
+    Snapshot, State)
 from kafkarnn.train.trainer import Trainer, TrainingDiverged
 
 HISTORY = 600          # sparkline points kept (one per metrics line, every ~2 s)
@@ -37,15 +39,21 @@ class Session:
                  run_meta: dict, max_iters: int | None = None, max_seconds: float | None = None,
                  eval_every: float = 30.0, save_every: float = 60.0, sample_every: float | None = None,
                  sample_len: int = 200, metrics_every: float = 2.0, report_every: float | None = None,
-                 log=None, stay_open: bool = False, history=(), best_val_loss=None,
-                 elapsed_s: float = 0.0, temperature: float = 1.0, seed: int | None = None):
+                 log=None, stay_open: bool = False, history=(), history_iters=(), val_history=(),
+                 best_val_loss=None, elapsed_s: float = 0.0, temperature: float = 1.0,
+                 seed: int | None = None):
         self.trainer, self.run_dir, self.run_meta = trainer, run, run_meta
         self.corpus, self.data_dir = corpus, data_dir
         self.max_iters, self.max_seconds = max_iters, max_seconds
         self.eval_every, self.save_every, self.sample_every = eval_every, save_every, sample_every
         self.sample_len, self.metrics_every, self.report_every = sample_len, metrics_every, report_every
         self.log, self.stay_open = log, stay_open
-        self.history = collections.deque((h for h in history if math.isfinite(h)), maxlen=HISTORY)
+        history = list(history)
+        iters = list(history_iters) if len(history_iters) == len(history) else [0] * len(history)
+        kept = [(i, h) for i, h in zip(iters, history) if math.isfinite(h)]
+        self.history = collections.deque((h for _, h in kept), maxlen=HISTORY)
+        self.history_iters = collections.deque((i for i, _ in kept), maxlen=HISTORY)
+        self.val_history = collections.deque(val_history, maxlen=HISTORY)
         self.best_val_loss, self.val_loss = best_val_loss, None
         self.elapsed_base = elapsed_s
         self.temperature = temperature
@@ -106,7 +114,8 @@ class Session:
             sample_probs=self.sample_probs, sample_id=self.sample_id,
             temperature=self.temperature, message=self.message,
             max_iters=self.max_iters, max_seconds=self.max_seconds, save_error=self.save_error,
-            handed_to=self.handed_to)
+            handed_to=self.handed_to, history_iters=tuple(self.history_iters),
+            val_history=tuple(self.val_history))
         with self._lock:
             self._snapshot = snap
 
@@ -169,6 +178,7 @@ class Session:
                     self.rate = ((t.iteration - it0) / span, (t.chars - ch0) / span)
                     mark = (t.iteration, t.chars, step_time)
                     self.history.append(t.smooth_loss)
+                    self.history_iters.append(t.iteration)
                     self._metrics(self._validate() if due("eval", self.eval_every) else None)
                 if due("save", self.save_every):
                     self._save()
@@ -223,6 +233,9 @@ class Session:
                 self._live_sample()
             elif isinstance(cmd, Generate):
                 self._generate(cmd)
+            elif isinstance(cmd, LookInside):
+                if not cmd.reply.done():
+                    cmd.reply.set_result(inside.take(self.trainer))
             self._publish()
 
     def _hand_off(self, cmd: HandOff) -> None:
@@ -258,6 +271,7 @@ class Session:
         if val is None:
             return None
         self.val_loss = val
+        self.val_history.append((self.trainer.iteration, val))
         if self.best_val_loss is None or val < self.best_val_loss:
             previous, self.best_val_loss = self.best_val_loss, val
             if not self._save(best=True):
