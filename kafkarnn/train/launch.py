@@ -206,6 +206,20 @@ def _stored_spec(stored: dict) -> str | None:
     return spec
 
 
+def validation_text(run: Run, log=None) -> str:
+    """The run's validation text, from the corpus its config.json names (KafkarnnError if that
+    corpus is gone, or holds none)."""
+    record = run.read_config()
+    stored = _corpus_of(run, record)
+    corpus = load_corpus(_stored_spec(stored), encoding=stored.get("encoding") or "utf-8",
+                         data_dir=run.data_dir, log=log)
+    cfg = _check_resume(run, record, corpus, None, {})       # the very text it was trained on
+    _, val = corpus.split(cfg.val_fraction)
+    if len(val) < 2:
+        raise KafkarnnError(f"run {run.name} holds out no validation text: pass --text FILE")
+    return corpus.vocab.decode(val)
+
+
 def _check_resume(run, record, corpus, preset, overrides) -> Config:
     """The stored configuration, if this invocation may continue it: else KafkarnnError."""
     try:
