@@ -150,9 +150,13 @@ async def test_feature_table_selects_a_unit_and_t_switches_text(run, tmp_path):
         table = screen.query_one(DataTable)
         assert table.row_count == len(screen.look.inside.best) >= 2
         table.focus()
-        await pilot.press("down", "enter")
-        feature = list(screen.look.inside.best)[1]
-        best = screen.look.inside.best[feature]
+        now = (screen.at_layer, screen.at_unit, screen.at_state)
+        rows = [u for u in screen.look.inside.best.values()
+                if (u["layer"], u["unit"], u["state"]) != now]          # one that is not shown
+        assert rows and table.cursor_row == 0
+        row = list(screen.look.inside.best.values()).index(rows[0])
+        await pilot.press(*["down"] * row, "enter")
+        best = rows[0]
         assert (screen.at_layer, screen.at_unit, screen.at_state) == \
             (best["layer"], best["unit"], best["state"])
         await pilot.press("l")
