@@ -107,8 +107,9 @@ def gradient_view(inside: Inside, width: int) -> Group:
     if inside.cell == "rnn":
         parts.append(Text("gate saturation: a vanilla rnn has no gates", "dim"))
     else:
-        table = Table(box=None, padding=(0, 1), header_style="dim", title_justify="left",
-                      title="gate saturation (share of time <0.1 shut, >0.9 open)")
+        parts.append(Text("gate saturation: the share of time a gate is shut (<0.1) or open (>0.9)",
+                          "bold"))
+        table = Table(box=None, padding=(0, 1), header_style="dim")
         table.add_column("layer")
         table.add_column("gate")
         table.add_column("shut", justify="right")
