@@ -182,6 +182,8 @@ async def test_the_loss_chart_shows_validation_and_its_best(tmp_path, corpus):
         chart = app.query_one(LossChart).content.plain
         assert "◆" in chart and "·" in chart and "nats" in chart
         assert "best val" in str(app.query_one("#loss").border_subtitle)
+        palette = {c.title: c.callback for c in app.screen.system_commands()}
+        assert palette["Look inside the network"] == app.screen.action_inside
         await pilot.press("q")
         assert app.trained.wait(10)
     before = snap(app)

@@ -101,7 +101,8 @@ class InsideScreen(Screen):
             return
         self.looking = True
         texts = {name: text for name, text in self.texts().items() if len(text) >= 2}
-        self.run_worker(lambda: self._look(texts), thread=True, group="inside")
+        self.run_worker(lambda: self._look(texts), thread=True, group="inside",
+                        exit_on_error=False)          # a failed look must not end the monitor
 
     def _look(self, texts: dict[str, str]) -> None:
         """In a thread: a probe from the loop, then the heavy part here."""
@@ -116,7 +117,11 @@ class InsideScreen(Screen):
                     return
                 worker.cancelled_event.wait(0.05)
             probe = command.reply.result()
-            result = inside.look(probe)
+            try:
+                result = inside.look(probe)
+            except (ValueError, FloatingPointError, KafkarnnError) as e:   # e.g. a diverged model
+                self.post_message(Looked(None, f"could not look inside: {e}"))
+                return
             read = {"validation": (result.text, result.trace, result.guesses)}
             for name, text in texts.items():
                 try:
