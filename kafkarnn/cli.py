@@ -274,7 +274,7 @@ def train_headless(opts, role, after_pid: int | None = None) -> int:
     from kafkarnn.train.launch import describe_start, make_session, open_run
     from kafkarnn.train.outcome import end_of_session
     from kafkarnn.train.seam import Role
-    from kafkarnn.train.session import progress_line
+    from kafkarnn.train.progress import progress_line
     from kafkarnn.train.signals import Signals
 
     background = role == Role.BACKGROUND

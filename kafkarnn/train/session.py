@@ -24,6 +24,7 @@ import numpy as np
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train import inside
 from kafkarnn.train.checkpoint import save_checkpoint
+from kafkarnn.train.progress import progress_line
 from kafkarnn.train.runs import Run
 from kafkarnn.train.seam import (  # noqa: F401  (re-exported: the seam's names)
     Event, EventKind, Generate, HandOff, LookInside, Pause, Resume, SaveNow, SetTemperature,
@@ -326,22 +327,3 @@ class Session:
             self.save_error = why and f"{path.name} could not be saved at iteration {t.iteration} ({why})"
         self._publish()
         return not why
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
-
-
-def progress_line(s: Snapshot) -> str:
-    """One headless progress line: no carriage returns, readable in a log file."""
-    val = f"{s.val_loss:.4f}" if s.val_loss is not None else "-"
-    best = f"{s.best_val_loss:.4f}" if s.best_val_loss is not None else "-"
-    eta = f"  eta {format_duration(s.eta_s)}" if s.eta_s is not None else ""
-    return (f"iter {s.iteration:>8,}  loss {s.loss:.4f}  val {val} (best {best})  "
-            f"{s.chars_per_sec:,.0f} chars/s  {s.iters_per_sec:.1f} it/s  "
-            f"elapsed {format_duration(s.elapsed_s)}{eta}")

@@ -22,7 +22,7 @@ from textual.widgets import Static
 
 from kafkarnn.pictures import line_chart
 from kafkarnn.train.seam import Snapshot, State
-from kafkarnn.train.session import format_duration
+from kafkarnn.train.progress import format_duration
 
 LN2 = math.log(2)
 SURE, UNSURE = 0.5, 0.1                  # probability thresholds for shading a character
