@@ -34,7 +34,7 @@ from kafkarnn.train.seam import LookInside
 from kafkarnn.train.session import Session
 from kafkarnn.tui.inside_views import TEXTS, Look, gradient_view, next_view, unit_info
 
-REFRESH_S = 5.0           # between looks; a look costs about one training step of the default model
+REFRESH_S = 5.0           # between looks: rare enough that training keeps its pace
 ANSWER_S = 30.0           # the loop answers between steps; a stopped loop never does
 VIEWS = {"units": "units", "next": "next character", "gradient": "gradient through time"}
 
@@ -112,7 +112,9 @@ class InsideScreen(Screen):
             self.session.send(command)
             deadline = time.monotonic() + ANSWER_S
             while not command.reply.done():        # in slices, so that leaving never waits long
-                if worker.is_cancelled or time.monotonic() > deadline:
+                if worker.is_cancelled:                # the screen closed
+                    return
+                if time.monotonic() > deadline:
                     self.post_message(Looked(None, "the trainer did not answer"))
                     return
                 worker.cancelled_event.wait(0.05)
