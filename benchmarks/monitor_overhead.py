@@ -1,13 +1,15 @@
 """What the training monitor costs: throughput with the monitor open vs `--headless`, same config.
 
     python benchmarks/monitor_overhead.py [--seconds 20] [--repeats 3] [--preset small]
-                                          [--corpus sample_texts] [--blas-threads N]
+                                          [--corpus sample_texts] [--blas-threads N] [--inside]
 
 Each trial is a fresh run in its own temporary KAFKARNN_HOME, `--max-seconds SECONDS`:
 - headless: `python -m kafkarnn … --headless`, output discarded;
 - monitor: the same command without `--headless`, in a pseudo-terminal (100×30,
   TERM=xterm-256color) whose output a reader thread drains; when the run's checkpoint
-  appears (the save at the limit) the script types `q`.
+  appears (the save at the limit) the script types `q`. With --inside the script types `i` as
+  soon as training has started (the first metrics line), so the Inside screen is open, looking
+  inside every few seconds, for the whole trial (the issue's bar: ≥ 90% of headless).
 Trials alternate (H M, M H, H M, …) so drift on the machine hits both sides alike. A trial's
 figure is the median `chars_per_sec` over its metrics.jsonl lines, leaving out the first (warm-up)
 and the last (written at the limit, it repeats the previous interval's rate); the wall-clock
@@ -78,9 +80,14 @@ def run_monitor(args, home: Path) -> None:
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     checkpoint = home / "runs" / "bench" / "checkpoint.npz"
+    metrics = home / "runs" / "bench" / "metrics.jsonl"
     deadline = time.monotonic() + args.seconds * 4 + 120
+    inside = args.inside
     try:
         while not checkpoint.exists():
+            if inside and metrics.exists():          # training runs: open the Inside screen
+                os.write(fd, b"i")
+                inside = False
             if time.monotonic() > deadline or os.waitpid(pid, os.WNOHANG)[0]:
                 raise RuntimeError("the monitor did not reach its limit")
             time.sleep(0.2)
@@ -121,12 +128,14 @@ def main() -> int:
     p.add_argument("--corpus", default=str(REPO / "sample_texts"), help="corpus (sample_texts)")
     p.add_argument("--blas-threads", type=int, default=0,
                    help="set OPENBLAS/OMP/MKL_NUM_THREADS for both modes (default: leave as is)")
+    p.add_argument("--inside", action="store_true",
+                   help="open the monitor's Inside screen (type i) once training has started")
     args = p.parse_args()
 
     results: dict[str, list[tuple[float, float]]] = {"headless": [], "monitor": []}
     print(f"preset {args.preset}, {args.seconds:g} s per trial, {args.repeats} trials per mode, "
           f"BLAS threads {args.blas_threads or os.environ.get('OPENBLAS_NUM_THREADS', 'default')}, "
-          f"load average {os.getloadavg()[0]:.2f}")
+          f"load average {os.getloadavg()[0]:.2f}{', Inside screen open' if args.inside else ''}")
     for i in range(args.repeats):
         order = ("headless", "monitor") if i % 2 == 0 else ("monitor", "headless")
         for mode in order:

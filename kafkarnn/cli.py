@@ -19,7 +19,7 @@ from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.threads import THREAD_VARS     # (imports no NumPy: threads are set first)
 
-COMMANDS = ("train", "attach", "stop", "sample", "runs")
+COMMANDS = ("train", "attach", "stop", "sample", "runs", "inspect", "score")
 EXAMPLES = """examples:
   kafkarnn                                   train the default model on Metamorphosis (resumes)
   kafkarnn --corpus mybook.txt               any UTF-8 text file, or a folder of them
@@ -27,6 +27,8 @@ EXAMPLES = """examples:
   kafkarnn --detach                          train in the background; `kafkarnn attach` to watch
   kafkarnn sample --prompt "Gregor woke" --length 300
   kafkarnn runs                              every run, and which are training now
+  kafkarnn inspect --feature in_quotes       the unit that tracks quotation marks, on the text
+  kafkarnn score letter.txt                  how well the latest run predicts a text
 
 `kafkarnn COMMAND --help` tells more about each command."""
 
@@ -152,13 +154,41 @@ def build_parser() -> Parser:
         "examples:\n  kafkarnn sample --prompt 'Gregor woke' --length 300 --temperature 0.8\n"
         "  kafkarnn sample --run metamorphosis-gru --best --top-k 5 --seed 1"))
     _common(s)
-    s.add_argument("--prompt", default="", help="text to continue")
+    given = s.add_mutually_exclusive_group()
+    given.add_argument("--prompt", default="", help="text to continue")
+    given.add_argument("--prompt-file", metavar="FILE", help="continue the text of FILE (UTF-8)")
     s.add_argument("--length", type=positive(int), default=200, help="characters to generate (200)")
     s.add_argument("--temperature", type=float, default=1.0, help="0 means always the likeliest (1)")
     s.add_argument("--top-k", type=positive(int), metavar="K", help="draw only from the K likeliest")
     s.add_argument("--seed", type=int, help="make the sample reproducible")
     s.add_argument("--best", action="store_true", help="use best.npz (lowest validation loss)")
     s.add_argument("--threads", type=positive(int), help=argparse.SUPPRESS)
+
+    i = _subparser(sub, "inspect", "what a run's hidden units track, and how far back its "
+                   "gradient reaches", epilog=(
+        "examples:\n  kafkarnn inspect --run metamorphosis-lstm --feature in_quotes\n"
+        "  kafkarnn inspect --unit 0:12 --text chapter.txt\n  kafkarnn inspect --json | jq .units[0]"))
+    _common(i)
+    which = i.add_mutually_exclusive_group()
+    which.add_argument("--unit", metavar="LAYER:N", help="shade the text by this unit (default: "
+                       "the unit that tracks a feature best)")
+    which.add_argument("--feature", metavar="NAME", help="shade the text by the unit that tracks "
+                       "this feature best (in_quotes, in_brackets, line_position, word_start, …)")
+    i.add_argument("--text", metavar="FILE", help="a UTF-8 text to look on (default: the run's "
+                   "validation text)")
+    i.add_argument("--best", action="store_true", help="use best.npz (lowest validation loss)")
+    i.add_argument("--json", action="store_true", help="units, gradient through time, gate "
+                   "saturation as JSON")
+    i.add_argument("--threads", type=positive(int), help=argparse.SUPPRESS)
+
+    c = _subparser(sub, "score", "how well a run's model predicts a text: nats and bits per "
+                   "character, perplexity")
+    _common(c)
+    c.add_argument("file", metavar="FILE", help="a UTF-8 text file")
+    c.add_argument("--best", action="store_true", help="use best.npz (lowest validation loss)")
+    c.add_argument("--json", action="store_true", help="chars, nats_per_char, bits_per_char, "
+                   "perplexity as JSON")
+    c.add_argument("--threads", type=positive(int), help=argparse.SUPPRESS)
 
     r = _subparser(sub, "runs", "list the runs, and which are training now")
     r.add_argument("--data-dir", metavar="DIR", help="where runs live")
@@ -227,6 +257,9 @@ def run_command(args) -> int:
         return cmd_sample(args)
     if args.command == "runs":
         return cmd_runs(args)
+    if args.command in ("inspect", "score"):
+        from kafkarnn import cli_inside
+        return (cli_inside.cmd_inspect if args.command == "inspect" else cli_inside.cmd_score)(args)
     if args.command == "stop":
         return cmd_stop(args)
     if args.command == "train" and args.detach:
@@ -243,7 +276,7 @@ def train_headless(opts, role, after_pid: int | None = None) -> int:
     from kafkarnn.train.launch import describe_start, make_session, open_run, thread_tuner
     from kafkarnn.train.outcome import end_of_session
     from kafkarnn.train.seam import Role
-    from kafkarnn.train.session import progress_line
+    from kafkarnn.train.progress import progress_line
     from kafkarnn.train.signals import Signals
 
     background = role == Role.BACKGROUND
@@ -345,13 +378,17 @@ def cmd_sample(args) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     if not (math.isfinite(args.temperature) and args.temperature >= 0):
         raise KafkarnnError(f"--temperature must be 0 or more, not {args.temperature}")
+    prompt = args.prompt
+    if args.prompt_file is not None:                 # a prompt with newlines, read as it is
+        from kafkarnn.cli_inside import read_text_file
+        prompt = read_text_file(args.prompt_file, "prompt file")
     sampler, run = load_for_sampling(data_dir, args.run, best=args.best)
     if args.run is None:                             # say which run "the latest" turned out to be
         eprint(f"kafkarnn: sampling from run {run.name} (iteration "
                f"{sampler.meta.get('iteration', '?')}{', best' if args.best else ''})")
     rng = np.random.default_rng(args.seed)
-    text, _ = sampler.generate(args.prompt, args.length, rng, args.temperature, args.top_k)
-    sys.stdout.write(args.prompt + text + "\n")
+    text, _ = sampler.generate(prompt, args.length, rng, args.temperature, args.top_k)
+    sys.stdout.write(prompt + text + "\n")
     return 0
 
 

@@ -7,6 +7,9 @@ Textual, 100×30) for a while so the sample reads like words, then writes
   monitor.svg   the monitor while training
   prompt.svg    the `g` dialog with a seed text typed in
   generate.svg  the monitor with that seed's continuation in the Generated pane
+  inside-units.svg     the Inside screen (i): the validation text shaded by one unit
+  inside-next.svg      its next-character view: the top-5 guesses at a cursor
+  inside-gradient.svg  its gradient through time, gate saturation and clipping
 next to this script. Timings and text differ from run to run.
 """
 
@@ -28,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from kafkarnn.train.launch import TrainOptions, make_session, prepare  # noqa: E402
 from kafkarnn.tui.app import MonitorApp  # noqa: E402
+from kafkarnn.tui.inside_screen import InsideScreen  # noqa: E402
 from kafkarnn.tui.monitor import start_note  # noqa: E402
 from kafkarnn.tui.screens import GenerateScreen  # noqa: E402
 
@@ -62,11 +66,31 @@ async def shoot(seconds: float, out: Path) -> None:
                 await pilot.pause(0.2)
             await pilot.pause(1.0)
             app.save_screenshot(filename="generate.svg", path=str(out))
+            await inside_shots(app, pilot, out)
             await pilot.press("q")
         app.trained.wait(30)
     finally:
         launch.lock.unlock()
-    print(f"wrote monitor.svg, prompt.svg and generate.svg to {out} (run data in {home})")
+    print(f"wrote monitor.svg, prompt.svg, generate.svg and inside-*.svg to {out} "
+          f"(run data in {home})")
+
+
+async def inside_shots(app, pilot, out: Path) -> None:
+    """The three views of the Inside screen, at its first look."""
+    await pilot.press("i")
+    deadline = time.monotonic() + 60
+    while app.screen.look is None and time.monotonic() < deadline:
+        await pilot.pause(0.2)
+    await pilot.pause(0.5)
+    app.save_screenshot(filename="inside-units.svg", path=str(out))
+    await pilot.press("2", *["right"] * 24)            # a cursor a little way into the text
+    await pilot.pause(0.5)
+    app.save_screenshot(filename="inside-next.svg", path=str(out))
+    await pilot.press("3")
+    await pilot.pause(0.5)
+    app.save_screenshot(filename="inside-gradient.svg", path=str(out))
+    await pilot.press("escape")
+    assert not isinstance(app.screen, InsideScreen)
 
 
 def main() -> None:

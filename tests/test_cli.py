@@ -329,3 +329,90 @@ def test_a_signal_while_training_headless_saves_and_exits_0(home, book, sig):
     assert saved >= first > 0
     assert f"kafkarnn: {sig.name}: saved run porter-rnn at iteration {saved:,} — run the same command" in err
     assert out.splitlines()[-1].startswith(f"iter {saved:>8,}")
+
+
+# ---- inspect, score, --prompt-file ---------------------------------------------------------------
+
+SHUT = "now I shall shut the door; it was open for you alone.\n"
+
+
+@pytest.fixture
+def trained(home, book, capsys):
+    assert train(book, "--max-iters", "12") == 0
+    capsys.readouterr()
+    return home / "runs" / "porter-rnn"
+
+
+def test_inspect_json_ranks_units_and_gives_the_gradient_through_time(trained, tmp_path, capsys):
+    assert main(["inspect", "--run", "porter-rnn", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    units = out["units"]
+    assert units and {"layer", "unit", "feature", "correlation"} <= set(units[0])
+    strengths = [abs(u["correlation"]) for u in units]
+    assert strengths == sorted(strengths, reverse=True)           # best first
+    gtt = out["gradient_through_time"]
+    layers = json.loads((trained / "config.json").read_text())["layers"]
+    assert len(gtt) == layers and all(len(g) == 8 for g in gtt)  # k = 0 … seq_len - 1
+    assert all(v > 0 for g in gtt for v in g) and out["text_chars"] > 100   # the validation text
+    text = tmp_path / "shut.txt"
+    text.write_text(SHUT * 4)
+    assert main(["inspect", "--text", str(text), "--feature", "word_start", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    best = out["best_per_feature"]["word_start"]
+    assert out["text_chars"] == len(SHUT) * 4
+    assert out["shown"] == {k: best[k] for k in ("layer", "unit", "state")}
+
+
+def test_inspect_prints_the_shaded_text_and_the_unit_table(trained, capsys):
+    assert main(["inspect", "--unit", "0:3"]) == 0
+    out = capsys.readouterr().out
+    assert "layer 0 unit 3 (h)" in out and "The porter said" in out
+    assert any(g in out for g in "▁▂▃▄▅▆▇█") and "correlation" in out and "in_word" in out
+    assert "gradient through time" in out
+
+
+def test_score_json_equals_score_text(trained, tmp_path, capsys):
+    from kafkarnn.train.inference import load_for_sampling
+    from kafkarnn.train.scoring import score_text
+    text = tmp_path / "door.txt"
+    text.write_text("The door was open for you alone.\nnow I shall shut it.")
+    assert main(["score", "--run", "porter-rnn", str(text), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    sampler, _ = load_for_sampling(trained.parent.parent, "porter-rnn")
+    assert got == score_text(sampler.model, sampler.vocab, text.read_text()).to_json()
+    assert set(got) == {"chars", "nats_per_char", "bits_per_char", "perplexity"}
+    assert main(["score", str(text)]) == 0
+    out = capsys.readouterr().out
+    assert f"{got['nats_per_char']:.4f} nats/char" in out and "perplexity" in out
+    assert "now I shall shut it." in out
+
+
+def test_sample_continues_a_prompt_file_with_newlines(trained, tmp_path, capsys):
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("The porter said\nthe door ")
+    assert main(["sample", "--prompt-file", str(prompt), "--length", "30", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("The porter said\nthe door ") and len(out) == 25 + 30 + 1
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["score", "missing.txt"], "cannot read text file missing.txt"),
+    (["score", "BAD"], "is not UTF-8 text"),
+    (["score", "UNKNOWN"], "never saw: 'Z'"),
+    (["inspect", "--text", "BAD"], "is not UTF-8 text"),
+    (["inspect", "--feature", "loudness"], "unknown feature 'loudness'"),
+    (["inspect", "--unit", "x:1"], "--unit must be LAYER:N"),
+    (["inspect", "--unit", "0:99"], "units 0–15"),
+    (["inspect", "--unit", "0:1", "--feature", "digit"], "not allowed with"),
+    (["inspect", "--text", "UNKNOWN"], "never saw"),
+    (["sample", "--prompt-file", "missing.txt"], "cannot read prompt file"),
+    (["sample", "--prompt", "a", "--prompt-file", "BAD"], "not allowed with"),
+])
+def test_inspect_score_and_prompt_file_errors(trained, tmp_path, capsys, args, fragment):
+    (tmp_path / "bad.txt").write_bytes(b"The \xff door")
+    (tmp_path / "unknown.txt").write_text("Zebra")
+    names = {"BAD": str(tmp_path / "bad.txt"), "UNKNOWN": str(tmp_path / "unknown.txt"),
+             "missing.txt": str(tmp_path / "missing.txt")}
+    assert main([names.get(a, a) for a in args]) == 2
+    line = error_line(capsys)
+    assert fragment.replace("missing.txt", str(tmp_path / "missing.txt")) in line, line

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from rich.text import Text
 from textual.app import App
-from textual.widgets import Input, Sparkline
+from textual.widgets import Input
 
 from kafkarnn.train.checkpoint import load_checkpoint
 from kafkarnn.train.launch import TrainOptions, make_session, prepare
@@ -22,7 +22,7 @@ from kafkarnn.train.trainer import TrainingDiverged
 from kafkarnn.tui.app import MonitorApp
 from kafkarnn.tui.monitor import start_note
 from kafkarnn.tui.screens import GenerateScreen
-from kafkarnn.tui.widgets import GeneratedPane, SamplePane, shaded, visible
+from kafkarnn.tui.widgets import GeneratedPane, LossChart, SamplePane, shaded, visible
 
 TINY = {"hidden": 16, "batch": 4, "seq_len": 16, "model": "rnn"}
 STEP_SLEEP = 0.01          # seconds added to each training step (see the module docstring)
@@ -228,7 +228,7 @@ async def test_resume_restores_iteration_and_curve(tmp_path, corpus):
             await pilot.pause(0.3)
             assert snap(app).iteration == before.iteration
             assert f"{before.iteration:,}" in screen_text(app)
-            curve = app.query_one(Sparkline).data
+            curve = app.query_one(LossChart).data
             assert len(curve) >= len(before.history)
             for restored, was in zip(curve, before.history):
                 assert math.isclose(restored, was, abs_tol=1e-5)

@@ -24,6 +24,8 @@ API
     look(probe, sources=GTT_SOURCES, limit=None) -> Inside
     copy_model(model) -> CharModel
     next_guesses(trace, vocab, text, k=5) -> Guesses
+    read(probe, text) -> (Trace, Guesses): the probe's model reading another text (a live sample,
+        a continuation), from zeros; in the thread that runs `look`, after it
     unit_values(trace, layer, unit, state="h") -> (T,) in [-1, 1]: h, or tanh(c) for an LSTM's c
 """
 
@@ -118,6 +120,15 @@ def next_guesses(tr: Trace, vocab: Vocab, text: str, k: int = 5) -> Guesses:
         nxt = vocab.encode(text[1:]).astype(np.intp)
         surprise[:-1] = -np.log(tr.probs[np.arange(len(nxt)), nxt])
     return Guesses(vocab.chars, ids, probs, surprise)
+
+
+def read(probe: Probe, text: str) -> tuple[Trace, Guesses]:
+    """The probe's model reading `text` from zeros: its trace and its guesses along it."""
+    unknown = probe.vocab.unknown(text)
+    if unknown:
+        raise KafkarnnError(unknown_chars_message(unknown, "the text"))
+    tr = trace(probe.model, probe.vocab.encode(text))
+    return tr, next_guesses(tr, probe.vocab, text)
 
 
 def unit_values(tr: Trace, layer: int, unit: int, state: str = "h") -> np.ndarray:

@@ -57,6 +57,8 @@ class Launch:
     resumed: bool
     run_meta: dict                       # stored with every checkpoint
     history: list[float] = field(default_factory=list)
+    history_iters: list[int] = field(default_factory=list)          # the iteration of each point
+    val_history: list[tuple[int, float]] = field(default_factory=list)
     best_val_loss: float | None = None
     elapsed_s: float = 0.0
 
@@ -98,6 +100,7 @@ def make_session(opts: TrainOptions, launch: Launch, **kw) -> Session:
                    data_dir=str(launch.run.data_dir), run_meta=launch.run_meta,
                    max_iters=opts.max_iters, max_seconds=opts.max_seconds,
                    eval_every=opts.eval_every, save_every=opts.save_every, history=launch.history,
+                   history_iters=launch.history_iters, val_history=launch.val_history,
                    best_val_loss=launch.best_val_loss, elapsed_s=launch.elapsed_s,
                    seed=launch.trainer.cfg.seed + launch.trainer.iteration, **kw)
 
@@ -216,6 +219,20 @@ def _stored_spec(stored: dict) -> str | None:
     return spec
 
 
+def validation_text(run: Run, log=None) -> str:
+    """The run's validation text, from the corpus its config.json names (KafkarnnError if that
+    corpus is gone, or holds none)."""
+    record = run.read_config()
+    stored = _corpus_of(run, record)
+    corpus = load_corpus(_stored_spec(stored), encoding=stored.get("encoding") or "utf-8",
+                         data_dir=run.data_dir, log=log)
+    cfg = _check_resume(run, record, corpus, None, {})       # the very text it was trained on
+    _, val = corpus.split(cfg.val_fraction)
+    if len(val) < 2:
+        raise KafkarnnError(f"run {run.name} holds out no validation text: pass --text FILE")
+    return corpus.vocab.decode(val)
+
+
 def _check_resume(run, record, corpus, preset, overrides) -> Config:
     """The stored configuration, if this invocation may continue it: else KafkarnnError."""
     try:
@@ -258,8 +275,10 @@ def _resume(run, lock, corpus, preset, overrides) -> Launch:
             continue
         if isinstance(rec.get("loss"), (int, float)) and math.isfinite(rec["loss"]):
             launch.history.append(float(rec["loss"]))
+            launch.history_iters.append(rec["iter"])
         v = rec.get("val_loss")
         if isinstance(v, (int, float)) and math.isfinite(v):
+            launch.val_history.append((rec["iter"], float(v)))
             if launch.best_val_loss is None or v < launch.best_val_loss:
                 launch.best_val_loss = float(v)
     return launch

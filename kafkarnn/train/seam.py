@@ -6,8 +6,8 @@
 - `Snapshot`: an immutable picture of the session that the loop replaces a few times a second
   and a UI reads whenever it likes (never a half-updated state: nothing in it changes);
 - `Event`: something that happened once (saved, save failed, finished, error, info);
-- commands (`Pause`, `Resume`, `SaveNow`, `SetTemperature`, `Generate`, `HandOff`): sent by a UI
-  with `Session.send()` and carried out by the loop between two training steps.
+- commands (`Pause`, `Resume`, `SaveNow`, `SetTemperature`, `Generate`, `LookInside`, `HandOff`):
+  sent by a UI with `Session.send()` and carried out by the loop between two training steps.
 
 Plain types only: no threads, no NumPy, no UI.
 """
@@ -83,6 +83,8 @@ class Snapshot:
     handed_to: int | None = None     # PID of the background trainer this session handed over to
     threads: int | None = None       # BLAS threads in use (None: the session does not set them)
     threads_auto: bool = False       # chosen by measuring steps, not fixed by --threads
+    history_iters: tuple[int, ...] = ()                # the iteration of each `history` point
+    val_history: tuple[tuple[int, float], ...] = ()    # (iteration, validation loss), oldest first
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,13 @@ class Generate:
     length: int = 200
     temperature: float = 1.0
     top_k: int | None = None
+    reply: Future = field(default_factory=Future, compare=False)
+
+
+@dataclass(frozen=True)
+class LookInside:
+    """A probe of the trainer as it is now (train/inside.py `take`: copies, milliseconds); it
+    arrives in `reply`, and the heavy `inside.look(probe)` is the asker's to run, in its own thread."""
     reply: Future = field(default_factory=Future, compare=False)
 
 

@@ -22,10 +22,13 @@ from datetime import datetime
 import numpy as np
 
 from kafkarnn.errors import KafkarnnError
+from kafkarnn.train import inside
 from kafkarnn.train.checkpoint import save_checkpoint
+from kafkarnn.train.progress import progress_line
 from kafkarnn.train.runs import Run
 from kafkarnn.train.seam import (  # noqa: F401  (re-exported: the seam's names)
-    Event, EventKind, Generate, HandOff, Pause, Resume, SaveNow, SetTemperature, Snapshot, State)
+    Event, EventKind, Generate, HandOff, LookInside, Pause, Resume, SaveNow, SetTemperature,
+    Snapshot, State)
 from kafkarnn.train.trainer import Trainer, TrainingDiverged
 
 HISTORY = 600          # sparkline points kept (one per metrics line, every ~2 s)
@@ -38,9 +41,9 @@ class Session:
                  run_meta: dict, max_iters: int | None = None, max_seconds: float | None = None,
                  eval_every: float = 30.0, save_every: float = 60.0, sample_every: float | None = None,
                  sample_len: int = 200, metrics_every: float = 2.0, report_every: float | None = None,
-                 log=None, stay_open: bool = False, history=(), best_val_loss=None,
-                 elapsed_s: float = 0.0, temperature: float = 1.0, seed: int | None = None,
-                 tuner=None):
+                 log=None, stay_open: bool = False, history=(), history_iters=(), val_history=(),
+                 best_val_loss=None, elapsed_s: float = 0.0, temperature: float = 1.0,
+                 seed: int | None = None, tuner=None):
         self.trainer, self.run_dir, self.run_meta = trainer, run, run_meta
         self.corpus, self.data_dir = corpus, data_dir
         self.max_iters, self.max_seconds = max_iters, max_seconds
@@ -48,7 +51,12 @@ class Session:
         self.sample_len, self.metrics_every, self.report_every = sample_len, metrics_every, report_every
         self.log, self.stay_open = log, stay_open
         self.tuner = tuner                # a ThreadTuner (train/threads.py) told of every step, or None
-        self.history = collections.deque((h for h in history if math.isfinite(h)), maxlen=HISTORY)
+        history = list(history)
+        iters = list(history_iters) if len(history_iters) == len(history) else [0] * len(history)
+        kept = [(i, h) for i, h in zip(iters, history) if math.isfinite(h)]
+        self.history = collections.deque((h for _, h in kept), maxlen=HISTORY)
+        self.history_iters = collections.deque((i for i, _ in kept), maxlen=HISTORY)
+        self.val_history = collections.deque(val_history, maxlen=HISTORY)
         self.best_val_loss, self.val_loss = best_val_loss, None
         self.elapsed_base = elapsed_s
         self.temperature = temperature
@@ -110,7 +118,8 @@ class Session:
             sample_probs=self.sample_probs, sample_id=self.sample_id,
             temperature=self.temperature, message=self.message,
             max_iters=self.max_iters, max_seconds=self.max_seconds, save_error=self.save_error,
-            handed_to=self.handed_to,
+            handed_to=self.handed_to, history_iters=tuple(self.history_iters),
+            val_history=tuple(self.val_history),
             threads=self.tuner.threads if self.tuner else None,
             threads_auto=bool(self.tuner and self.tuner.auto))
         with self._lock:
@@ -177,6 +186,7 @@ class Session:
                     self.rate = ((t.iteration - it0) / span, (t.chars - ch0) / span)
                     mark = (t.iteration, t.chars, step_time)
                     self.history.append(t.smooth_loss)
+                    self.history_iters.append(t.iteration)
                     # a slow pass (a big model) stretches the interval: validation stays ≤ 5%
                     every = self.eval_every and max(self.eval_every, VAL_SHARE_FACTOR * self.eval_seconds)
                     self._metrics(self._validate() if due("eval", every) else None)
@@ -233,6 +243,9 @@ class Session:
                 self._live_sample()
             elif isinstance(cmd, Generate):
                 self._generate(cmd)
+            elif isinstance(cmd, LookInside):
+                if not cmd.reply.done():
+                    cmd.reply.set_result(inside.take(self.trainer))
             self._publish()
 
     def _hand_off(self, cmd: HandOff) -> None:
@@ -270,6 +283,7 @@ class Session:
         if val is None:
             return None
         self.val_loss = val
+        self.val_history.append((self.trainer.iteration, val))
         if self.best_val_loss is None or val < self.best_val_loss:
             previous, self.best_val_loss = self.best_val_loss, val
             if not self._save(best=True):
@@ -326,23 +340,3 @@ class Session:
             self.save_error = why and f"{path.name} could not be saved at iteration {t.iteration} ({why})"
         self._publish()
         return not why
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
-
-
-def progress_line(s: Snapshot) -> str:
-    """One headless progress line: no carriage returns, readable in a log file."""
-    val = f"{s.val_loss:.4f}" if s.val_loss is not None else "-"
-    best = f"{s.best_val_loss:.4f}" if s.best_val_loss is not None else "-"
-    eta = f"  eta {format_duration(s.eta_s)}" if s.eta_s is not None else ""
-    threads = f"  {s.threads} threads" if s.threads is not None else ""
-    return (f"iter {s.iteration:>8,}  loss {s.loss:.4f}  val {val} (best {best})  "
-            f"{s.chars_per_sec:,.0f} chars/s  {s.iters_per_sec:.1f} it/s{threads}  "
-            f"elapsed {format_duration(s.elapsed_s)}{eta}")

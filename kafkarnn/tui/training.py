@@ -18,6 +18,7 @@ from textual.widgets import Footer
 
 from kafkarnn.train.seam import EventKind, Generate, Pause, Resume, SaveNow, SetTemperature
 from kafkarnn.train.session import Session
+from kafkarnn.tui.inside_screen import InsideScreen
 from kafkarnn.tui.screens import Continuation, GenerateScreen
 from kafkarnn.tui.widgets import GeneratedPane, LossPane, RunPane, SamplePane, SpeedPane
 
@@ -33,6 +34,7 @@ class TrainingScreen(Screen):
         Binding("space", "pause", "Pause"),
         Binding("space", "resume", "Resume"),
         Binding("g", "generate", "Generate"),
+        Binding("i", "inside", "Inside"),
         Binding("s", "save", "Save"),
         Binding("plus,equals_sign", "temperature(0.1)", "hotter", key_display="+", group=TEMP),
         Binding("minus", "temperature(-0.1)", "cooler", key_display="-", group=TEMP),
@@ -52,6 +54,7 @@ class TrainingScreen(Screen):
         self.temperature = snap.temperature
         self.last_prompt = ("", 200, snap.temperature)
         self.save_requested = 0
+        self.continuation = ""             # the last `g` prompt and continuation, for Inside
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -146,8 +149,16 @@ class TrainingScreen(Screen):
         if result is None:
             return
         self.last_prompt = (result.prompt, result.length, result.temperature)
+        self.continuation = result.prompt + result.text
         self.query_one(GeneratedPane).show(result.prompt, result.text, result.probs,
                                            result.temperature, self.session.snapshot().iteration)
+
+    def action_inside(self) -> None:
+        self.app.push_screen(InsideScreen(self.session, self.inside_texts))
+
+    def inside_texts(self) -> dict[str, str]:
+        """The texts besides the validation passage that the Inside screen can shade."""
+        return {"sample": self.session.snapshot().sample, "continuation": self.continuation}
 
     def system_commands(self):
         """The command palette's entries for this screen."""
@@ -156,6 +167,8 @@ class TrainingScreen(Screen):
                                 "space: stop or continue the training steps", self.action_toggle_pause)
         yield SystemCommand("Generate from a prompt", "g: continue a seed text with the current model",
                             self.action_generate)
+        yield SystemCommand("Look inside the network", "i: units, next-character guesses, "
+                            "gradient through time", self.action_inside)
         yield SystemCommand("Save checkpoint now", "s: write the run's checkpoint", self.action_save)
         yield SystemCommand("Hotter live sample", "+: raise the live sample's temperature by 0.1",
                             lambda: self.action_temperature(0.1))

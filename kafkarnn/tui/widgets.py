@@ -1,4 +1,5 @@
-"""The monitor's panes: loss, speed, run, live sample and generated text.
+"""The monitor's panes: loss (a chart of training and validation), speed, run, live sample and
+generated text.
 
 Each pane turns a `Snapshot` (or a generated continuation) into Rich text and re-renders only
 when what it shows has changed; the App decides how often to ask. Text the model wrote always
@@ -9,7 +10,6 @@ escape sequences or a carriage return in a sample cannot break the screen.
 from __future__ import annotations
 
 import math
-import statistics
 import time
 import unicodedata
 from datetime import datetime
@@ -18,10 +18,11 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
+from kafkarnn.pictures import line_chart
 from kafkarnn.train.seam import Snapshot, State
-from kafkarnn.train.session import format_duration
+from kafkarnn.train.progress import format_duration
 
 LN2 = math.log(2)
 SURE, UNSURE = 0.5, 0.1                  # probability thresholds for shading a character
@@ -102,24 +103,54 @@ class _Pane(Static):
             self.update(make())
 
 
+TRAIN, VAL, BEST = ("·", ""), ("•", "bold #e0a030"), ("◆", "bold reverse #40c060")
+
+
+def loss_series(s: Snapshot) -> list:
+    """The chart's series from a snapshot: smoothed training loss, validation, the best validation."""
+    iters = s.history_iters if len(s.history_iters) == len(s.history) else range(len(s.history))
+    train = [(i, h) for i, h in zip(iters, s.history) if math.isfinite(h)]
+    val = [(i, v) for i, v in s.val_history if math.isfinite(v)]
+    best = [min(val, key=lambda p: p[1])] if val else []
+    return [(train, *TRAIN), (val, *VAL), (best, *BEST)]
+
+
+def loss_legend() -> Text:
+    return Text.assemble((TRAIN[0], TRAIN[1]), " train  ", (VAL[0], VAL[1]), " val  ",
+                         (BEST[0], BEST[1]), " best val")
+
+
+class LossChart(Static):
+    """Training and validation loss on one chart, with a labelled axis in nats."""
+
+    data: list[float] = []                 # the training points drawn, oldest first
+    _key: object = None
+
+    def show(self, s: Snapshot) -> None:
+        series = loss_series(s)
+        width, height = self.content_size.width or 60, self.content_size.height or 6
+        key = (tuple(series[0][0]), tuple(series[1][0]), width, height)
+        if key == self._key:
+            return
+        self._key = key
+        self.data = [y for _, y in series[0][0]]
+        self.update(line_chart(series, width, max(2, height - 1)))
+
+
 class LossPane(Vertical):
-    """Sparkline of the smoothed training loss, and the losses in nats and bits per character."""
+    """A chart of the smoothed training loss and the validation loss, and the losses in nats
+    and bits per character."""
 
     def compose(self) -> ComposeResult:
-        yield Sparkline([], summary_function=statistics.fmean, id="curve")
+        yield LossChart(id="curve")
         yield _Pane(id="loss-numbers")
 
     def on_mount(self) -> None:
         self.border_title = "Loss"
+        self.border_subtitle = loss_legend()
 
     def show_curve(self, s: Snapshot) -> None:
-        data = [h for h in s.history if math.isfinite(h)]
-        spark = self.query_one(Sparkline)
-        if data == (spark.data or []):
-            return
-        spark.data = data
-        if data:
-            self.border_subtitle = Text(f"{min(data):.2f}–{max(data):.2f} nats · {len(data)} points")
+        self.query_one(LossChart).show(s)
 
     def show_numbers(self, s: Snapshot) -> None:
         def row(name, nats):
