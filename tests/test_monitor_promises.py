@@ -181,7 +181,7 @@ def screen_lines(app) -> list[str]:
 # ---- 3. 80×24 and NO_COLOR --------------------------------------------------------------------------
 
 TITLES = ["Loss", "Sample · T 1.00", "Generated", "Run", "Speed"]
-FOOTER = ["space Pause", "g Generate", "s Save", "+", "-", "d Detach", "q Save & quit"]
+FOOTER = ["space Pause", "g Generate", "i Inside", "s Save", "+", "-", "d Detach", "q Quit"]
 
 
 async def test_every_title_and_footer_key_is_on_screen_at_80x24():
@@ -245,7 +245,7 @@ def test_no_color_in_the_real_app_at_80x24_greys_only_and_the_state_word_marked(
                     env={"NO_COLOR": "1"})
     terminals.append(term)
     training_in(term, run_dir)
-    until(lambda: "Save & quit" in term.text() and " RUNNING " in term.text(),
+    until(lambda: "Detach" in term.text() and " RUNNING " in term.text(),
           what="the screen to be drawn")
     term.type("q")
     assert term.wait(30) == 0

@@ -24,7 +24,7 @@ from kafkarnn.tui.widgets import GeneratedPane, LossPane, RunPane, SamplePane, S
 
 POLL_S, CURVE_S = 0.25, 1.0        # numbers at 4 Hz, the loss chart at 1 Hz
 GENERATE_TIMEOUT_S = 60.0
-TEMP = Binding.Group("temp", compact=True)
+TEMP = Binding.Group("T", compact=True)     # the footer says "+- T": it must fit 80 columns
 
 
 class TrainingScreen(Screen):
@@ -39,7 +39,7 @@ class TrainingScreen(Screen):
         Binding("plus,equals_sign", "temperature(0.1)", "hotter", key_display="+", group=TEMP),
         Binding("minus", "temperature(-0.1)", "cooler", key_display="-", group=TEMP),
         Binding("d", "detach", "Detach"),
-        Binding("q", "quit", "Save & quit"),
+        Binding("q", "quit", "Quit"),          # it saves first, as the palette says
         Binding("ctrl+c", "quit", "Save & quit", show=False, priority=True),  # what people press
     ]
 

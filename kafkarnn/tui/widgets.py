@@ -125,8 +125,14 @@ class LossChart(Static):
 
     data: list[float] = []                 # the training points drawn, oldest first
     _key: object = None
+    _last: Snapshot | None = None
+
+    def on_resize(self) -> None:               # drawn before layout at a guessed size: redraw
+        if self._last is not None:
+            self.show(self._last)
 
     def show(self, s: Snapshot) -> None:
+        self._last = s
         series = loss_series(s)
         width, height = self.content_size.width or 60, self.content_size.height or 6
         key = (tuple(series[0][0]), tuple(series[1][0]), width, height)
