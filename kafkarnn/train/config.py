@@ -56,10 +56,10 @@ PRESETS: dict[str, Config] = {
     "seed": Config(model="rnn", hidden=100, layers=1, batch=1, seq_len=25, optimizer="adagrad",
                    lr=0.1, lr_min=0.1, clip=5.0, init="seed", dtype="float64",
                    reduction="seq-sum"),
-    # The best 5-minute model on 2 CPU cores (see README, "Choosing the default"): two GRU
-    # layers of 384, regularised hard because Metamorphosis is small (dropout between layers,
-    # DropConnect on the recurrent weights, weight decay), Adam with a cosine decay over about
-    # 4 minutes of training on the machine it was chosen on.
+    # The best 5-minute model on 2 CPU cores (benchmarks/README.md, "Choosing the default"): two
+    # GRU layers of 384, regularised hard because Metamorphosis is small (dropout between layers,
+    # DropConnect on the recurrent weights, weight decay), Adam with a cosine decay that ends
+    # within such a run.
     "default": Config(model="gru", hidden=384, layers=2, dropout=0.3, weight_drop=0.3, batch=32,
                       seq_len=128, optimizer="adam", lr=2e-3, lr_min=1e-4, decay_iters=1000,
                       weight_decay=0.1, clip=0.0, clip_norm=1.0),
