@@ -1,7 +1,8 @@
 """The Inside screen: what the network's units track, what it expects next, how far back the
 gradient reaches — live, while training goes on.
 
-Every REFRESH_S seconds while the screen is open (never when it is closed), a thread worker
+Every REFRESH_S seconds, and no sooner than LOOK_PACE times the last look's own duration after it,
+while the screen is open (never when it is closed), a thread worker
 asks the training loop for a probe (`LookInside`: copies, taken between two steps), runs the
 heavy `inside.look` on it off the UI thread, reads the live sample and the last continuation
 with the same copy, and posts the result. A refresh is skipped while the previous look runs,
@@ -34,7 +35,8 @@ from kafkarnn.train.seam import LookInside
 from kafkarnn.train.session import Session
 from kafkarnn.tui.inside_views import TEXTS, Look, gradient_view, next_view, unit_info
 
-REFRESH_S = 5.0           # between looks: rare enough that training keeps its pace
+REFRESH_S = 5.0           # between looks at least, and
+LOOK_PACE = 20            # at least 20× a look's own time: the look shares the GIL with training
 ANSWER_S = 30.0           # the loop answers between steps; a stopped loop never does
 VIEWS = {"units": "units", "next": "next character", "gradient": "gradient through time"}
 
@@ -70,6 +72,7 @@ class InsideScreen(Screen):
         self.session, self.texts = session, texts
         self.look: Look | None = None
         self.looking = False
+        self.next_look_at = 0.0                # monotonic time before which no new look starts
         self.looked_at = 0.0
         self.view, self.text_name = "units", "validation"
         self.at_layer, self.at_unit, self.at_state = 0, 0, "h"
@@ -97,7 +100,7 @@ class InsideScreen(Screen):
     # -- looking ------------------------------------------------------------------------------
 
     def refresh_look(self) -> None:
-        if self.looking:                       # the previous look is still running: skip
+        if self.looking or time.monotonic() < self.next_look_at:   # one at a time, and paced
             return
         self.looking = True
         texts = {name: text for name, text in self.texts().items() if len(text) >= 2}
@@ -119,6 +122,7 @@ class InsideScreen(Screen):
                     return
                 worker.cancelled_event.wait(0.05)
             probe = command.reply.result()
+            started = time.monotonic()
             try:
                 result = inside.look(probe)
             except (ValueError, FloatingPointError, KafkarnnError) as e:   # e.g. a diverged model
@@ -131,6 +135,7 @@ class InsideScreen(Screen):
                 except KafkarnnError:
                     pass                           # a text the model cannot read is not shown
             self.post_message(Looked(Look(result, read)))
+            self.next_look_at = time.monotonic() + LOOK_PACE * (time.monotonic() - started)
         finally:
             self.looking = False
 
