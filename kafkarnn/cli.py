@@ -344,7 +344,10 @@ def pick_training_run(data_dir, name: str | None, what: str):
     from kafkarnn.train.listing import list_runs
     from kafkarnn.train.runs import Run
     if name is not None:
-        return Run(data_dir, name)
+        run = Run(data_dir, name)
+        if not run.exists():
+            raise KafkarnnError(f"no run named {name} in {data_dir} (see `kafkarnn runs`)")
+        return run
     busy = training_runs([Run(data_dir, r["name"]) for r in list_runs(data_dir)])
     if not busy:
         raise KafkarnnError(f"no run is training in {data_dir}: nothing to {what}")

@@ -239,6 +239,9 @@ def test_detach_runs_stop_and_one_writer(home, book):
         assert listed[0]["training"] is False and listed[0]["pid"] is None
         nothing = cli("stop", home=home)
         assert nothing.returncode == 2 and nothing.stderr.startswith("kafkarnn: error: no run is training")
+        typo = cli("stop", "--run", "bgg", home=home)            # never a new run by mistake
+        assert typo.returncode == 2 and "no run named bgg" in typo.stderr
+        assert not (home / "runs" / "bgg").exists()
     finally:
         stop_all(home)
 
