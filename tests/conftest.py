@@ -1,4 +1,4 @@
-"""Fixtures shared by the command-line tests: a private data dir and a small book."""
+"""Fixtures shared by the tests that run kafkarnn: a private data dir, a small book, terminals."""
 
 import pytest
 
@@ -20,3 +20,21 @@ def book(tmp_path):
     p = tmp_path / "porter.txt"
     p.write_text(TEXT)
     return p
+
+
+@pytest.fixture
+def long_book(tmp_path):
+    """The book four times over: enough text for a few streams of real-process runs."""
+    p = tmp_path / "porter.txt"
+    p.write_text(TEXT * 4)
+    return p
+
+
+@pytest.fixture
+def terminals():
+    """Terminals (tests/terminal.py) a test opened; whatever still runs at the end is killed."""
+    opened = []
+    yield opened
+    for t in opened:
+        t.kill()
+

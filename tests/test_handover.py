@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 import pytest
-from conftest import TEXT
 from terminal import Terminal, last_iteration, processes_of, until
 
 from kafkarnn.train.checkpoint import load_checkpoint
@@ -58,29 +57,6 @@ def assert_same_run(path_a, path_b):
     assert meta_a["rng"] == meta_b["rng"] and meta_a["smooth_loss"] == meta_b["smooth_loss"]
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("KAFKARNN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def book(tmp_path):
-    p = tmp_path / "porter.txt"
-    p.write_text(TEXT * 4)
-    return p
-
-
-@pytest.fixture
-def terminals():
-    """Terminals opened by a test; whatever is still running at the end is killed, with any
-    background trainer of the test's runs."""
-    opened = []
-    yield opened
-    for t in opened:
-        t.kill()
-
-
 def stop_all(home):
     for run in (home / "runs").iterdir() if (home / "runs").exists() else ():
         h = Run(home, run.name).holder()
@@ -90,9 +66,9 @@ def stop_all(home):
 
 # ---- a dropped connection -------------------------------------------------------------------------
 
-def test_a_dropped_connection_hands_the_run_to_the_background_and_back(home, book, terminals):
+def test_a_dropped_connection_hands_the_run_to_the_background_and_back(home, long_book, terminals):
     run = home / "runs" / "drop"
-    cmd = ["--corpus", book, *TINY, "--run", "drop", "--save-every", "0.5"]
+    cmd = ["--corpus", long_book, *TINY, "--run", "drop", "--save-every", "0.5"]
     first = Terminal(*cmd, home=home)
     terminals.append(first)
     try:
@@ -129,7 +105,7 @@ def test_a_dropped_connection_hands_the_run_to_the_background_and_back(home, boo
 
 # ---- nothing lost or repeated ---------------------------------------------------------------------
 
-def in_process_hops(home, book, cell: str, n: int):
+def in_process_hops(home, long_book, cell: str, n: int):
     """N iterations of one run straight, and of another with three hand-offs in between (the
     session's HandOff, then resumes), in this process; returns both checkpoints."""
     overrides = dict(model=cell, hidden=12, layers=2, batch=3, seq_len=7, dropout=0.2,
@@ -138,7 +114,7 @@ def in_process_hops(home, book, cell: str, n: int):
     for name, hops in (("straight", []), ("hops", [5, 11, 23])):
         at = 0
         for stop_at in [*hops, n]:
-            launch = prepare(data_dir=home, corpus_spec=str(book), encoding=None, run_name=name,
+            launch = prepare(data_dir=home, corpus_spec=str(long_book), encoding=None, run_name=name,
                              new=False, preset=None, overrides=overrides, role=Role.MONITOR)
             try:
                 assert launch.trainer.iteration == at
@@ -159,17 +135,17 @@ def in_process_hops(home, book, cell: str, n: int):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_hand_offs_in_between_change_nothing(home, book, cell):
-    straight, hops = in_process_hops(home, book, cell, 40)
+def test_hand_offs_in_between_change_nothing(home, long_book, cell):
+    straight, hops = in_process_hops(home, long_book, cell, 40)
     assert_same_run(straight, hops)
 
 
 @pytest.mark.parametrize("cell", ["gru", pytest.param("rnn", marks=pytest.mark.slow),
                                   pytest.param("lstm", marks=pytest.mark.slow)])
-def test_detach_attach_and_take_over_end_bit_identical(home, book, terminals, cell):
+def test_detach_attach_and_take_over_end_bit_identical(home, long_book, terminals, cell):
     """Real processes: --detach, attach (takes over the background), attach in a second terminal
     (takes over the monitor), d (back to the background), stop; then as many iterations straight."""
-    model = ["--corpus", book, "--model", cell, *SLOW, "--save-every", "1000",
+    model = ["--corpus", long_book, "--model", cell, *SLOW, "--save-every", "1000",
              "--threads", "1"]            # bit-exact at a fixed count (threads.py says why)
     run = home / "runs" / "hops"
     try:
@@ -206,8 +182,8 @@ def test_detach_attach_and_take_over_end_bit_identical(home, book, terminals, ce
 
 # ---- from the shell -------------------------------------------------------------------------------
 
-def test_detach_runs_stop_and_one_writer(home, book):
-    cmd = ["--corpus", book, *TINY, "--run", "bg", "--save-every", "0.3"]
+def test_detach_runs_stop_and_one_writer(home, long_book):
+    cmd = ["--corpus", long_book, *TINY, "--run", "bg", "--save-every", "0.3"]
     try:
         out = cli("--detach", *cmd, home=home)
         assert out.returncode == 0, out.stderr
@@ -246,10 +222,10 @@ def test_detach_runs_stop_and_one_writer(home, book):
         stop_all(home)
 
 
-def test_stop_and_attach_without_a_name_list_several(home, book):
+def test_stop_and_attach_without_a_name_list_several(home, long_book):
     try:
         for name in ("one", "two"):
-            assert cli("--detach", "--corpus", book, *TINY, "--run", name, home=home).returncode == 0
+            assert cli("--detach", "--corpus", long_book, *TINY, "--run", name, home=home).returncode == 0
         out = cli("stop", home=home)
         assert out.returncode == 2
         assert "2 runs are training: one (background " in out.stderr and "pass --run NAME" in out.stderr
@@ -258,11 +234,11 @@ def test_stop_and_attach_without_a_name_list_several(home, book):
         stop_all(home)
 
 
-def test_files_of_a_run_are_its_owners_alone(home, book):
+def test_files_of_a_run_are_its_owners_alone(home, long_book):
     old = os.umask(0o022)
     try:
         try:
-            assert cli("--detach", "--corpus", book, *TINY, "--run", "mine", "--save-every", "0.2",
+            assert cli("--detach", "--corpus", long_book, *TINY, "--run", "mine", "--save-every", "0.2",
                        home=home).returncode == 0
             until(lambda: (home / "runs" / "mine" / "checkpoint.npz").exists(), what="a save")
             assert cli("stop", "--run", "mine", home=home).returncode == 0
@@ -280,16 +256,16 @@ def test_files_of_a_run_are_its_owners_alone(home, book):
 
 # ---- faults ---------------------------------------------------------------------------------------
 
-def test_a_killed_background_trainer_is_recovered(home, book):
+def test_a_killed_background_trainer_is_recovered(home, long_book):
     try:
-        assert cli("--detach", "--corpus", book, *TINY, "--run", "k", "--save-every", "0.2",
+        assert cli("--detach", "--corpus", long_book, *TINY, "--run", "k", "--save-every", "0.2",
                    home=home).returncode == 0
         until(lambda: (home / "runs" / "k" / "checkpoint.npz").exists(), what="a save")
         pid = holder(home, "k").pid
         os.kill(pid, signal.SIGKILL)
         until(lambda: holder(home, "k") is None, what="the kernel to release the lock")
         it = arrays(home / "runs" / "k" / "checkpoint.npz")[1]["iteration"]
-        out = cli("--headless", "--corpus", book, *TINY, "--run", "k", "--max-iters", it + 5, home=home)
+        out = cli("--headless", "--corpus", long_book, *TINY, "--run", "k", "--max-iters", it + 5, home=home)
         assert out.returncode == 0, out.stderr
         assert f"recovered: the previous trainer of k, process {pid} (background)" in out.stderr
         assert f"resuming at iteration {it:,}" in out.stderr
@@ -298,9 +274,9 @@ def test_a_killed_background_trainer_is_recovered(home, book):
         stop_all(home)
 
 
-def test_a_killed_monitor_resumes_from_its_last_save(home, book, terminals):
+def test_a_killed_monitor_resumes_from_its_last_save(home, long_book, terminals):
     run = home / "runs" / "km"
-    term = Terminal("--corpus", book, *TINY, "--run", "km", "--save-every", "0.3", home=home)
+    term = Terminal("--corpus", long_book, *TINY, "--run", "km", "--save-every", "0.3", home=home)
     terminals.append(term)
     until(lambda: (run / "checkpoint.npz").exists() and held_by(home, "km", term.pid),
           what="a save")
@@ -313,10 +289,10 @@ def test_a_killed_monitor_resumes_from_its_last_save(home, book, terminals):
     assert processes_of("km") == []
 
 
-def test_two_attaches_at_the_same_instant_leave_exactly_one_trainer(home, book, terminals):
+def test_two_attaches_at_the_same_instant_leave_exactly_one_trainer(home, long_book, terminals):
     run = home / "runs" / "race"
     try:
-        assert cli("--detach", "--corpus", book, *TINY, "--run", "race", home=home).returncode == 0
+        assert cli("--detach", "--corpus", long_book, *TINY, "--run", "race", home=home).returncode == 0
         background = holder(home, "race").pid
         a = Terminal("attach", "--run", "race", home=home)
         b = Terminal("attach", "--run", "race", home=home)
@@ -344,8 +320,8 @@ from kafkarnn.train.handover import write_note  # noqa: E402
 from kafkarnn.tui.monitor import Monitor  # noqa: E402
 
 
-def pilot_monitor(home, book, start=None):
-    launch = prepare(data_dir=home, corpus_spec=str(book), encoding=None, run_name="p", new=False,
+def pilot_monitor(home, long_book, start=None):
+    launch = prepare(data_dir=home, corpus_spec=str(long_book), encoding=None, run_name="p", new=False,
                      preset=None, overrides={"model": "rnn", "hidden": 16, "batch": 2, "seq_len": 8},
                      role=Role.MONITOR)
     m = Monitor(TrainOptions(data_dir=home), launch)
@@ -367,9 +343,9 @@ async def wait(pilot, condition, timeout=30.0):
         await pilot.pause(0.05)
 
 
-async def test_d_saves_hands_over_and_leaves(home, book):
+async def test_d_saves_hands_over_and_leaves(home, long_book):
     started = []
-    m = pilot_monitor(home, book, start=lambda: started.append(1) or 4242)
+    m = pilot_monitor(home, long_book, start=lambda: started.append(1) or 4242)
     async with m.app.run_test(size=(100, 30)) as pilot:
         await wait(pilot, lambda: m.session.snapshot().iteration > 3)
         await pilot.press("d")
@@ -381,9 +357,9 @@ async def test_d_saves_hands_over_and_leaves(home, book):
     m.launch.lock.unlock()
 
 
-async def test_d_while_paused_saves_and_does_not_hand_on(home, book):
+async def test_d_while_paused_saves_and_does_not_hand_on(home, long_book):
     started = []
-    m = pilot_monitor(home, book, start=lambda: started.append(1) or 4242)
+    m = pilot_monitor(home, long_book, start=lambda: started.append(1) or 4242)
     async with m.app.run_test(size=(100, 30)) as pilot:
         await wait(pilot, lambda: m.session.snapshot().iteration > 3)
         await pilot.press("space")
@@ -398,10 +374,10 @@ async def test_d_while_paused_saves_and_does_not_hand_on(home, book):
     assert arrays(m.run.checkpoint_path)[1]["iteration"] == it
 
 
-async def test_a_failed_hand_off_is_shown_and_training_goes_on(home, book):
+async def test_a_failed_hand_off_is_shown_and_training_goes_on(home, long_book):
     def cannot_start():
         raise OSError(11, "Resource temporarily unavailable")
-    m = pilot_monitor(home, book, start=cannot_start)
+    m = pilot_monitor(home, long_book, start=cannot_start)
     async with m.app.run_test(size=(100, 30), notifications=True) as pilot:
         await wait(pilot, lambda: m.session.snapshot().iteration > 3)
         await pilot.press("d")
@@ -422,8 +398,8 @@ async def test_a_failed_hand_off_is_shown_and_training_goes_on(home, book):
     assert m.ending().code == 0
 
 
-async def test_a_take_over_is_said_in_the_monitor_that_loses_the_run(home, book):
-    m = pilot_monitor(home, book)
+async def test_a_take_over_is_said_in_the_monitor_that_loses_the_run(home, long_book):
+    m = pilot_monitor(home, long_book)
     async with m.app.run_test(size=(100, 30)) as pilot:
         await wait(pilot, lambda: m.session.snapshot().iteration > 3)
         write_note(m.run, "take-over")                   # as another kafkarnn writes it ...

@@ -26,12 +26,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import TEXT
 from rich.console import Console
-from textual import events
 from terminal import Terminal, last_iteration, until
 from test_tui import corpus, monitor, run, snap  # noqa: F401  (corpus, run: fixtures)
 from test_tui import until as until_app
+from textual import events
 
 from kafkarnn.train.checkpoint import load_checkpoint
 from kafkarnn.train.seam import Pause, Resume, Snapshot, State
@@ -45,27 +44,6 @@ UPDATE = os.environ.get("KAFKARNN_UPDATE_SNAPSHOTS") == "1"
 TEXTUAL = importlib.metadata.version("textual")
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("KAFKARNN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def book(tmp_path):
-    p = tmp_path / "porter.txt"
-    p.write_text(TEXT * 4)
-    return p
-
-
-@pytest.fixture
-def terminals():
-    opened = []
-    yield opened
-    for t in opened:
-        t.kill()
-
-
 def training_in(term: Terminal, run_dir: Path) -> None:
     """Wait until the monitor trains: its App is mounted, so its signal handlers are in place."""
     until(lambda: last_iteration(run_dir) > 0 or term.status is not None, what="the monitor to train")
@@ -75,9 +53,9 @@ def training_in(term: Terminal, run_dir: Path) -> None:
 # ---- 1. SIGINT and SIGTERM ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_to_the_monitor_saves_and_exits_0_with_the_saved_line(home, book, terminals, sig):
+def test_a_signal_to_the_monitor_saves_and_exits_0_with_the_saved_line(home, long_book, terminals, sig):
     run_dir = home / "runs" / "sig"
-    term = Terminal("--corpus", book, *TINY, "--run", "sig", "--save-every", "1000", home=home)
+    term = Terminal("--corpus", long_book, *TINY, "--run", "sig", "--save-every", "1000", home=home)
     terminals.append(term)
     training_in(term, run_dir)
     before = last_iteration(run_dir)
@@ -238,10 +216,10 @@ def grey(kind: str, value) -> bool:
     return len(set(value)) == 1
 
 
-def test_no_color_in_the_real_app_at_80x24_greys_only_and_the_state_word_marked(home, book,
+def test_no_color_in_the_real_app_at_80x24_greys_only_and_the_state_word_marked(home, long_book,
                                                                                   terminals):
     run_dir = home / "runs" / "mono"
-    term = Terminal("--corpus", book, *TINY, "--run", "mono", home=home, size=(80, 24),
+    term = Terminal("--corpus", long_book, *TINY, "--run", "mono", home=home, size=(80, 24),
                     env={"NO_COLOR": "1"})
     terminals.append(term)
     training_in(term, run_dir)

@@ -8,7 +8,6 @@ full second for the CPU to settle.
 
 import math
 import time
-from pathlib import Path
 
 import pytest
 from rich.text import Text
