@@ -181,3 +181,21 @@ def gemm_gflops(m: int, k: int, n: int, dtype: str = "float32", repeats: int = 7
     c = np.empty((m, n), dtype=dtype)
     seconds = seconds_per_call(lambda: np.matmul(a, b, out=c), repeats, min_time)
     return median([2.0 * m * k * n / t / 1e9 for t in seconds])
+
+
+def drain(fd: int):
+    """Read a pseudo-terminal's output in a daemon thread and drop it: a terminal that nobody
+    reads would block the app writing to it. Returns the thread."""
+    import threading
+
+    def read():
+        while True:
+            try:
+                if not os.read(fd, 65536):
+                    return
+            except OSError:
+                return
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return reader
+

@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -86,15 +85,7 @@ def monitor(env, *args) -> tuple[int, int]:
     pid, fd = pty.fork()
     if pid == 0:
         os.execve(sys.executable, [sys.executable, "-m", "kafkarnn", *args], env)
-
-    def drain():
-        while True:
-            try:
-                if not os.read(fd, 65536):
-                    return
-            except OSError:
-                return
-    threading.Thread(target=drain, daemon=True).start()
+    common.drain(fd)
     return pid, fd
 
 

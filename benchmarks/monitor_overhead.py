@@ -32,11 +32,12 @@ import subprocess
 import sys
 import tempfile
 import termios
-import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 
 
 def command(args, headless: bool) -> list[str]:
@@ -70,15 +71,7 @@ def run_monitor(args, home: Path) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     os.kill(pid, signal.SIGWINCH)
 
-    def drain():                                     # a terminal that never reads would block the app
-        while True:
-            try:
-                if not os.read(fd, 65536):
-                    return
-            except OSError:
-                return
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
+    reader = common.drain(fd)
     checkpoint = home / "runs" / "bench" / "checkpoint.npz"
     metrics = home / "runs" / "bench" / "metrics.jsonl"
     deadline = time.monotonic() + args.seconds * 4 + 120
