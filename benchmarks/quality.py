@@ -1,37 +1,39 @@
-"""Model quality for a time budget: train presets (or candidate configs) and report the best validation loss.
+"""Model quality for a time budget: train as a user does, on several texts, and report the best validation loss.
 
-Each preset trains for --seconds of training time (the time spent in `Trainer.step()`, as the
-CLI's --max-seconds counts it; validation is not charged) on --corpus, whose last 10% is the
-validation split. Validation runs every --eval-every seconds of training and at the end; the best
-parameters are kept. Reported: best validation loss in nats/char and bits/char, when it was
-reached, the iterations, and a 200-character sample drawn from the best parameters.
+    python benchmarks/quality.py --threads 1 --corpus A.txt --corpus code/ --seconds 1800 --marks 300,1800
+    python benchmarks/quality.py --threads 1 --presets default --set decay_iters=1000 --set dropout=0.3
 
-`--set key=value` (repeatable) overrides a config field for every preset run, e.g.
-`--presets default --set hidden=512 --set dropout=0.25`, to try candidates for the default.
-The Trainer is driven directly: no run folder, no checkpoints.
+Each corpus × preset is one `kafkarnn --headless --preset P --max-seconds SECONDS` in a fresh
+data folder, with the CLI's default intervals (validation every 30 s of training, or more seldom
+when a pass is slow; a checkpoint every 60 s; a sample every few seconds), so what is measured is
+what a user's run does, including the default's fitting to the text. The last 10% of each text
+is its validation split. From the run's metrics lines: the best validation loss reached within
+each mark of training seconds, the iterations and chars/s, and the share of wall time that was
+not training (validation, saving, samples). Then 200 characters from best.npz.
+
+`--set key=value` (repeatable) passes `--key value` to every run: options given by the user win
+over the preset and its fitting, e.g. `--set decay_iters=1000` for the schedule of a small text.
+A trajectory depends on the iteration only, so the best loss by 300 s of a 1800-s run is what a
+300-s run reaches (give or take the last validation: a run's limit validates at its very end).
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
+import math
+import os
+import re
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
-from common import early_threads
+import common
+from kafkarnn.train.config import PRESETS, Config
 
-early_threads(sys.argv)                       # before NumPy loads
-
-import argparse                               # noqa: E402
-import dataclasses                            # noqa: E402
-import math                                   # noqa: E402
-import re                                     # noqa: E402
-import time                                   # noqa: E402
-
-import numpy as np                            # noqa: E402
-
-import common                                 # noqa: E402
-from kafkarnn.errors import KafkarnnError     # noqa: E402
-from kafkarnn.train.config import PRESETS, Config, check  # noqa: E402
-from kafkarnn.train.corpus import load_corpus  # noqa: E402
-from kafkarnn.train.trainer import Trainer, TrainingDiverged  # noqa: E402
+STEP_SLACK_S = 2.0        # a limit is checked between steps: a mark's last validation may be a step late
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -52,102 +54,112 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def train_for(tr: Trainer, seconds: float, eval_every: float, log) -> dict:
-    """Train for `seconds` of step time, validating every `eval_every` and at the end; keep the best."""
-    best, best_params, best_at, history = math.inf, None, None, []
-    spent, next_eval, failed = 0.0, eval_every, None
-    wall0 = time.perf_counter()
-    while True:
-        stop = spent >= seconds
-        if spent >= next_eval or stop:
-            v = tr.evaluate()
-            history.append({"train_s": spent, "iteration": tr.iteration, "smooth_loss": tr.smooth_loss,
-                            "val": v})
-            if v is not None and v < best:
-                best, best_at = v, spent
-                best_params = {k: p.copy() for k, p in tr.model.params.items()}
-            log(f"  {spent:7.1f} s  iter {tr.iteration:>8,}  smooth {tr.smooth_loss:.4f}  "
-                f"val {v:.4f}  best {best:.4f}")
-            next_eval = spent + eval_every
-        if stop or failed:
-            break
-        t0 = time.perf_counter()
-        try:
-            tr.step()
-        except TrainingDiverged as e:
-            failed = str(e)
-        spent += time.perf_counter() - t0
-    if best_params is not None:
-        for k, p in best_params.items():
-            tr.model.params[k][...] = p                      # sample from the best parameters
-    return {"best_val": best, "best_at_s": best_at, "train_s": spent, "iterations": tr.iteration,
-            "chars": tr.chars, "wall_s": time.perf_counter() - wall0, "history": history,
-            "failed": failed}
-
-
 def label(preset: str, overrides: dict) -> str:
     return preset + ("+" + ",".join(f"{k}={v}" for k, v in overrides.items()) if overrides else "")
 
 
+def best_by(recs: list[dict], mark: float) -> tuple[float | None, float | None]:
+    """(best validation loss, its training second) among the passes within `mark` training seconds."""
+    vals = [(r["val_loss"], r["elapsed_s"]) for r in recs
+            if "val_loss" in r and r["elapsed_s"] <= mark + STEP_SLACK_S]
+    return min(vals) if vals else (None, None)
+
+
+def train_one(corpus: Path, preset: str, overrides: dict, args) -> dict:
+    kafkarnn = [sys.executable, "-m", "kafkarnn"]
+    options = [a for k, v in overrides.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+    if args.threads:
+        options += ["--threads", str(args.threads)]
+    if args.eval_every:
+        options += ["--eval-every", str(args.eval_every)]
+    env = dict(os.environ, PYTHONPATH=str(common.REPO))
+    with tempfile.TemporaryDirectory(prefix="kafkarnn-quality-") as home:
+        where = ["--run", "q", "--data-dir", home]
+        proc = subprocess.run([*kafkarnn, "--headless", "--preset", preset, "--corpus", str(corpus),
+                               "--max-seconds", str(args.seconds), *where, *options], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        run = Path(home) / "runs" / "q"
+        if proc.returncode != 0 or not (run / "metrics.jsonl").exists():
+            lines = proc.stderr.strip().splitlines() or ["no output"]
+            return {"failed": f"kafkarnn exited {proc.returncode}: {lines[-1]}"}
+        recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        cfg = json.loads((run / "config.json").read_text())
+        sample = subprocess.run([*kafkarnn, "sample", *where, "--best", "--seed", str(args.sample_seed),
+                                 "--length", str(args.sample_length)], env=env,
+                                capture_output=True, text=True).stdout.removesuffix("\n")
+    start = recs[0]["time"] - recs[0]["elapsed_s"]            # when the first step began
+    train_s, wall_s = recs[-1]["elapsed_s"], recs[-1]["time"] - start
+    best, best_at = best_by(recs, math.inf)
+    return {"config": {k: v for k, v in cfg.items() if k != "corpus"}, "chars": cfg["corpus"]["fingerprint"]["length"],
+            "best_val": best, "best_at_s": best_at,
+            "best_val_bits": best / math.log(2) if best is not None else None,
+            "marks": {f"{m:g}": best_by(recs, m)[0] for m in args.marks if m <= args.seconds + STEP_SLACK_S},
+            "iterations": recs[-1]["iter"], "chars_per_s": recs[-1]["chars"] / max(train_s, 1e-9),
+            "train_s": train_s, "wall_s": wall_s, "not_training": 1 - train_s / wall_s,
+            "validations": sum("val_loss" in r for r in recs),
+            "val_history": [(r["elapsed_s"], r["val_loss"]) for r in recs if "val_loss" in r],
+            "sample": sample, "failed": None}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    common.add_common_args(ap)
-    ap.add_argument("--presets", default=",".join(PRESETS),
-                    help=f"comma-separated presets to train (default: {','.join(PRESETS)})")
-    ap.add_argument("--seconds", type=float, default=300.0, help="training seconds per preset (default 300)")
-    ap.add_argument("--eval-every", type=float, default=15.0,
-                    help="seconds of training between validations (default 15)")
+    common.add_common_args(ap, corpus=False)
+    ap.add_argument("--corpus", type=Path, action="append",
+                    help=f"a text or folder (repeatable; default {common.DEFAULT_CORPUS})")
+    ap.add_argument("--presets", default="default", help="comma-separated presets to train (default)")
+    ap.add_argument("--seconds", type=float, default=300.0, help="training seconds per run (300)")
+    ap.add_argument("--marks", default="", help="comma-separated training seconds to report the best "
+                    "loss at, as well as at the end (e.g. 300,1800)")
+    ap.add_argument("--eval-every", type=float, default=None,
+                    help="seconds of training between validations (default: the CLI's)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a config field, e.g. --set hidden=512 (repeatable)")
-    ap.add_argument("--sample-length", type=int, default=200, help="sample length (default 200)")
-    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
-    ap.add_argument("--sample-seed", type=int, default=0, help="RNG seed of the sample (default 0)")
+                    help="pass --KEY VALUE to every run, e.g. --set hidden=512 (repeatable)")
+    ap.add_argument("--sample-length", type=int, default=200, help="sample length (200)")
+    ap.add_argument("--sample-seed", type=int, default=0, help="RNG seed of the sample (0)")
     args = ap.parse_args(argv)
     if args.quick:
-        args.seconds, args.eval_every = 1.5, 0.5
+        args.seconds = 3.0
+    args.marks = sorted({float(m) for m in args.marks.split(",") if m.strip()} | {args.seconds})
     overrides = parse_overrides(args.set)
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
         ap.error(f"unknown presets: {', '.join(unknown)} (known: {', '.join(PRESETS)})")
+    corpora = args.corpus or [common.DEFAULT_CORPUS]
+    print(f"{args.seconds:g} s of training per run, threads {args.threads or 'chosen by kafkarnn'}; "
+          f"marks {', '.join(f'{m:g}' for m in args.marks)} s", flush=True)
 
-    corpus = load_corpus(str(args.corpus))
-    print(f"corpus {args.corpus} ({len(corpus.data):,} chars, vocabulary {len(corpus.vocab)}); "
-          f"{args.seconds:g} s per preset; BLAS: {common.blas_summary()}")
     runs = []
-    for name in presets:
-        try:
-            cfg = check(PRESETS[name].replace(**overrides))
-        except KafkarnnError as e:
-            raise SystemExit(f"{label(name, overrides)}: {e}") from None
-        train, val = corpus.split(cfg.val_fraction)
-        tr = Trainer(cfg, corpus.vocab, train, val)
-        print(f"\n{label(name, overrides)}: {cfg.describe()}, {tr.model.n_params():,} parameters, "
-              f"batch {cfg.batch}, seq {cfg.seq_len}, {cfg.optimizer} lr {cfg.lr:g}, dropout {cfg.dropout:g}, "
-              f"weight drop {cfg.weight_drop:g}, "
-              f"{cfg.dtype}", flush=True)
-        result = train_for(tr, args.seconds, args.eval_every, lambda s: print(s, flush=True))
-        text, _ = tr.generate("", args.sample_length, np.random.default_rng(args.sample_seed),
-                              temperature=args.temperature)
-        runs.append({"preset": name, "label": label(name, overrides), "config": cfg.to_dict(),
-                     "n_params": tr.model.n_params(), **result,
-                     "best_val_bits": result["best_val"] / math.log(2),
-                     "chars_per_s": result["chars"] / max(result["train_s"], 1e-9), "sample": text})
-        if result["failed"]:
-            print(f"  stopped early: {result['failed']}")
+    for corpus in corpora:
+        for preset in presets:
+            r = {"corpus": str(corpus), "preset": preset, "label": label(preset, overrides),
+                 **train_one(corpus, preset, overrides, args)}
+            runs.append(r)
+            if r["failed"]:
+                print(f"{corpus} {r['label']}: {r['failed']}", flush=True)
+                continue
+            c = r["config"]
+            marks = "  ".join(f"{m} s: {v:.4f}" for m, v in r["marks"].items() if v is not None)
+            print(f"{corpus} {r['label']}: {c['model']} {c['layers']}×{c['hidden']}, decay over "
+                  f"{c['decay_iters']} steps, dropout {c['dropout']:g}, DropConnect {c['weight_drop']:g}; "
+                  f"{r['iterations']:,} iterations, {r['chars_per_s']:,.0f} chars/s; best {marks}; "
+                  f"not training {100 * r['not_training']:.1f}%", flush=True)
 
-    print(f"\nbest validation loss after {args.seconds:g} s of training (nats/char and bits/char)")
-    print(common.table(runs, [("label", "preset"), ("n_params", "params"), ("iterations", "iter"),
-                              ("chars_per_s", "chars/s"), ("best_val", "best nats"),
-                              ("best_val_bits", "bits"), ("best_at_s", "at s"), ("wall_s", "wall s")]))
-    for r in runs:
-        print(f"\n--- {r['label']}: {args.sample_length} characters from the best parameters ---")
-        print(r["sample"])
+    done = [r for r in runs if not r["failed"]]
+    for r in done:
+        r.update({f"at {m} s": v for m, v in r["marks"].items()},
+                 not_training_pct=100 * r["not_training"], name=Path(r["corpus"]).name)
+    cols = [("name", "corpus"), ("label", "preset"), ("iterations", "iter"), ("chars_per_s", "chars/s")]
+    cols += [(f"at {m:g} s", f"best at {m:g} s") for m in args.marks]
+    cols += [("best_at_s", "reached at s"), ("not_training_pct", "not training %")]
+    print("\nbest validation loss (nats/char) by training time\n" + common.table(done, cols))
+    for r in done:
+        print(f"\n--- {r['name']} {r['label']}: {args.sample_length} characters from best.npz ---\n{r['sample']}")
     name = "quality" + ("-" + re.sub(r"[^A-Za-z0-9.=,_-]", "_", label("", overrides)[1:])
                         if overrides else "")
-    path = common.write_results(name, {"corpus": str(args.corpus), "seconds": args.seconds,
-                                       "eval_every": args.eval_every, "overrides": overrides,
-                                       "runs": runs}, args.out)
+    path = common.write_results(name, {"corpora": [str(c) for c in corpora], "seconds": args.seconds,
+                                       "marks": args.marks, "overrides": overrides, "runs": runs},
+                                args.out)
     print(f"\nwrote {path}")
 
 

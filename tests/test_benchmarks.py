@@ -48,14 +48,19 @@ def test_throughput_checks_the_seed_maths_and_bounds_each_config(tmp_path):
         assert row["pct_ceiling"] > 0 and row["ceiling_gflops"] > 0
 
 
-def test_quality_trains_each_preset_below_a_uniform_guess(tmp_path):
-    r = run_benchmark("quality", tmp_path, "--corpus", str(CORPUS), "--presets", "seed,small")
-    assert [run["preset"] for run in r["runs"]] == ["seed", "small"]
+def test_quality_trains_on_each_corpus_below_a_uniform_guess(tmp_path):
+    r = run_benchmark("quality", tmp_path, "--corpus", str(CORPUS), "--corpus", str(CORPUS.parent),
+                      "--presets", "small", "--marks", "1")
+    assert [(Path(run["corpus"]).name, run["preset"]) for run in r["runs"]] == [
+        (CORPUS.name, "small"), ("sample_texts", "small")]
     vocab = len(set(CORPUS.read_text(encoding="utf-8")))
-    for run in r["runs"]:
+    for run in r["runs"][:1]:
         assert run["failed"] is None
         assert run["best_val"] < math.log(vocab)         # learnt something in a second or two
         assert run["best_val_bits"] == pytest.approx(run["best_val"] / math.log(2))
+        assert run["marks"]["3"] == run["best_val"] and run["validations"] >= 1
+        assert run["marks"]["1"] is None or run["marks"]["1"] >= run["best_val"]
+        assert 0 < run["not_training"] < 1 and run["train_s"] < run["wall_s"]
         assert len(run["sample"]) == 200
 
 

@@ -7,6 +7,7 @@ A run's configuration is stored in its config.json and wins on resume. Limits an
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from kafkarnn.errors import KafkarnnError
@@ -66,6 +67,27 @@ PRESETS: dict[str, Config] = {
     # Small and quick: something readable within a minute.
     "small": Config(model="lstm", hidden=128, batch=32, seq_len=64, lr=3e-3, lr_min=3e-3),
 }
+
+
+# How the default follows the text (see fit_to_text): the learning rate decays over FIT_PASSES
+# passes through the training text, never fewer than the preset's 1,000 steps; dropout and
+# DropConnect are 0.3 up to FIT_SMALL training characters and fall by 0.15 for each tenfold more.
+FIT_PASSES = 4
+FIT_SMALL = 200_000
+FIT_FIELDS = ("decay_iters", "dropout", "weight_drop")
+
+
+def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
+    """The default preset fitted to a text of `train_chars` training characters.
+
+    Set once, when a run is created, and stored with it: the trajectory stays a function of the
+    iteration alone, so a run resumes exactly. Fields in `given` (the user's options) are kept.
+    """
+    passes = FIT_PASSES * train_chars / (cfg.batch * cfg.seq_len)
+    drop = min(cfg.dropout, max(0.0, 0.3 - 0.15 * math.log10(max(train_chars, 1) / FIT_SMALL)))
+    fitted = {"decay_iters": max(cfg.decay_iters, round(passes)),
+              "dropout": round(drop, 2), "weight_drop": round(min(cfg.weight_drop, drop), 2)}
+    return cfg.replace(**{k: v for k, v in fitted.items() if k not in given})
 
 
 def check(cfg: Config) -> Config:

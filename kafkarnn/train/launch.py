@@ -19,7 +19,7 @@ from pathlib import Path
 from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.checkpoint import load_checkpoint
-from kafkarnn.train.config import PRESETS, Config, check
+from kafkarnn.train.config import PRESETS, Config, check, fit_to_text
 from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
 from kafkarnn.train.handover import lock_run
 from kafkarnn.train.runs import Run, RunLock, next_free_name, valid_run_name
@@ -109,9 +109,13 @@ def describe_start(launch: Launch) -> str:
     """One line: which run, resumed or new, on what text, with what model, where."""
     t, c = launch.trainer, launch.corpus
     how = f"resuming at iteration {t.iteration:,}" if launch.resumed else "new run"
+    fitted = ""
+    if launch.run_meta["config"].get("preset") == "default":
+        fitted = (f", learning rate decaying over {t.cfg.decay_iters:,} steps, "
+                  f"dropout {t.cfg.dropout:g}")
     return (f"run {launch.run.name} ({how}) · corpus {c.name}: {len(c.data):,} characters, "
-            f"{len(c.vocab)} symbols · {t.cfg.describe()}, {t.model.n_params():,} parameters · "
-            f"{launch.run.path}")
+            f"{len(c.vocab)} symbols · {t.cfg.describe()}, {t.model.n_params():,} parameters"
+            f"{fitted} · {launch.run.path}")
 
 
 def default_run_name(corpus_name: str, model: str) -> str:
@@ -151,7 +155,7 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
         raise KafkarnnError(f"run folder {run.path} has checkpoints but no config.json; "
                             "it is left untouched: pass --new or --run OTHER to start elsewhere")
     if fresh:
-        cfg = check(base_cfg.replace(**overrides))
+        cfg = check(new_config(preset, overrides, corpus))
     else:                                        # refuse a mismatch before asking anyone to stop
         _check_resume(run, run.read_config(), corpus, preset, overrides)
     try:
@@ -172,6 +176,16 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
             except OSError:
                 pass
         raise
+
+
+def new_config(preset: str | None, overrides: dict, corpus: Corpus) -> Config:
+    """A new run's configuration: the preset, the user's options, and for the default preset
+    the schedule and regularisation fitted to the text's size (config.fit_to_text)."""
+    cfg = check(PRESETS[preset or "default"].replace(**overrides))
+    if (preset or "default") == "default":
+        train, _ = corpus.split(cfg.val_fraction)
+        cfg = fit_to_text(cfg, len(train), given=overrides)
+    return cfg
 
 
 def _corpus_record(corpus: Corpus, spec: str | None, encoding: str | None) -> dict:

@@ -1,0 +1,78 @@
+"""The default preset follows the size of the text: its decay spans four passes (at least 1,000
+steps) and its dropout falls with size; set when a run is created, stored, and kept on resume."""
+
+import json
+import math
+
+import pytest
+
+from kafkarnn.train.config import PRESETS, fit_to_text
+from kafkarnn.train.launch import describe_start, prepare
+
+DEFAULT = PRESETS["default"]
+PER_STEP = DEFAULT.batch * DEFAULT.seq_len
+
+
+def test_a_small_text_trains_with_the_preset_as_it_was_tuned():
+    for chars in (1_000, 106_000, 200_000):                # Metamorphosis holds 106,000
+        assert fit_to_text(DEFAULT, chars) == DEFAULT
+
+
+def test_a_big_text_decays_over_four_passes_with_less_dropout():
+    kjv = fit_to_text(DEFAULT, 3_724_065)
+    assert kjv.decay_iters == round(4 * 3_724_065 / PER_STEP) == 3637
+    assert kjv.dropout == kjv.weight_drop == round(0.3 - 0.15 * math.log10(3_724_065 / 200_000), 2) == 0.11
+    assert fit_to_text(DEFAULT, 2_000_000).dropout == 0.15            # 0.15 less for each tenfold
+    huge = fit_to_text(DEFAULT, 92_000_000)
+    assert huge.decay_iters == round(4 * 92_000_000 / PER_STEP) and huge.dropout == huge.weight_drop == 0
+    sizes = [10 ** k for k in range(3, 9)] + [3 * 10 ** k for k in range(3, 9)]
+    fits = [fit_to_text(DEFAULT, n) for n in sorted(sizes)]
+    assert all(a.decay_iters <= b.decay_iters and a.dropout >= b.dropout for a, b in zip(fits, fits[1:]))
+    assert all(f.replace(decay_iters=DEFAULT.decay_iters, dropout=0.3, weight_drop=0.3) == DEFAULT
+               for f in fits)                                          # nothing else changes
+
+
+def test_the_users_options_win_over_the_fitting():
+    mine = DEFAULT.replace(dropout=0.25, decay_iters=500)
+    fitted = fit_to_text(mine, 5_000_000, given={"dropout": 0.25, "decay_iters": 500})
+    assert (fitted.dropout, fitted.decay_iters) == (0.25, 500)
+    assert fitted.weight_drop == round(0.3 - 0.15 * math.log10(25), 2)
+
+
+def big_text(tmp_path, chars=2_500_000):
+    words = "the clerk wrote a letter to his brother who never answered it at all".split()
+    line = " ".join(words[(i * 7) % len(words)] for i in range(60)) + ".\n"
+    p = tmp_path / "ledger.txt"
+    p.write_text(line * (chars // len(line) + 1))
+    return p
+
+
+def start(tmp_path, corpus, run, preset=None, **overrides):
+    lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None, run_name=run,
+                 new=False, preset=preset, overrides=overrides)
+    lh.lock.unlock()
+    return lh
+
+
+def test_a_new_default_run_stores_its_fitted_schedule_and_resumes_with_it(tmp_path):
+    corpus = big_text(tmp_path)
+    lh = start(tmp_path, corpus, "big")
+    train_chars = len(lh.corpus.data) - round(0.1 * len(lh.corpus.data))
+    stored = json.loads(lh.run.config_path.read_text())
+    assert stored["decay_iters"] == round(4 * train_chars / PER_STEP) > 1000
+    assert 0 < stored["dropout"] == stored["weight_drop"] < 0.3
+    assert lh.trainer.cfg.decay_iters == stored["decay_iters"]
+    assert f"decaying over {stored['decay_iters']:,} steps, dropout {stored['dropout']:g}" in describe_start(lh)
+    again = start(tmp_path, corpus, "big")                 # resumed: the stored values, not refitted
+    assert again.trainer.cfg == lh.trainer.cfg
+    mine = start(tmp_path, corpus, "mine", decay_iters=1000, dropout=0.3)
+    assert (mine.trainer.cfg.decay_iters, mine.trainer.cfg.dropout) == (1000, 0.3)
+    assert mine.trainer.cfg.weight_drop == stored["weight_drop"]
+    small = start(tmp_path, corpus, "small", preset="small")
+    assert small.trainer.cfg == PRESETS["small"]          # other presets are left as they are
+
+
+@pytest.mark.parametrize("preset", ["default", None])
+def test_a_small_text_gets_the_preset_unchanged(tmp_path, preset):
+    corpus = big_text(tmp_path, chars=50_000)
+    assert start(tmp_path, corpus, "r", preset=preset).trainer.cfg == DEFAULT
