@@ -1,0 +1,117 @@
+"""`kafkarnn train` without the monitor (headless, --detach, the background trainer) and
+`kafkarnn stop`: training from the shell, and handing a run on.
+
+Part of the command line (it never imports the monitor); errors are KafkarnnError, one line.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from kafkarnn.cli import eprint
+from kafkarnn.errors import KafkarnnError
+
+
+def train_headless(opts, role, after_pid: int | None = None) -> int:
+    """Train in this process without a monitor: progress lines on stdout (the background
+    trainer's go to its train.log, with the time)."""
+    from kafkarnn.train.handover import read_note
+    from kafkarnn.train.launch import describe_start, make_session, open_run, thread_tuner
+    from kafkarnn.train.outcome import end_of_session
+    from kafkarnn.train.seam import Role
+    from kafkarnn.train.progress import progress_line
+    from kafkarnn.train.signals import Signals
+
+    background = role == Role.BACKGROUND
+    stamp = (lambda: time.strftime("%Y-%m-%d %H:%M:%S ")) if background else (lambda: "")
+    say = (lambda text: print(stamp() + text, flush=True)) if background else eprint
+    with Signals() as signals:                   # a signal during start-up stops at the first step
+        launch = open_run(opts, role, after_pid=after_pid, log=lambda s: say(f"kafkarnn: {s}"))
+        try:
+            for note in (launch.corpus.notice, launch.recovered):
+                if note:
+                    say(f"kafkarnn: {note}")
+            who = f"background trainer, process {os.getpid()}: " if background else ""
+            say(f"kafkarnn: {who}{describe_start(launch)}")
+            started = time.time()
+            session = make_session(opts, launch, report_every=30.0 if background else 5.0,
+                                   log=lambda s: print(stamp() + s, flush=True),
+                                   tuner=thread_tuner(opts))
+            session.run(signals.event.is_set)
+            snap = session.snapshot()
+            print(stamp() + progress_line(snap), flush=True)
+            note = read_note(launch.run) or {}
+            asked = note.get("pid") if signals.caught and signals.caught[-1] == "SIGTERM" else None
+        finally:
+            launch.lock.unlock()
+    outcome = end_of_session(snap, started, signal_name=signals.first,
+                             taken_by=asked if note.get("action") == "take-over" else None,
+                             stopped_by=asked if note.get("action") == "stop" else None,
+                             hint=not background)
+    say(outcome.line)
+    return outcome.code
+
+
+def cmd_detach(opts) -> int:
+    """Check everything here (errors show at once), then hand the run to a background trainer."""
+    from kafkarnn.train.handover import background_argv, log_tail, start_background, wait_until_training
+    from kafkarnn.train.launch import open_run
+    from kafkarnn.train.seam import Role
+
+    launch = open_run(opts, Role.HEADLESS, log=lambda s: eprint(f"kafkarnn: {s}"))
+    run = launch.run
+    try:
+        if launch.corpus.notice:
+            eprint(f"kafkarnn: {launch.corpus.notice}")
+        argv = background_argv(run, after_pid=os.getpid(), max_iters=opts.max_iters,
+                               max_seconds=opts.max_seconds, save_every=opts.save_every,
+                               eval_every=opts.eval_every, threads=opts.threads)
+        try:
+            proc = start_background(run, argv)
+        except OSError as e:
+            raise KafkarnnError(f"could not start the background trainer ({e.strerror or e})") from None
+    finally:
+        launch.lock.unlock()
+    if not wait_until_training(run, proc):
+        raise KafkarnnError(f"the background trainer of {run.name} ended at once: "
+                            f"{log_tail(run) or 'see ' + str(run.log_path)}")
+    eprint(f"kafkarnn: run {run.name} is training in the background (process {proc.pid}, log "
+           f"{run.log_path}) — `kafkarnn attach --run {run.name}` opens the monitor on it, "
+           f"`kafkarnn stop --run {run.name}` ends it")
+    return 0
+
+
+def pick_training_run(data_dir, name: str | None, what: str):
+    """The run `name`, or else the one run that is training now (an error lists several)."""
+    from kafkarnn.train.handover import training_runs
+    from kafkarnn.train.listing import list_runs
+    from kafkarnn.train.runs import Run
+    if name is not None:
+        run = Run(data_dir, name)
+        if not run.exists():
+            raise KafkarnnError(f"no run named {name} in {data_dir} (see `kafkarnn runs`)")
+        return run
+    busy = training_runs([Run(data_dir, r["name"]) for r in list_runs(data_dir)])
+    if not busy:
+        raise KafkarnnError(f"no run is training in {data_dir}: nothing to {what}")
+    if len(busy) > 1:
+        listed = ", ".join(f"{run.name} ({h.role.value if h.role else 'process'} {h.pid})"
+                           for run, h in busy[:5])
+        raise KafkarnnError(f"{len(busy)} runs are training: {listed}; pass --run NAME")
+    return busy[0][0]
+
+
+def cmd_stop(args) -> int:
+    from kafkarnn.train.checkpoint import load_checkpoint
+    from kafkarnn.train.handover import stop
+    from kafkarnn.train.runs import resolve_data_dir
+    data_dir = resolve_data_dir(args.data_dir)
+    run = pick_training_run(data_dir, args.run, "stop")
+    holder = stop(run)
+    try:
+        at = f" at iteration {load_checkpoint(run.checkpoint_path)[1]['iteration']:,}"
+    except (KafkarnnError, KeyError, TypeError):
+        at = ""
+    eprint(f"kafkarnn: stopped run {run.name} (process {holder.pid}), saved{at}")
+    return 0
