@@ -90,7 +90,8 @@ def train_one(corpus: Path, preset: str, overrides: dict, args) -> dict:
     start = recs[0]["time"] - recs[0]["elapsed_s"]            # when the first step began
     train_s, wall_s = recs[-1]["elapsed_s"], recs[-1]["time"] - start
     best, best_at = best_by(recs, math.inf)
-    return {"config": {k: v for k, v in cfg.items() if k != "corpus"}, "chars": cfg["corpus"]["fingerprint"]["length"],
+    return {"config": {k: v for k, v in cfg.items() if k != "corpus"},
+            "chars": cfg["corpus"]["fingerprint"]["length"],
             "best_val": best, "best_at_s": best_at,
             "best_val_bits": best / math.log(2) if best is not None else None,
             "marks": {f"{m:g}": best_by(recs, m)[0] for m in args.marks if m <= args.seconds + STEP_SLACK_S},

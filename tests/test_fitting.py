@@ -62,7 +62,8 @@ def test_a_new_default_run_stores_its_fitted_schedule_and_resumes_with_it(tmp_pa
     assert stored["decay_iters"] == round(4 * train_chars / PER_STEP) > 1000
     assert 0 < stored["dropout"] == stored["weight_drop"] < 0.3
     assert lh.trainer.cfg.decay_iters == stored["decay_iters"]
-    assert f"decaying over {stored['decay_iters']:,} steps, dropout {stored['dropout']:g}" in describe_start(lh)
+    said = f"decaying over {stored['decay_iters']:,} steps, dropout {stored['dropout']:g}"
+    assert said in describe_start(lh)
     again = start(tmp_path, corpus, "big")                 # resumed: the stored values, not refitted
     assert again.trainer.cfg == lh.trainer.cfg
     mine = start(tmp_path, corpus, "mine", decay_iters=1000, dropout=0.3)

@@ -74,7 +74,6 @@ PRESETS: dict[str, Config] = {
 # DropConnect are 0.3 up to FIT_SMALL training characters and fall by 0.15 for each tenfold more.
 FIT_PASSES = 4
 FIT_SMALL = 200_000
-FIT_FIELDS = ("decay_iters", "dropout", "weight_drop")
 
 
 def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
