@@ -64,7 +64,7 @@ def pause_since(recs: list[dict], since: float) -> float:
 
 def wait_new_owner(run: Path, holder_role: str, timeout: float = 120) -> None:
     """Until a trainer of `holder_role` holds the run and has written two metrics lines."""
-    from kafkarnn.train.runs import Run
+    from kafkarnn.runs.folder import Run
     r = Run(run.parent.parent, run.name)
     deadline = time.monotonic() + timeout
     while True:

@@ -26,7 +26,7 @@ import sys
 from common import early_threads
 
 if early_threads(sys.argv) is None:          # before NumPy loads: as the CLI would
-    from kafkarnn.cli import set_blas_threads
+    from kafkarnn.cli.options import set_blas_threads
     set_blas_threads(None)
 
 import argparse                               # noqa: E402

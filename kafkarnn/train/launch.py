@@ -18,12 +18,12 @@ from pathlib import Path
 
 from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.checkpoint import load_checkpoint
+from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train.config import PRESETS, Config, check, fit_to_text
 from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
-from kafkarnn.train.handover import lock_run
-from kafkarnn.train.runs import Run, RunLock, next_free_name, valid_run_name
-from kafkarnn.train.seam import Role
+from kafkarnn.runs.handover import lock_run
+from kafkarnn.runs.folder import Run, RunLock, next_free_name, valid_run_name
+from kafkarnn.seam import Role
 from kafkarnn.train.session import Session
 from kafkarnn.train.threads import THREAD_VARS, ThreadTuner
 from kafkarnn.train.trainer import Trainer

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kafkarnn.train.seam import Snapshot, State
+from kafkarnn.seam import Snapshot, State
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from kafkarnn.train.seam import Snapshot
+from kafkarnn.seam import Snapshot
 
 
 def format_duration(seconds: float | None) -> str:

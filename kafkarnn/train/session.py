@@ -22,11 +22,11 @@ from datetime import datetime
 import numpy as np
 
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train import inside
-from kafkarnn.train.checkpoint import save_checkpoint
+from kafkarnn.inspect import inside
+from kafkarnn.runs.checkpoint import save_checkpoint
 from kafkarnn.train.progress import progress_line
-from kafkarnn.train.runs import Run
-from kafkarnn.train.seam import (  # noqa: F401  (re-exported: the seam's names)
+from kafkarnn.runs.folder import Run
+from kafkarnn.seam import (  # noqa: F401  (re-exported: the seam's names)
     Event, EventKind, Generate, HandOff, LookInside, Pause, Resume, SaveNow, SetTemperature,
     Snapshot, State)
 from kafkarnn.train.trainer import Trainer, TrainingDiverged

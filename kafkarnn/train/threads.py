@@ -27,7 +27,7 @@ What the count changes: OpenBLAS computes a large matrix product differently for
 thread counts, and products over all T·B columns at once (the input projection above the first layer,
 the output projection and its gradients) can come out a few ulps apart, while one count always
 gives the same bits. So a run whose count changes is not bit-reproducible; a fixed count keeps
-exact resume. tests/test_threads.py checks both.
+exact resume. tests/train/test_threads.py checks both.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from textual import work
 from textual.app import App
 from textual.worker import get_current_worker
 
-from kafkarnn.train.seam import HandOff, State
+from kafkarnn.seam import HandOff, State
 from kafkarnn.train.session import Session
 from kafkarnn.tui.training import TrainingScreen
 

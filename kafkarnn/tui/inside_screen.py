@@ -30,8 +30,8 @@ from textual.worker import get_current_worker
 
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.pictures import activation_legend, activation_text, surprise_legend
-from kafkarnn.train import inside
-from kafkarnn.train.seam import LookInside
+from kafkarnn.inspect import inside
+from kafkarnn.seam import LookInside
 from kafkarnn.train.session import Session
 from kafkarnn.tui.inside_views import TEXTS, Look, gradient_view, next_view, unit_info
 

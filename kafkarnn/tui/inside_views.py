@@ -18,7 +18,7 @@ from rich.text import Text
 
 from kafkarnn.engine.probe import Trace
 from kafkarnn.pictures import log_rows, surprise_style, visible
-from kafkarnn.train.inside import Guesses, Inside
+from kafkarnn.inspect.inside import Guesses, Inside
 
 TEXTS = ("validation", "sample", "continuation")
 

@@ -11,10 +11,10 @@ import os
 import sys
 import time
 
-from kafkarnn.train import handover
+from kafkarnn.runs import handover
 from kafkarnn.train.launch import Launch, TrainOptions, make_session, open_run, thread_tuner
 from kafkarnn.train.outcome import Outcome, end_of_session
-from kafkarnn.train.seam import Role, State
+from kafkarnn.seam import Role, State
 from kafkarnn.train.signals import Signals
 from kafkarnn.tui.app import MonitorApp
 

@@ -16,7 +16,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from kafkarnn.train.seam import EventKind, Generate, Pause, Resume, SaveNow, SetTemperature
+from kafkarnn.seam import EventKind, Generate, Pause, Resume, SaveNow, SetTemperature
 from kafkarnn.train.session import Session
 from kafkarnn.tui.inside_screen import InsideScreen
 from kafkarnn.tui.screens import Continuation, GenerateScreen

@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from kafkarnn.pictures import line_chart
-from kafkarnn.train.seam import Snapshot, State
+from kafkarnn.seam import Snapshot, State
 from kafkarnn.train.progress import format_duration
 
 LN2 = math.log(2)

@@ -1,7 +1,7 @@
 """The command line: its options, and the commands that need no monitor.
 
 `parse()` reads the arguments; `sample` and `runs` are here, training from the shell and `stop`
-in kafkarnn.cli_train, `inspect` and `score` in kafkarnn.cli_inside. The monitor is the other
+in kafkarnn.cli.train, `inspect` and `score` in kafkarnn.cli.inside. The monitor is the other
 front end (kafkarnn.tui); `kafkarnn.main` picks between them, and they never import each other.
 Every KafkarnnError becomes one line on stderr (`kafkarnn: error: …`) with exit code 2.
 """
@@ -9,7 +9,6 @@ Every KafkarnnError becomes one line on stderr (`kafkarnn: error: …`) with exi
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -230,7 +229,7 @@ def eprint(text: str) -> None:
 def train_options(args):
     """TrainOptions from `train` or `attach` arguments."""
     from kafkarnn.train.launch import TrainOptions
-    from kafkarnn.train.runs import resolve_data_dir
+    from kafkarnn.runs.folder import resolve_data_dir
     overrides = {dest: getattr(args, dest) for _, dest, _, _ in CONFIG_OPTIONS
                  if getattr(args, dest, None) is not None}
     return TrainOptions(data_dir=resolve_data_dir(args.data_dir), corpus=getattr(args, "corpus", None),
@@ -252,53 +251,3 @@ def wants_monitor(args) -> bool:
         raise KafkarnnError("attach opens the monitor, which needs a terminal; "
                             "`kafkarnn runs` shows how a run is doing without one")
     return terminal
-
-
-def cmd_sample(args) -> int:
-    import numpy as np
-
-    from kafkarnn.train.inference import load_for_sampling
-    from kafkarnn.train.runs import resolve_data_dir
-    data_dir = resolve_data_dir(args.data_dir)
-    if not (math.isfinite(args.temperature) and args.temperature >= 0):
-        raise KafkarnnError(f"--temperature must be 0 or more, not {args.temperature}")
-    prompt = args.prompt
-    if args.prompt_file is not None:                 # a prompt with newlines, read as it is
-        from kafkarnn.cli_inside import read_text_file
-        prompt = read_text_file(args.prompt_file, "prompt file")
-    sampler, run = load_for_sampling(data_dir, args.run, best=args.best)
-    if args.run is None:                             # say which run "the latest" turned out to be
-        eprint(f"kafkarnn: sampling from run {run.name} (iteration "
-               f"{sampler.meta.get('iteration', '?')}{', best' if args.best else ''})")
-    rng = np.random.default_rng(args.seed)
-    text, _ = sampler.generate(prompt, args.length, rng, args.temperature, args.top_k)
-    sys.stdout.write(prompt + text + "\n")
-    return 0
-
-
-def cmd_runs(args) -> int:
-    from kafkarnn.train.listing import list_runs
-    from kafkarnn.train.runs import resolve_data_dir
-    data_dir = resolve_data_dir(args.data_dir)
-    runs = list_runs(data_dir)
-    if args.json:
-        print(json.dumps(runs, indent=2))
-        return 0
-    if not runs:
-        print(f"no runs yet in {data_dir}")
-        return 0
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    table = Table(title=f"runs in {data_dir / 'runs'}", title_justify="left", box=box.SIMPLE_HEAD,
-                  pad_edge=False, collapse_padding=True)
-    for col in ("name", "corpus", "model", "iter", "best val", "saved", "now"):
-        table.add_column(col, no_wrap=col != "corpus", justify="right" if col == "iter" else "left")
-    for r in runs:
-        best = r.get("best_val_loss")
-        saved = str(r.get("last_saved") or "-")[5:16].replace("T", " ") or "-"   # MM-DD HH:MM
-        now = f"{r['where'] or 'pid'} {r['pid']}" if r.get("training") else "-"
-        table.add_row(str(r["name"]), str(r["corpus"]), str(r["model"]), f"{r['iter']}",
-                      f"{best:.4f}" if isinstance(best, (int, float)) else "-", saved, now)
-    Console().print(table)
-    return 0

@@ -7,11 +7,11 @@
   the real app draws in greys only, and the state word is still marked (bold, reverse).
 - Snapshots of the screens at 80×24 (RUNNING, PAUSED, the generate dialog), drawn from a fixed
   Snapshot by a fake session (no clock, no live rates, never saved), as plain text under
-  tests/snapshots/. After a deliberate layout change, regenerate them with one command:
+  tests/tui/snapshots/. After a deliberate layout change, regenerate them with one command:
 
-      KAFKARNN_UPDATE_SNAPSHOTS=1 pytest tests/test_monitor_promises.py -k snapshot
+      KAFKARNN_UPDATE_SNAPSHOTS=1 pytest tests/tui/test_monitor_promises.py -k snapshot
 
-  and review the diff of tests/snapshots/ before committing it.
+  and review the diff of tests/tui/snapshots/ before committing it.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from test_tui import corpus, monitor, run, snap  # noqa: F401  (corpus, run: fix
 from test_tui import until as until_app
 from textual import events
 
-from kafkarnn.train.checkpoint import load_checkpoint
-from kafkarnn.train.seam import Pause, Resume, Snapshot, State
+from kafkarnn.runs.checkpoint import load_checkpoint
+from kafkarnn.seam import Pause, Resume, Snapshot, State
 from kafkarnn.tui.app import MonitorApp
 from kafkarnn.tui.screens import GenerateScreen
 from kafkarnn.tui.widgets import SamplePane
@@ -266,7 +266,7 @@ def last_line(output: str, line: int, width: int) -> str:
 # ---- 4. snapshots of the screens at 80×24 ----------------------------------------------------------
 
 def compare(name: str, lines: list[str]) -> None:
-    """The screen against tests/snapshots/<name>.txt (its first line: what drew it)."""
+    """The screen against tests/tui/snapshots/<name>.txt (its first line: what drew it)."""
     path = SNAPSHOTS / f"{name}.txt"
     drawn_by = f"# textual {TEXTUAL}"
     got = "\n".join(lines) + "\n"

@@ -14,11 +14,12 @@ from kafkarnn.engine.through_time import (gradient_through_time, source_steps,
 from kafkarnn.engine.sampling import next_distribution, sample
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train import inside, scoring
+from kafkarnn.inspect import inside
+from kafkarnn.train import scoring
 from kafkarnn.train.config import Config
-from kafkarnn.train.features import (FEATURES, best_per_feature, correlations, rank_units,
+from kafkarnn.inspect.features import (FEATURES, best_per_feature, correlations, rank_units,
                                      text_features)
-from kafkarnn.train.inside import next_guesses
+from kafkarnn.inspect.inside import next_guesses
 from kafkarnn.train.scoring import score_text
 from kafkarnn.train.trainer import Trainer
 
@@ -381,7 +382,7 @@ def test_a_look_inside_a_live_trainer_has_everything_the_screen_needs(cell):
 def test_looking_inside_imports_no_ui_and_the_engine_nothing_of_training():
     code = ("import sys, kafkarnn.engine.probe, kafkarnn.engine.through_time;"
             " train = [m for m in sys.modules if m.startswith('kafkarnn.train')];"
-            " import kafkarnn.train.inside, kafkarnn.train.scoring, kafkarnn.train.features;"
+            " import kafkarnn.inspect.inside, kafkarnn.train.scoring, kafkarnn.inspect.features;"
             " ui = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'kafkarnn.tui')"
             " or m.startswith('kafkarnn.tui')];"
             " print(train, ui); sys.exit(1 if train or ui else 0)")

@@ -9,17 +9,17 @@ from __future__ import annotations
 import os
 import time
 
-from kafkarnn.cli import eprint
+from kafkarnn.cli.options import eprint
 from kafkarnn.errors import KafkarnnError
 
 
 def train_headless(opts, role, after_pid: int | None = None) -> int:
     """Train in this process without a monitor: progress lines on stdout (the background
     trainer's go to its train.log, with the time)."""
-    from kafkarnn.train.handover import read_note
+    from kafkarnn.runs.handover import read_note
     from kafkarnn.train.launch import describe_start, make_session, open_run, thread_tuner
     from kafkarnn.train.outcome import end_of_session
-    from kafkarnn.train.seam import Role
+    from kafkarnn.seam import Role
     from kafkarnn.train.progress import progress_line
     from kafkarnn.train.signals import Signals
 
@@ -55,9 +55,9 @@ def train_headless(opts, role, after_pid: int | None = None) -> int:
 
 def cmd_detach(opts) -> int:
     """Check everything here (errors show at once), then hand the run to a background trainer."""
-    from kafkarnn.train.handover import background_argv, log_tail, start_background, wait_until_training
+    from kafkarnn.runs.handover import background_argv, log_tail, start_background, wait_until_training
     from kafkarnn.train.launch import open_run
-    from kafkarnn.train.seam import Role
+    from kafkarnn.seam import Role
 
     launch = open_run(opts, Role.HEADLESS, log=lambda s: eprint(f"kafkarnn: {s}"))
     run = launch.run
@@ -84,9 +84,9 @@ def cmd_detach(opts) -> int:
 
 def pick_training_run(data_dir, name: str | None, what: str):
     """The run `name`, or else the one run that is training now (an error lists several)."""
-    from kafkarnn.train.handover import training_runs
-    from kafkarnn.train.listing import list_runs
-    from kafkarnn.train.runs import Run
+    from kafkarnn.runs.handover import training_runs
+    from kafkarnn.runs.listing import list_runs
+    from kafkarnn.runs.folder import Run
     if name is not None:
         run = Run(data_dir, name)
         if not run.exists():
@@ -103,9 +103,9 @@ def pick_training_run(data_dir, name: str | None, what: str):
 
 
 def cmd_stop(args) -> int:
-    from kafkarnn.train.checkpoint import load_checkpoint
-    from kafkarnn.train.handover import stop
-    from kafkarnn.train.runs import resolve_data_dir
+    from kafkarnn.runs.checkpoint import load_checkpoint
+    from kafkarnn.runs.handover import stop
+    from kafkarnn.runs.folder import resolve_data_dir
     data_dir = resolve_data_dir(args.data_dir)
     run = pick_training_run(data_dir, args.run, "stop")
     holder = stop(run)

@@ -1,4 +1,4 @@
-"""Tests for kafkarnn.train.runs: data folder, run names, config and metrics files, locking and listing."""
+"""Tests for kafkarnn.runs.folder: data folder, run names, config and metrics files, locking and listing."""
 
 import datetime as dt
 import json
@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train import runs
-from kafkarnn.train.checkpoint import save_checkpoint
-from kafkarnn.train.listing import list_runs
-from kafkarnn.train.runs import Holder, Run, next_free_name, resolve_data_dir, valid_run_name
-from kafkarnn.train.seam import Role
+from kafkarnn.runs import folder as runs
+from kafkarnn.runs.checkpoint import save_checkpoint
+from kafkarnn.runs.listing import list_runs
+from kafkarnn.runs.folder import Holder, Run, next_free_name, resolve_data_dir, valid_run_name
+from kafkarnn.seam import Role
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 CONFIG = {"model": "lstm", "hidden": 128, "layers": 2, "corpus": {"name": "kafka-metamorphosis"}}
 
@@ -157,7 +157,7 @@ def test_append_sample(tmp_path):
 
 HOLD_LOCK = """
 import sys, time
-from kafkarnn.train.runs import Run
+from kafkarnn.runs.folder import Run
 lock = Run(sys.argv[1], sys.argv[2]).lock()
 print("locked", flush=True)
 time.sleep(60)

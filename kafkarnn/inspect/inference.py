@@ -7,11 +7,11 @@ import numpy as np
 from kafkarnn.engine.model import CharModel
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.checkpoint import load_checkpoint
+from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train.config import Config, check
 from kafkarnn.train.generation import generate
-from kafkarnn.train.listing import list_runs
-from kafkarnn.train.runs import Run
+from kafkarnn.runs.listing import list_runs
+from kafkarnn.runs.folder import Run
 from kafkarnn.train.trainer import build_model
 
 

@@ -375,7 +375,7 @@ def test_strip_gutenberg_accepts_the_older_this_marker():
 def test_train_package_imports_no_ui():
     code = ("import sys, kafkarnn.train.corpus, kafkarnn.train.gutenberg; "
             "bad = [m for m in ('textual', 'rich') if m in sys.modules]; assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
 
 
 @pytest.mark.slow
@@ -391,7 +391,7 @@ def test_100_mb_loads_fast_and_lean(tmp_path):
             "tracemalloc.start(); t = time.monotonic(); c = load_corpus(sys.argv[1]); "
             "print(time.monotonic() - t, tracemalloc.get_traced_memory()[1], len(c.data))")
     out = subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[1]).stdout.split()
+                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
     seconds, peak, length = float(out[0]), int(out[1]), int(out[2])
     assert length == 100_000_000
     assert seconds < 20

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.runs import Run, parse_record
+from kafkarnn.runs.folder import Run, parse_record
 
 
 def list_runs(data_dir: Path) -> list[dict]:

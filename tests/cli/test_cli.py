@@ -12,7 +12,7 @@ import pytest
 from conftest import TEXT, TINY
 
 from kafkarnn.main import main
-from kafkarnn.train.checkpoint import load_checkpoint
+from kafkarnn.runs.checkpoint import load_checkpoint
 
 
 def train(book, *extra):
@@ -154,7 +154,7 @@ def test_offline_default_falls_back_to_the_bundled_texts(home, capsys):
 
 
 def test_blas_threads_default_to_one_on_a_small_machine(monkeypatch):
-    from kafkarnn import cli
+    from kafkarnn.cli import options as cli
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
@@ -372,7 +372,7 @@ def test_inspect_prints_the_shaded_text_and_the_unit_table(trained, capsys):
 
 
 def test_score_json_equals_score_text(trained, tmp_path, capsys):
-    from kafkarnn.train.inference import load_for_sampling
+    from kafkarnn.inspect.inference import load_for_sampling
     from kafkarnn.train.scoring import score_text
     text = tmp_path / "door.txt"
     text.write_text("The door was open for you alone.\nnow I shall shut it.")

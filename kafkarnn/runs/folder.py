@@ -25,8 +25,8 @@ from pathlib import Path
 import platformdirs
 
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.checkpoint import PRIVATE_FILE, atomic_write
-from kafkarnn.train.seam import Role
+from kafkarnn.runs.checkpoint import PRIVATE_FILE, atomic_write
+from kafkarnn.seam import Role
 
 ENV_HOME = "KAFKARNN_HOME"
 MAX_NAME = 64

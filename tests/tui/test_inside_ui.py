@@ -16,9 +16,9 @@ from test_tui import STEP_SLEEP, corpus, open_run, run, snap, until  # noqa: F40
 from textual.widgets import ContentSwitcher, DataTable, Static
 
 from kafkarnn import pictures
-from kafkarnn.train import inside
+from kafkarnn.inspect import inside
 from kafkarnn.train.launch import TrainOptions, make_session
-from kafkarnn.train.seam import Pause, Resume
+from kafkarnn.seam import Pause, Resume
 from kafkarnn.tui import inside_screen
 from kafkarnn.tui.app import MonitorApp
 from kafkarnn.tui.inside_screen import InsideScreen

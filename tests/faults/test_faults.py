@@ -6,7 +6,7 @@ process, `main()` in this one, or `prepare()` for the many checkpoint cases) and
 nothing is lost and nothing is silently wrong: a run goes on exactly where its last checkpoint
 left it, or stops with one line `kafkarnn: error: …` and exit code 2, its files untouched.
 
-The default suite runs a few trials of each; `pytest -m slow tests/test_faults.py` runs many.
+The default suite runs a few trials of each; `pytest -m slow tests/faults/test_faults.py` runs many.
 """
 
 import codecs
@@ -36,9 +36,9 @@ from kafkarnn.engine.model import CharModel
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.main import main
-from kafkarnn.train.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from kafkarnn.runs.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from kafkarnn.train.launch import prepare
-from kafkarnn.train.runs import Run
+from kafkarnn.runs.folder import Run
 from kafkarnn.train.session import SaveNow, Session
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals, flock and rlimits")
@@ -649,7 +649,7 @@ def test_a_corpus_appended_to_by_another_process_meanwhile(home, tmp_path):
 CHILD = r'''
 import os, sys, time
 import numpy as np
-import kafkarnn.main, kafkarnn.train.runs as runs, kafkarnn.train.session as session
+import kafkarnn.main, kafkarnn.runs.folder as runs, kafkarnn.train.session as session
 session.Session.__init__.__kwdefaults__["metrics_every"] = 0.02
 where, calls = os.environ.get("KAFKARNN_TEST_PAUSE"), {"n": 0}
 

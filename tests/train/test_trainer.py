@@ -8,7 +8,7 @@ import pytest
 
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.checkpoint import load_checkpoint, save_checkpoint
+from kafkarnn.runs.checkpoint import load_checkpoint, save_checkpoint
 from kafkarnn.train.config import PRESETS, Config
 from kafkarnn.train.launch import prepare
 from kafkarnn.train.session import Generate, Pause, Resume, SaveNow, Session
@@ -192,7 +192,7 @@ def test_a_sample_without_a_prompt_goes_on_from_the_first_stream():
 
 def test_sampling_a_checkpoint_without_a_prompt_starts_from_its_first_stream(tmp_path, corpus_file):
     from kafkarnn.engine.sampling import sample
-    from kafkarnn.train.inference import load_for_sampling
+    from kafkarnn.inspect.inference import load_for_sampling
     train_to(tmp_path, corpus_file, 20)
     sampler, run = load_for_sampling(tmp_path / "home", "r")
     arrays, _ = load_checkpoint(run.checkpoint_path)

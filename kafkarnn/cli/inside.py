@@ -43,8 +43,8 @@ def parse_unit(spec: str) -> tuple[int, int]:
 
 
 def _load(args):
-    from kafkarnn.train.inference import load_for_sampling
-    from kafkarnn.train.runs import resolve_data_dir
+    from kafkarnn.inspect.inference import load_for_sampling
+    from kafkarnn.runs.folder import resolve_data_dir
     sampler, run = load_for_sampling(resolve_data_dir(args.data_dir), args.run, best=args.best)
     return sampler.model, sampler.vocab, sampler.meta, run
 
@@ -59,8 +59,8 @@ def cmd_inspect(args) -> int:
     from rich.text import Text
 
     from kafkarnn.pictures import activation_legend, activation_text, log_rows
-    from kafkarnn.train import inside
-    from kafkarnn.train.features import FEATURES
+    from kafkarnn.inspect import inside
+    from kafkarnn.inspect.features import FEATURES
     from kafkarnn.train.launch import validation_text
 
     if args.feature is not None and args.feature not in FEATURES:

@@ -1,4 +1,4 @@
-"""Tests for kafkarnn.train.checkpoint: round trips, atomic saves, and corrupt files that must fail cleanly."""
+"""Tests for kafkarnn.runs.checkpoint: round trips, atomic saves, and corrupt files that must fail cleanly."""
 
 import errno
 import json
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from kafkarnn.errors import CheckpointError
-from kafkarnn.train.checkpoint import FORMAT_VERSION, load_checkpoint, require, save_checkpoint
+from kafkarnn.runs.checkpoint import FORMAT_VERSION, load_checkpoint, require, save_checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def sample_arrays(seed: int = 0) -> dict:
@@ -195,7 +195,7 @@ def test_in_the_middle_of_a_save_the_checkpoint_is_still_the_previous_one(tmp_pa
 
 SAVE_LOOP = """
 import sys, numpy as np
-from kafkarnn.train.checkpoint import save_checkpoint
+from kafkarnn.runs.checkpoint import save_checkpoint
 path = sys.argv[1]
 print("ready", flush=True)
 i = 0

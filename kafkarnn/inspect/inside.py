@@ -41,7 +41,7 @@ from kafkarnn.engine.probe import Trace, gate_saturation, trace
 from kafkarnn.engine.through_time import gradient_through_time
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.features import best_per_feature, rank_units
+from kafkarnn.inspect.features import best_per_feature, rank_units
 from kafkarnn.train.generation import unknown_chars_message
 from kafkarnn.train.trainer import ClipStats, Trainer
 

@@ -23,9 +23,9 @@ import sys
 import time
 
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.checkpoint import PRIVATE_FILE, atomic_write
-from kafkarnn.train.runs import Holder, Run, RunInUse, RunLock
-from kafkarnn.train.seam import Role
+from kafkarnn.runs.checkpoint import PRIVATE_FILE, atomic_write
+from kafkarnn.runs.folder import Holder, Run, RunInUse, RunLock
+from kafkarnn.seam import Role
 
 HANDOVER_TIMEOUT_S = 120.0    # a trainer finishes its step and saves before it lets go
 NOTE_FRESH_S = 300.0          # an older handover note is left over from a failed attempt

@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.app import App
 from textual.widgets import Input
 
-from kafkarnn.train.checkpoint import load_checkpoint
+from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train.launch import TrainOptions, make_session, prepare
 from kafkarnn.train.session import Pause
 from kafkarnn.train.trainer import TrainingDiverged

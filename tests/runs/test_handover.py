@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from terminal import Terminal, last_iteration, processes_of, until
 
-from kafkarnn.train.checkpoint import load_checkpoint
+from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train.launch import TrainOptions, make_session, prepare
-from kafkarnn.train.runs import Run
-from kafkarnn.train.seam import HandOff, Role, State
+from kafkarnn.runs.folder import Run
+from kafkarnn.seam import HandOff, Role, State
 
 TINY = ["--model", "rnn", "--hidden", "16", "--batch", "2", "--seq-len", "8"]
 # steps long enough (a few ms) that a hand-off lands in the middle of a run
@@ -316,7 +316,7 @@ def test_two_attaches_at_the_same_instant_leave_exactly_one_trainer(home, long_b
 
 # ---- the monitor's side of a hand-off (Pilot) -----------------------------------------------------
 
-from kafkarnn.train.handover import write_note  # noqa: E402
+from kafkarnn.runs.handover import write_note  # noqa: E402
 from kafkarnn.tui.monitor import Monitor  # noqa: E402
 
 
