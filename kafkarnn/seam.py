@@ -128,8 +128,11 @@ class Generate:
 
 @dataclass(frozen=True)
 class LookInside:
-    """A probe of the trainer as it is now (train/inside.py `take`: copies, milliseconds); it
-    arrives in `reply`, and the heavy `inside.look(probe)` is the asker's to run, in its own thread."""
+    """`take(trainer)`, a probe of the trainer as it is now (inspect/inside.py `take`: copies,
+    milliseconds), run between two steps; it arrives in `reply`, and the heavy `inside.look(probe)`
+    is the asker's to run, in its own thread. The asker brings `take`: training never imports
+    the code that looks inside."""
+    take: Callable = field(compare=False)
     reply: Future = field(default_factory=Future, compare=False)
 
 

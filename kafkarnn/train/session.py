@@ -22,7 +22,6 @@ from datetime import datetime
 import numpy as np
 
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.inspect import inside
 from kafkarnn.runs.checkpoint import save_checkpoint
 from kafkarnn.train.progress import progress_line
 from kafkarnn.runs.folder import Run
@@ -245,7 +244,7 @@ class Session:
                 self._generate(cmd)
             elif isinstance(cmd, LookInside):
                 if not cmd.reply.done():
-                    cmd.reply.set_result(inside.take(self.trainer))
+                    cmd.reply.set_result(cmd.take(self.trainer))
             self._publish()
 
     def _hand_off(self, cmd: HandOff) -> None:

@@ -111,7 +111,7 @@ class InsideScreen(Screen):
         """In a thread: a probe from the loop, then the heavy part here."""
         worker = get_current_worker()
         try:
-            command = LookInside()
+            command = LookInside(inside.take)
             self.session.send(command)
             deadline = time.monotonic() + ANSWER_S
             while not command.reply.done():        # in slices, so that leaving never waits long

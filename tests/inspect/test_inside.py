@@ -1,8 +1,6 @@
 """Looking inside: traces, gradient through time, saturation, unit ranking, guesses, score."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -377,14 +375,3 @@ def test_a_look_inside_a_live_trainer_has_everything_the_screen_needs(cell):
     fresh = Trainer(t.cfg, vocab, ids[:1200], ids[1200:])                  # no step yet: no norm
     assert json.loads(json.dumps(inside.look(inside.take(fresh, 50, 1)).to_json(),
                                  allow_nan=False))["clip"]["norm"] is None
-
-
-def test_looking_inside_imports_no_ui_and_the_engine_nothing_of_training():
-    code = ("import sys, kafkarnn.engine.probe, kafkarnn.engine.through_time;"
-            " train = [m for m in sys.modules if m.startswith('kafkarnn.train')];"
-            " import kafkarnn.inspect.inside, kafkarnn.train.scoring, kafkarnn.inspect.features;"
-            " ui = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'kafkarnn.tui')"
-            " or m.startswith('kafkarnn.tui')];"
-            " print(train, ui); sys.exit(1 if train or ui else 0)")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr

@@ -372,12 +372,6 @@ def test_strip_gutenberg_accepts_the_older_this_marker():
     assert gutenberg.strip_gutenberg(text) == "body\n"
 
 
-def test_train_package_imports_no_ui():
-    code = ("import sys, kafkarnn.train.corpus, kafkarnn.train.gutenberg; "
-            "bad = [m for m in ('textual', 'rich') if m in sys.modules]; assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
-
-
 @pytest.mark.slow
 def test_100_mb_loads_fast_and_lean(tmp_path):
     path = tmp_path / "big.txt"
