@@ -9,13 +9,14 @@ import sys
 
 from kafkarnn.cli import options as cli
 from kafkarnn.errors import KafkarnnError
+from kafkarnn.train.thread_policy import set_blas_threads     # (imports no NumPy)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = cli.parse(argv)
         trains = args.command in ("train", "attach")    # (--detach's trainer inherits the env)
-        cli.set_blas_threads(getattr(args, "threads", None), training=trains)
+        set_blas_threads(getattr(args, "threads", None), training=trains)
         if cli.wants_monitor(args):
             opts = cli.train_options(args)
             if args.command == "attach":

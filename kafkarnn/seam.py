@@ -3,6 +3,9 @@
 - `State`: where a session is (RUNNING, PAUSED, …); `EventKind`: what can happen once;
   `Role`: how a process trains a run (in the monitor, headless in a terminal, or in the
   background), as the run's lock file names it;
+- `Ending`: how a session ended, the value a front end returns (its last line and exit code
+  follow from it, train/outcome.py); `StopSignal`: the signals that ask a trainer to save and
+  end; `Ask`: why another process asked for the run (its hand-over note says);
 - `Snapshot`: an immutable picture of the session that the loop replaces a few times a second
   and a UI reads whenever it likes (never a half-updated state: nothing in it changes);
 - `Event`: something that happened once (saved, save failed, finished, error, info);
@@ -49,6 +52,41 @@ class Role(str, Enum):
     MONITOR = "monitor"          # the Textual app's worker thread
     HEADLESS = "headless"        # `--headless` in the foreground (nohup, systemd, scripts)
     BACKGROUND = "background"    # detached: a new session with no terminal, output to train.log
+
+
+class StopSignal(str, Enum):
+    """A signal that asks a trainer to save and end (never to die mid-step)."""
+    SIGINT = "SIGINT"            # ctrl+c in the terminal
+    SIGTERM = "SIGTERM"          # a take-over or `kafkarnn stop` (its note says which), or a service manager
+    SIGHUP = "SIGHUP"            # the terminal is gone (a dropped SSH connection)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Ask(str, Enum):
+    """What another process asks of a run's trainer; its hand-over note names it, as written on disk."""
+    TAKE_OVER = "take-over"      # a monitor or background trainer takes the run over
+    STOP = "stop"                # `kafkarnn stop`: save and end
+
+
+class Ending(str, Enum):
+    """How a training session ended: what a front end returns, and what its last line says."""
+    FINISHED = "finished"        # a limit was reached, and saved
+    SAVED = "saved"              # quit or a signal: saved; the same command goes on
+    PAUSED = "paused"            # asked to hand over while paused: saved, not handed on
+    HANDED_OVER = "handed over"  # a background trainer goes on with the run
+    TAKEN_OVER = "taken over"    # another process took the run over
+    STOPPED = "stopped"          # `kafkarnn stop` asked it to end
+    NOT_STARTED = "not started"  # a signal came before training began: the run is as it was
+    FAILED = "failed"            # training cannot go on (it diverged)
+    UNSAVED = "unsaved"          # the last save did not reach the disk: progress is lost
+    HAND_OVER_FAILED = "hand-over failed"   # the background trainer ended at once
+
+    @property
+    def code(self) -> int:
+        """The process's exit status: 2 when something is lost or wrong, else 0."""
+        return 2 if self in (Ending.FAILED, Ending.UNSAVED, Ending.HAND_OVER_FAILED) else 0
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ layer fails here until someone decides where it goes.
   inspect                    engine, train, runs, seam
   pictures                   Rich: drawings both front ends print
   cli, tui                   everything below; never each other; Textual in tui only
-  main, __main__             the program: both front ends
+  main, __main__             the program: both front ends (and the thread policy, first)
 """
 
 import ast
@@ -37,7 +37,7 @@ LAYERS = {
     "kafkarnn.pictures": (set(), {"rich"}),
     "kafkarnn.cli": (BELOW | {"cli", "pictures"}, {"numpy", "rich"}),
     "kafkarnn.tui": (BELOW | {"tui", "pictures"}, {"numpy", "rich", "textual"}),
-    "kafkarnn.main": ({"cli", "tui"}, set()),
+    "kafkarnn.main": (BELOW | {"cli", "tui"}, set()),
     "kafkarnn.__main__": ({"main"}, set()),
     "kafkarnn": (set(), set()),
 }

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 
 from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.threads import THREAD_VARS     # (imports no NumPy: threads are set first)
 
 COMMANDS = ("train", "attach", "stop", "sample", "runs", "inspect", "score")
 EXAMPLES = """examples:
@@ -202,24 +200,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help", "--version"):
         argv.insert(0, "train")
     return build_parser().parse_args(argv)
-
-
-def set_blas_threads(threads: int | None, training: bool = False) -> None:
-    """Choose NumPy's BLAS thread count before NumPy loads (it reads the environment once).
-
-    --threads if given, else the user's own environment variables. A process that trains
-    without them starts with OpenBLAS's own choice (a thread per core) and its tuner picks the
-    count by timing steps (launch.thread_tuner). Anything else takes 1 thread on up to 2 cores
-    and half the cores above that: on a small shared box a BLAS thread per core is a trap when
-    another process holds a core.
-    """
-    if threads is None:
-        if training or any(n in os.environ for n in THREAD_VARS):
-            return
-        cores = os.cpu_count() or 1
-        threads = 1 if cores <= 2 else cores // 2
-    for n in THREAD_VARS:
-        os.environ[n] = str(threads)
 
 
 def eprint(text: str) -> None:

@@ -16,67 +16,47 @@ from kafkarnn.errors import KafkarnnError
 def train_headless(opts, role, after_pid: int | None = None) -> int:
     """Train in this process without a monitor: progress lines on stdout (the background
     trainer's go to its train.log, with the time)."""
-    from kafkarnn.runs.handover import read_note
-    from kafkarnn.train.launch import describe_start, make_session, open_run, thread_tuner
-    from kafkarnn.train.outcome import end_of_session
     from kafkarnn.seam import Role
+    from kafkarnn.train.launch import describe_start
+    from kafkarnn.train.life import Leaving, Life
     from kafkarnn.train.progress import progress_line
+    from kafkarnn.train.session import Cadence
     from kafkarnn.train.signals import Signals
 
     background = role == Role.BACKGROUND
     stamp = (lambda: time.strftime("%Y-%m-%d %H:%M:%S ")) if background else (lambda: "")
     say = (lambda text: print(stamp() + text, flush=True)) if background else eprint
+    life = Life(opts, role, say, after_pid=after_pid)
     with Signals() as signals:                   # a signal during start-up stops at the first step
-        launch = open_run(opts, role, after_pid=after_pid, log=lambda s: say(f"kafkarnn: {s}"))
+        life.open()
         try:
-            for note in (launch.corpus.notice, launch.recovered):
-                if note:
-                    say(f"kafkarnn: {note}")
+            for note in life.notes():
+                say(f"kafkarnn: {note}")
             who = f"background trainer, process {os.getpid()}: " if background else ""
-            say(f"kafkarnn: {who}{describe_start(launch)}")
-            started = time.time()
-            session = make_session(opts, launch, report_every=30.0 if background else 5.0,
-                                   log=lambda s: print(stamp() + s, flush=True),
-                                   tuner=thread_tuner(opts))
+            say(f"kafkarnn: {who}{describe_start(life.launch)}")
+            session = life.start_session(Cadence(report_every=30.0 if background else 5.0),
+                                         log=lambda s: print(stamp() + s, flush=True))
             session.run(signals.event.is_set)
-            snap = session.snapshot()
-            print(stamp() + progress_line(snap), flush=True)
-            note = read_note(launch.run) or {}
-            asked = note.get("pid") if signals.caught and signals.caught[-1] == "SIGTERM" else None
-        finally:
-            launch.lock.unlock()
-    outcome = end_of_session(snap, started, signal_name=signals.first,
-                             taken_by=asked if note.get("action") == "take-over" else None,
-                             stopped_by=asked if note.get("action") == "stop" else None,
-                             hint=not background)
+            print(stamp() + progress_line(session.snapshot()), flush=True)
+        except BaseException:
+            life.let_go()
+            raise
+        outcome = life.end(Leaving(signals=list(signals.caught)))
     say(outcome.line)
     return outcome.code
 
 
 def cmd_detach(opts) -> int:
     """Check everything here (errors show at once), then hand the run to a background trainer."""
-    from kafkarnn.runs.handover import background_argv, log_tail, start_background, wait_until_training
-    from kafkarnn.train.launch import open_run
     from kafkarnn.seam import Role
+    from kafkarnn.train.life import Life
 
-    launch = open_run(opts, Role.HEADLESS, log=lambda s: eprint(f"kafkarnn: {s}"))
-    run = launch.run
-    try:
-        if launch.corpus.notice:
-            eprint(f"kafkarnn: {launch.corpus.notice}")
-        argv = background_argv(run, after_pid=os.getpid(), max_iters=opts.max_iters,
-                               max_seconds=opts.max_seconds, save_every=opts.save_every,
-                               eval_every=opts.eval_every, threads=opts.threads)
-        try:
-            proc = start_background(run, argv)
-        except OSError as e:
-            raise KafkarnnError(f"could not start the background trainer ({e.strerror or e})") from None
-    finally:
-        launch.lock.unlock()
-    if not wait_until_training(run, proc):
-        raise KafkarnnError(f"the background trainer of {run.name} ended at once: "
-                            f"{log_tail(run) or 'see ' + str(run.log_path)}")
-    eprint(f"kafkarnn: run {run.name} is training in the background (process {proc.pid}, log "
+    life = Life(opts, Role.HEADLESS, eprint)
+    life.open()
+    if life.launch.corpus.notice:
+        eprint(f"kafkarnn: {life.launch.corpus.notice}")
+    pid, run = life.detach(), life.run
+    eprint(f"kafkarnn: run {run.name} is training in the background (process {pid}, log "
            f"{run.log_path}) — `kafkarnn attach --run {run.name}` opens the monitor on it, "
            f"`kafkarnn stop --run {run.name}` ends it")
     return 0

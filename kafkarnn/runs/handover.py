@@ -8,9 +8,9 @@ run's lock; the next owner takes the lock and resumes from the checkpoint, bit f
 - Order: the next owner writes a `handover` note (who asks, and why), sends SIGTERM (which
   every trainer answers by saving and ending), waits for the lock to be free, then takes it.
   Never two writers, even for an instant.
-- A background trainer is `python -m kafkarnn train --background --run NAME …` in a new
-  session (no controlling terminal, so the SIGHUP of a dropped connection never reaches it),
-  its output appended to the run's train.log.
+- A background trainer is `python -m kafkarnn train --background --run NAME …` (its command
+  line is train/life.py's) in a new session (no controlling terminal, so the SIGHUP of a
+  dropped connection never reaches it), its output appended to the run's train.log.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.checkpoint import PRIVATE_FILE, atomic_write
 from kafkarnn.runs.folder import Holder, Run, RunInUse, RunLock
-from kafkarnn.seam import Role
+from kafkarnn.seam import Ask, Role
 
 HANDOVER_TIMEOUT_S = 120.0    # a trainer finishes its step and saves before it lets go
 NOTE_FRESH_S = 300.0          # an older handover note is left over from a failed attempt
@@ -34,8 +33,8 @@ POLL_S = 0.05
 
 # ---- the handover note: who asked a trainer to stop, and why ----------------------------------
 
-def write_note(run: Run, action: str) -> None:
-    data = json.dumps({"pid": os.getpid(), "action": action, "time": time.time()}).encode()
+def write_note(run: Run, action: Ask) -> None:
+    data = json.dumps({"pid": os.getpid(), "action": Ask(action).value, "time": time.time()}).encode()
     atomic_write(run.handover_path, lambda f: f.write(data))
 
 
@@ -87,11 +86,11 @@ def lock_run(run: Run, role: Role, *, take_over: bool = False, after_pid: int | 
             raise KafkarnnError(f"run {run.name} is trained by process {holder.pid} "
                                 "(--headless): end it first, e.g. `kafkarnn stop --run "
                                 f"{run.name}`") from None
-        ask(run, holder, "take-over")
+        ask(run, holder, Ask.TAKE_OVER)
         return _wait_for_lock(run, role, holder, timeout)
 
 
-def ask(run: Run, holder: Holder, action: str) -> None:
+def ask(run: Run, holder: Holder, action: Ask) -> None:
     """Ask the holder to save and end: the note says who asks, SIGTERM does the asking."""
     try:
         write_note(run, action)
@@ -142,7 +141,7 @@ def stop(run: Run, timeout: float = HANDOVER_TIMEOUT_S) -> Holder:
     holder = run.holder()
     if holder is None or not holder.pid:
         raise KafkarnnError(f"run {run.name} is not training")
-    ask(run, holder, "stop")
+    ask(run, holder, Ask.STOP)
     try:
         if not wait_until_free(run, holder, timeout):
             raise KafkarnnError(f"run {run.name}: process {holder.pid} did not stop within "
@@ -153,26 +152,6 @@ def stop(run: Run, timeout: float = HANDOVER_TIMEOUT_S) -> Holder:
 
 
 # ---- starting a background trainer ------------------------------------------------------------
-
-def background_argv(run: Run, *, after_pid: int | None, max_iters: int | None,
-                    max_seconds: float | None, save_every: float, eval_every: float,
-                    threads: int | None) -> list[str]:
-    """The command line of a background trainer for `run`: its stored configuration and corpus
-    win on resume, so the run's name and data folder are all it needs, plus this invocation's
-    limits (the iteration limit as it is, what is left of the time limit)."""
-    argv = [sys.executable, "-m", "kafkarnn", "train", "--background", "--run", run.name,
-            "--data-dir", str(run.data_dir), "--save-every", repr(save_every),
-            "--eval-every", repr(eval_every)]
-    if after_pid is not None:
-        argv += ["--after", str(after_pid)]
-    if max_iters is not None:
-        argv += ["--max-iters", str(max_iters)]
-    if max_seconds is not None:
-        argv += ["--max-seconds", repr(max(max_seconds, 1e-3))]
-    if threads is not None:
-        argv += ["--threads", str(threads)]
-    return argv
-
 
 def start_background(run: Run, argv: list[str]) -> subprocess.Popen:
     """Start the trainer in a new session with no terminal, appending its output to train.log."""

@@ -5,7 +5,7 @@ turns it into a `Launch`: a ready trainer (fresh, or restored exactly from the r
 that holds the run's lock, taking the run over from a monitor or background trainer when asked
 (handover.py). Anything wrong raises KafkarnnError with one line that says what is wrong and
 what to do. Nothing is written into an existing run, and no trainer is asked to stop, before
-every check has passed. `make_session()` then wraps the trainer in the loop (session.py).
+every check has passed. The session (session.py) then trains it, and life.py sees it through.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_
 from kafkarnn.runs.handover import lock_run
 from kafkarnn.runs.folder import Run, RunLock, next_free_name, valid_run_name
 from kafkarnn.seam import Role
-from kafkarnn.train.session import Session
-from kafkarnn.train.threads import THREAD_VARS, ThreadTuner
+from kafkarnn.train.session import Limits
 from kafkarnn.train.trainer import Trainer
 
 
@@ -46,6 +45,10 @@ class TrainOptions:
     eval_every: float = 30.0
     threads: int | None = None
     mouse: bool = True
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.max_iters, self.max_seconds)
 
 
 @dataclass
@@ -80,29 +83,6 @@ def open_run(opts: TrainOptions, role: Role, *, take_over: bool = False,
     return prepare(data_dir=opts.data_dir, corpus_spec=opts.corpus, encoding=opts.encoding,
                    run_name=opts.run, new=opts.new, preset=opts.preset, overrides=dict(opts.overrides),
                    log=log, role=role, take_over=take_over, after_pid=after_pid)
-
-
-def thread_tuner(opts: TrainOptions) -> ThreadTuner:
-    """The BLAS thread count of a trainer: `--threads N`, else the user's own environment
-    variable, fixed; else chosen by timing the training steps (threads.py)."""
-    if opts.threads is not None:
-        return ThreadTuner(fixed=opts.threads)
-    for name in THREAD_VARS:
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 0:
-            return ThreadTuner(fixed=int(value))
-    return ThreadTuner()
-
-
-def make_session(opts: TrainOptions, launch: Launch, **kw) -> Session:
-    """The training loop over a launched run, with this invocation's limits and intervals."""
-    return Session(launch.trainer, launch.run, corpus=launch.corpus.name,
-                   data_dir=str(launch.run.data_dir), run_meta=launch.run_meta,
-                   max_iters=opts.max_iters, max_seconds=opts.max_seconds,
-                   eval_every=opts.eval_every, save_every=opts.save_every, history=launch.history,
-                   history_iters=launch.history_iters, val_history=launch.val_history,
-                   best_val_loss=launch.best_val_loss, elapsed_s=launch.elapsed_s,
-                   seed=launch.trainer.cfg.seed + launch.trainer.iteration, **kw)
 
 
 def describe_start(launch: Launch) -> str:

@@ -17,48 +17,67 @@ import math
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.checkpoint import save_checkpoint
 from kafkarnn.train.progress import progress_line
-from kafkarnn.runs.folder import Run
 from kafkarnn.seam import (  # noqa: F401  (re-exported: the seam's names)
     Event, EventKind, Generate, HandOff, LookInside, Pause, Resume, SaveNow, SetTemperature,
     Snapshot, State)
-from kafkarnn.train.trainer import Trainer, TrainingDiverged
+from kafkarnn.train.trainer import TrainingDiverged
+
+if TYPE_CHECKING:
+    from kafkarnn.train.launch import Launch
 
 HISTORY = 600          # sparkline points kept (one per metrics line, every ~2 s)
 MAX_EVENTS = 1000      # undrained events kept (headless never drains them)
 VAL_SHARE_FACTOR = 19  # validation waits at least 19× its last pass's time: ≤ 5% of the time
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Where this invocation stops: at an iteration of the run, or after seconds of its own training."""
+    max_iters: int | None = None
+    max_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """How often, in seconds of training, the loop does each periodic piece (None: never)."""
+    eval_every: float | None = 30.0       # a validation pass (and best.npz, and a logged sample)
+    save_every: float | None = 60.0       # the checkpoint
+    sample_every: float | None = None     # the live sample (the monitor shows it)
+    metrics_every: float = 2.0            # a metrics line, and a point of the loss curve
+    report_every: float | None = None     # a progress line to `log` (headless)
+    sample_len: int = 200                 # characters of a live or logged sample
+
+
 class Session:
-    def __init__(self, trainer: Trainer, run: Run, *, corpus: str, data_dir: str,
-                 run_meta: dict, max_iters: int | None = None, max_seconds: float | None = None,
-                 eval_every: float = 30.0, save_every: float = 60.0, sample_every: float | None = None,
-                 sample_len: int = 200, metrics_every: float = 2.0, report_every: float | None = None,
-                 log=None, stay_open: bool = False, history=(), history_iters=(), val_history=(),
-                 best_val_loss=None, elapsed_s: float = 0.0, temperature: float = 1.0,
-                 seed: int | None = None, tuner=None):
-        self.trainer, self.run_dir, self.run_meta = trainer, run, run_meta
-        self.corpus, self.data_dir = corpus, data_dir
-        self.max_iters, self.max_seconds = max_iters, max_seconds
-        self.eval_every, self.save_every, self.sample_every = eval_every, save_every, sample_every
-        self.sample_len, self.metrics_every, self.report_every = sample_len, metrics_every, report_every
+    """The loop over a launched run (launch.py `Launch`: the trainer, the run and what it has
+    done so far) within this invocation's `Limits`, at a `Cadence`."""
+
+    def __init__(self, launch: Launch, limits: Limits = Limits(), cadence: Cadence = Cadence(), *,
+                 log=None, stay_open: bool = False, tuner=None, temperature: float = 1.0):
+        self.trainer, self.run_dir, self.run_meta = launch.trainer, launch.run, launch.run_meta
+        self.corpus, self.data_dir = launch.corpus.name, str(launch.run.data_dir)
+        self.limits, self.cadence = limits, cadence
         self.log, self.stay_open = log, stay_open
         self.tuner = tuner                # a ThreadTuner (train/threads.py) told of every step, or None
-        history = list(history)
-        iters = list(history_iters) if len(history_iters) == len(history) else [0] * len(history)
+        history, iters = list(launch.history), list(launch.history_iters)
+        iters = iters if len(iters) == len(history) else [0] * len(history)
         kept = [(i, h) for i, h in zip(iters, history) if math.isfinite(h)]
         self.history = collections.deque((h for _, h in kept), maxlen=HISTORY)
         self.history_iters = collections.deque((i for i, _ in kept), maxlen=HISTORY)
-        self.val_history = collections.deque(val_history, maxlen=HISTORY)
-        self.best_val_loss, self.val_loss = best_val_loss, None
-        self.elapsed_base = elapsed_s
+        self.val_history = collections.deque(launch.val_history, maxlen=HISTORY)
+        self.best_val_loss, self.val_loss = launch.best_val_loss, None
+        self.elapsed_base = launch.elapsed_s
         self.temperature = temperature
+        seed = self.trainer.cfg.seed + self.trainer.iteration      # a resumed run samples anew
         self.sample_rng = np.random.default_rng(seed)   # never the trainer's: sampling must not
         self.commands: queue.Queue = queue.Queue()       # change the training trajectory
         self._events = collections.deque(maxlen=MAX_EVENTS)   # appends and pops are thread-safe
@@ -102,10 +121,10 @@ class Session:
         t = self.trainer
         eta = None
         ips, cps = self.rate
-        if self.max_iters and ips > 0:
-            eta = max(0, self.max_iters - t.iteration) / ips
-        if self.max_seconds:
-            left = max(0.0, self.max_seconds - self.session_s)
+        if self.limits.max_iters and ips > 0:
+            eta = max(0, self.limits.max_iters - t.iteration) / ips
+        if self.limits.max_seconds:
+            left = max(0.0, self.limits.max_seconds - self.session_s)
             eta = left if eta is None else min(eta, left)
         snap = Snapshot(
             state=self.state, run_name=self.run_dir.name, corpus=self.corpus,
@@ -116,7 +135,7 @@ class Session:
             eta_s=eta, last_saved=self.last_saved, sample=self.sample,
             sample_probs=self.sample_probs, sample_id=self.sample_id,
             temperature=self.temperature, message=self.message,
-            max_iters=self.max_iters, max_seconds=self.max_seconds, save_error=self.save_error,
+            max_iters=self.limits.max_iters, max_seconds=self.limits.max_seconds, save_error=self.save_error,
             handed_to=self.handed_to, history_iters=tuple(self.history_iters),
             val_history=tuple(self.val_history),
             threads=self.tuner.threads if self.tuner else None,
@@ -127,8 +146,8 @@ class Session:
     # -- the loop -----------------------------------------------------------------------------
 
     def limit_reached(self) -> bool:
-        return bool((self.max_iters is not None and self.trainer.iteration >= self.max_iters) or
-                    (self.max_seconds is not None and self.session_s >= self.max_seconds))
+        return bool((self.limits.max_iters is not None and self.trainer.iteration >= self.limits.max_iters) or
+                    (self.limits.max_seconds is not None and self.session_s >= self.limits.max_seconds))
 
     def run(self, stop=lambda: False) -> State:
         """Train until a limit, a failure, a hand-off or `stop()`; returns the final state.
@@ -136,20 +155,9 @@ class Session:
         With stay_open the loop keeps serving commands (generate, save) after a limit or a
         failure until `stop()` — that is what the monitor wants.
         """
-        t = self.trainer
-        now = time.perf_counter
-        timers = {"metrics": 0.0, "eval": 0.0, "save": 0.0, "sample": -1e9, "report": 0.0,
-                  "publish": 0.0}
-
-        def due(name: str, every: float | None) -> bool:
-            """True (and restart the timer) when `every` seconds of training passed since `name` ran."""
-            if every is None or self.session_s - timers[name] < every:
-                return False
-            timers[name] = self.session_s
-            return True
-
-        mark = (t.iteration, t.chars, 0.0)           # for rates: iteration, chars, step time
-        step_time = 0.0
+        self._timers = _Timers(self)
+        self._mark = (self.trainer.iteration, self.trainer.chars, 0.0)   # for rates: iteration,
+        self._step_time = 0.0                                           # chars, step time
         self.state = State.RUNNING
         self._publish()
         try:
@@ -163,46 +171,56 @@ class Session:
                     continue
                 if self.limit_reached():
                     self._finish(State.FINISHED, "limit reached")
-                    continue
-                t0, c0 = now(), t.chars
-                try:
-                    with np.errstate(over="ignore", invalid="ignore"):   # NaN/inf steps are handled
-                        loss = t.step()                                  # and reported, not warned of
-                except TrainingDiverged as e:
-                    self._finish(State.FAILED, str(e), save=False)
-                    self._event(EventKind.ERROR, str(e))
-                    continue
-                dt = now() - t0
-                if self.tuner is not None:
-                    self.tuner.step_done(dt, t.chars - c0)     # may change the BLAS thread count
-                step_time += dt
-                self.session_s += dt
-                if not math.isfinite(loss):
-                    self._event(EventKind.INFO, f"skipped a non-finite step at iteration {t.iteration}")
-                if due("metrics", self.metrics_every):
-                    it0, ch0, st0 = mark
-                    span = max(step_time - st0, 1e-9)
-                    self.rate = ((t.iteration - it0) / span, (t.chars - ch0) / span)
-                    mark = (t.iteration, t.chars, step_time)
-                    self.history.append(t.smooth_loss)
-                    self.history_iters.append(t.iteration)
-                    # a slow pass (a big model) stretches the interval: validation stays ≤ 5%
-                    every = self.eval_every and max(self.eval_every, VAL_SHARE_FACTOR * self.eval_seconds)
-                    self._metrics(self._validate() if due("eval", every) else None)
-                if due("save", self.save_every):
-                    self._save()
-                if due("sample", self.sample_every):
-                    self._live_sample()
-                if due("report", self.report_every):
-                    self.log(progress_line(self.snapshot()))
-                if due("publish", 0.2):
-                    self._publish()
+                elif self._step():
+                    self._periodic()
         finally:
             if not self.done:
                 self._finish(State.STOPPED, "handed over" if self.handed_to else "stopped",
                              save=self.handed_to is None)
             self._publish()
         return self.state
+
+    def _step(self) -> bool:
+        """One training step, timed; False if training diverged (the session has failed)."""
+        t = self.trainer
+        t0, c0 = time.perf_counter(), t.chars
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):   # NaN/inf steps are handled
+                loss = t.step()                                  # and reported, not warned of
+        except TrainingDiverged as e:
+            self._finish(State.FAILED, str(e), save=False)
+            self._event(EventKind.ERROR, str(e))
+            return False
+        dt = time.perf_counter() - t0
+        if self.tuner is not None:
+            self.tuner.step_done(dt, t.chars - c0)     # may change the BLAS thread count
+        self._step_time += dt
+        self.session_s += dt
+        if not math.isfinite(loss):
+            self._event(EventKind.INFO, f"skipped a non-finite step at iteration {t.iteration}")
+        return True
+
+    def _periodic(self) -> None:
+        """After a step: whichever of metrics, validation, save, samples and reports are due."""
+        t, due, c = self.trainer, self._timers.due, self.cadence
+        if due("metrics", c.metrics_every):
+            it0, ch0, st0 = self._mark
+            span = max(self._step_time - st0, 1e-9)
+            self.rate = ((t.iteration - it0) / span, (t.chars - ch0) / span)
+            self._mark = (t.iteration, t.chars, self._step_time)
+            self.history.append(t.smooth_loss)
+            self.history_iters.append(t.iteration)
+            # a slow pass (a big model) stretches the interval: validation stays ≤ 5%
+            every = c.eval_every and max(c.eval_every, VAL_SHARE_FACTOR * self.eval_seconds)
+            self._metrics(self._validate() if due("eval", every) else None)
+        if due("save", c.save_every):
+            self._save()
+        if due("sample", c.sample_every):
+            self._live_sample()
+        if due("report", c.report_every):
+            self.log(progress_line(self.snapshot()))
+        if due("publish", 0.2):
+            self._publish()
 
     def _finish(self, state: State, why: str, save: bool = True) -> None:
         """End of training for this session: save first (a signal may be in a hurry), then the
@@ -271,7 +289,7 @@ class Session:
             cmd.reply.set_exception(e)
 
     def _live_sample(self) -> None:
-        text, probs = self.trainer.generate("", self.sample_len, self.sample_rng, self.temperature)
+        text, probs = self.trainer.generate("", self.cadence.sample_len, self.sample_rng, self.temperature)
         self.sample, self.sample_probs = text, tuple(float(p) for p in probs)
         self.sample_id += 1
 
@@ -287,7 +305,7 @@ class Session:
             previous, self.best_val_loss = self.best_val_loss, val
             if not self._save(best=True):
                 self.best_val_loss = previous          # best.npz is older: retry at the next better one
-        text, _ = self.trainer.generate("", self.sample_len, self.sample_rng, self.temperature)
+        text, _ = self.trainer.generate("", self.cadence.sample_len, self.sample_rng, self.temperature)
         try:
             self.run_dir.append_sample(self.trainer.iteration, text)
         except OSError:
@@ -339,3 +357,20 @@ class Session:
             self.save_error = why and f"{path.name} could not be saved at iteration {t.iteration} ({why})"
         self._publish()
         return not why
+
+
+class _Timers:
+    """When each periodic piece last ran, in seconds of the session's training."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.last = {"metrics": 0.0, "eval": 0.0, "save": 0.0, "sample": -1e9, "report": 0.0,
+                     "publish": 0.0}
+
+    def due(self, name: str, every: float | None) -> bool:
+        """True (and restart the timer) when `every` seconds of training passed since `name` ran."""
+        now = self.session.session_s
+        if every is None or now - self.last[name] < every:
+            return False
+        self.last[name] = now
+        return True

@@ -37,8 +37,6 @@ import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")   # read once, at load
-
 
 def usable_cores() -> int:
     """The cores this process may run on: its CPU affinity where the OS has one."""

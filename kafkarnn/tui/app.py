@@ -1,59 +1,61 @@
 """The training monitor App: thin. It runs the session's loop in a worker thread, shows the
-training screen (training.py), and knows why it ends.
+training screen (training.py), passes on how the user or a signal asked it to end (`Leaving`),
+and returns the run's `Ending` (train/life.py decides it).
 
-Ways out: q or ctrl+c (save and quit); SIGTERM or SIGINT (the same, e.g. a take-over from
-another terminal); `d` (hand the run to a background trainer, between two steps, and leave;
-if that fails the monitor says so and trains on); SIGHUP, the terminal gone (the worker saves,
-starts the background trainer and ends the process itself: nothing can be drawn any more).
+Ways out: q, ctrl+c or ctrl+q (save and quit); SIGTERM or SIGINT (the same, e.g. a take-over
+from another terminal); `d` (hand the run to a background trainer, between two steps, and
+leave; if that fails the monitor says so and trains on); SIGHUP, the terminal gone (the worker
+saves, hands on, and ends the process itself: nothing can be drawn any more). In each case the
+loop stops first and saves; the worker then ends the App with the Ending.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import threading
-from typing import Callable
 
 from textual import work
 from textual.app import App
 from textual.worker import get_current_worker
 
-from kafkarnn.seam import HandOff, State
+from kafkarnn.seam import Ending, HandOff, State, StopSignal
+from kafkarnn.train.life import Leaving, Life
 from kafkarnn.train.session import Session
 from kafkarnn.tui.training import TrainingScreen
 
 
-class MonitorApp(App[None]):
-    """Watch one training session; its loop runs in a worker thread."""
+class MonitorApp(App[Ending]):
+    """Watch one training session; its loop runs in a worker thread. Without a `life` (tests
+    with a stand-in session) it trains nothing of its own and returns None."""
 
     CSS_PATH = "app.tcss"
     TITLE = "kafkarnn"
 
-    def __init__(self, session: Session, note: str = "",
-                 start_background: Callable[[], int] | None = None,
-                 on_hangup: Callable[[], None] | None = None, early_signals=None) -> None:
+    def __init__(self, session: Session, note: str = "", life: Life | None = None,
+                 early_signals=()) -> None:
         super().__init__()
         self.session = session
         self.note = note
-        self.start_background = start_background   # starts the trainer that goes on, -> its PID
-        self.on_hangup = on_hangup                 # the worker's last call after a hang-up
+        self.life = life
         self.trained = threading.Event()           # set when the training thread has ended
-        self.signal_name: str | None = None        # the signal that ended the app, if any
-        self.paused_detach = False                 # `d` (or a hang-up) while paused
-        self.hung_up = False
-        self.early_signals = early_signals          # caught before the App could handle them
+        self.leaving = Leaving()                   # what asked the loop to end
+        self.stopping = False                      # the loop ends at its next check, and saves
+        self.early_signals = early_signals         # caught before the App could handle them
 
     def on_mount(self) -> None:
         loop = asyncio.get_running_loop()
-        handlers = {"SIGHUP": self.hang_up, "SIGTERM": lambda: self.end_by("SIGTERM"),
-                    "SIGINT": lambda: self.end_by("SIGINT")}
-        for name, handler in handlers.items():      # leave cleanly, so the final save runs
+        handlers = {StopSignal.SIGHUP: self.hang_up,
+                    StopSignal.SIGTERM: lambda: self.end_by(StopSignal.SIGTERM),
+                    StopSignal.SIGINT: lambda: self.end_by(StopSignal.SIGINT)}
+        for sig, handler in handlers.items():      # leave cleanly, so the final save runs
             with contextlib.suppress(AttributeError, NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(getattr(signal, name), handler)
+                loop.add_signal_handler(getattr(signal, sig.value), handler)
         self.train()
-        for name in (self.early_signals.caught if self.early_signals else ()):
-            handlers[name]()
+        for sig in self.early_signals:
+            handlers[sig]()
 
     def get_default_screen(self) -> TrainingScreen:
         return TrainingScreen(self.session, self.note)
@@ -67,26 +69,46 @@ class MonitorApp(App[None]):
     def train(self) -> None:
         worker = get_current_worker()
         try:
-            self.session.run(stop=lambda: worker.is_cancelled or self.hung_up)
+            self.session.run(stop=lambda: worker.is_cancelled or self.stopping)
         finally:
             self.trained.set()
-        if self.hung_up and self.on_hangup is not None:
-            self.on_hangup()
+        if self.leaving.hung_up and self.life is not None:
+            self.end_without_terminal()
+        ending = self.life.end(self.leaving).ending if self.life is not None else None
+        with contextlib.suppress(RuntimeError):    # the App is leaving already (an error in it)
+            self.call_from_thread(self.exit, ending)
 
-    def end_by(self, name: str) -> None:
-        self.signal_name = name
-        self.exit()
+    def end_without_terminal(self) -> None:
+        """In the worker, after a hang-up: the run's life ends (handed on, its line in train.log),
+        and so does the process, here: the App cannot leave cleanly without its terminal."""
+        code = 2
+        try:
+            code = self.life.end_after_hangup(self.leaving).code
+        finally:
+            os._exit(code)
+
+    def leave(self) -> None:
+        """Save and leave: the loop stops between two steps, then the worker ends the App."""
+        self.stopping = True
+
+    async def action_quit(self) -> None:
+        self.leave()                               # ctrl+q too: never leave without the save
+
+    def end_by(self, sig: StopSignal) -> None:
+        self.leaving.signals.append(sig)
+        self.leave()
 
     def detach(self, paused: bool) -> None:
         """`d`: a running session is handed over; a paused or ended one is saved and left."""
-        if paused or self.session.snapshot().state.ended or self.start_background is None:
-            self.paused_detach = paused
-            self.exit()
+        if paused or self.session.snapshot().state.ended or self.life is None:
+            self.leaving.paused = paused
+            self.leave()
             return
         self.notify("handing the run over to a background trainer…", markup=False)
-        self.session.send(HandOff(self.start_background))
+        self.session.send(HandOff(self.life.start_background))
 
     def hang_up(self) -> None:
         """SIGHUP: the terminal is gone. The loop stops and saves; the worker takes it from there."""
-        self.paused_detach = self.session.snapshot().state == State.PAUSED
-        self.hung_up = True
+        self.leaving.paused = self.session.snapshot().state == State.PAUSED
+        self.leaving.hung_up = True
+        self.leave()

@@ -211,7 +211,7 @@ class InsideScreen(Screen):
         self.app.pop_screen()
 
     def action_quit(self) -> None:
-        self.app.exit()
+        self.app.leave()
 
     def action_view(self, name: str) -> None:
         self.view = name

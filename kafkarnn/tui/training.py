@@ -97,8 +97,6 @@ class TrainingScreen(Screen):
                 self.notify(event.text, severity="warning", markup=False)
             else:
                 self.notify(event.text, markup=False, timeout=10)
-        if snap.handed_to is not None:
-            self.app.exit()
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -128,7 +126,7 @@ class TrainingScreen(Screen):
         self.app.detach(paused=self.paused)
 
     def action_quit(self) -> None:
-        self.app.exit()
+        self.app.leave()
 
     def action_temperature(self, delta: float) -> None:
         self.temperature = round(min(5.0, max(0.0, self.temperature + delta)), 2)

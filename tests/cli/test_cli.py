@@ -154,34 +154,34 @@ def test_offline_default_falls_back_to_the_bundled_texts(home, capsys):
 
 
 def test_blas_threads_default_to_one_on_a_small_machine(monkeypatch):
-    from kafkarnn.cli import options as cli
+    from kafkarnn.train import thread_policy as policy
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
-    cli.set_blas_threads(None)
+    monkeypatch.setattr(policy.os, "cpu_count", lambda: 2)
+    policy.set_blas_threads(None)
     assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
-    monkeypatch.setattr(cli.os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(policy.os, "cpu_count", lambda: 16)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
-    cli.set_blas_threads(None)                                  # the user's own setting stays
+    policy.set_blas_threads(None)                                  # the user's own setting stays
     assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
     monkeypatch.delenv("OPENBLAS_NUM_THREADS")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
-    cli.set_blas_threads(None, training=True)                   # a trainer's tuner chooses
+    policy.set_blas_threads(None, training=True)                   # a trainer's tuner chooses
     assert "OPENBLAS_NUM_THREADS" not in os.environ
-    cli.set_blas_threads(6)                                     # --threads wins
+    policy.set_blas_threads(6)                                     # --threads wins
     assert os.environ["OMP_NUM_THREADS"] == "6" and os.environ["OPENBLAS_NUM_THREADS"] == "6"
 
 
 def test_a_trainer_fixes_its_threads_when_told_and_else_chooses(monkeypatch, tmp_path):
-    from kafkarnn.train.launch import TrainOptions, thread_tuner
+    from kafkarnn.train.thread_policy import tuner_for
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
-    assert thread_tuner(TrainOptions(data_dir=tmp_path)).auto
-    fixed = thread_tuner(TrainOptions(data_dir=tmp_path, threads=3))
+    assert tuner_for(None).auto
+    fixed = tuner_for(3)
     assert not fixed.auto and fixed.threads == 3
     monkeypatch.setenv("OMP_NUM_THREADS", "2")                  # the user's own variable fixes it
-    assert thread_tuner(TrainOptions(data_dir=tmp_path)).describe() == "2 (fixed)"
+    assert tuner_for(None).describe() == "2 (fixed)"
 
 
 # ---- resume across processes, by the parameters ----------------------------------------------

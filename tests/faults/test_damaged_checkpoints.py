@@ -21,7 +21,7 @@ from kafkarnn.errors import KafkarnnError
 from kafkarnn.main import main
 from kafkarnn.runs.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from kafkarnn.train.launch import prepare
-from kafkarnn.train.session import Session
+from kafkarnn.train.session import Cadence, Limits, Session
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals, flock and rlimits")
 
@@ -49,8 +49,7 @@ def fuzz_runs(tmp_path_factory):
             lh = prepare(data_dir=data_dir, corpus_spec=str(corpus), encoding=None, run_name="r",
                          new=False, preset=None, overrides=fuzz_overrides(cell, layers))
             try:
-                s = Session(lh.trainer, lh.run, corpus="k", data_dir=str(data_dir), run_meta=lh.run_meta,
-                            max_iters=7, eval_every=0.0, save_every=1e9)
+                s = Session(lh, Limits(max_iters=7), Cadence(eval_every=0.0, save_every=1e9))
                 assert s.run() == "FINISHED"
             finally:
                 lh.lock.unlock()

@@ -9,7 +9,7 @@ from faultkit import RUN
 
 from kafkarnn.engine.model import CharModel
 from kafkarnn.train.launch import prepare
-from kafkarnn.train.session import Session
+from kafkarnn.train.session import Cadence, Limits, Session
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals, flock and rlimits")
 
@@ -27,8 +27,8 @@ def test_undrained_events_and_the_history_stay_bounded(home, book, monkeypatch):
     lh = prepare(data_dir=home, corpus_spec=str(book), encoding=None, run_name=RUN, new=False,
                  preset=None, overrides={"model": "rnn", "hidden": 8, "batch": 1, "seq_len": 4})
     try:
-        s = Session(lh.trainer, lh.run, corpus="c", data_dir=str(home), run_meta=lh.run_meta,
-                    max_iters=1500, metrics_every=0.0, eval_every=1e9, save_every=1e9)
+        s = Session(lh, Limits(max_iters=1500),
+                    Cadence(metrics_every=0.0, eval_every=1e9, save_every=1e9))
         assert s.run() == "FINISHED"                        # headless: nobody drains the events
     finally:
         lh.lock.unlock()

@@ -13,7 +13,7 @@ from faultkit import cli, error_line, iteration_of, all_finite, RUN
 from kafkarnn.engine.model import CharModel
 from kafkarnn.main import main
 from kafkarnn.train.launch import prepare
-from kafkarnn.train.session import SaveNow, Session
+from kafkarnn.train.session import Cadence, Limits, SaveNow, Session
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals, flock and rlimits")
 
@@ -78,8 +78,7 @@ def test_a_non_finite_state_is_never_saved(home, book, capsys):
             t = lh.trainer
             target = t.model.params["Why"] if poison == "param" else next(iter(t.opt.state.values()))
             target.flat[0] = np.nan
-            s = Session(t, lh.run, corpus="c", data_dir=str(home), run_meta=lh.run_meta, max_iters=5,
-                        save_every=1e9, eval_every=1e9)
+            s = Session(lh, Limits(max_iters=5), Cadence(save_every=1e9, eval_every=1e9))
             s.send(SaveNow())
             s.run()
         finally:

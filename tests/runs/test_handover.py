@@ -18,7 +18,8 @@ import pytest
 from terminal import Terminal, last_iteration, processes_of, until
 
 from kafkarnn.runs.checkpoint import load_checkpoint
-from kafkarnn.train.launch import TrainOptions, make_session, prepare
+from kafkarnn.train.launch import TrainOptions, prepare
+from kafkarnn.train.session import Limits, Session
 from kafkarnn.runs.folder import Run
 from kafkarnn.seam import HandOff, Role, State
 
@@ -118,10 +119,10 @@ def in_process_hops(home, long_book, cell: str, n: int):
                              new=False, preset=None, overrides=overrides, role=Role.MONITOR)
             try:
                 assert launch.trainer.iteration == at
-                session = make_session(TrainOptions(data_dir=home, max_iters=stop_at), launch)
+                session = Session(launch, Limits(max_iters=stop_at))
                 if stop_at < n:                         # reach stop_at, then hand over there
                     session.run()
-                    session.done, session.max_iters = False, None
+                    session.done, session.limits = False, Limits()
                     session.send(HandOff(start=lambda: 4242))
                     session.run()
                     assert session.snapshot().handed_to == 4242
@@ -316,24 +317,28 @@ def test_two_attaches_at_the_same_instant_leave_exactly_one_trainer(home, long_b
 
 # ---- the monitor's side of a hand-off (Pilot) -----------------------------------------------------
 
-from kafkarnn.runs.handover import write_note  # noqa: E402
-from kafkarnn.tui.monitor import Monitor  # noqa: E402
+from kafkarnn.runs import handover  # noqa: E402
+from kafkarnn.seam import Ask, Ending, StopSignal  # noqa: E402
+from kafkarnn.train.life import Life  # noqa: E402
+from kafkarnn.train.outcome import Outcome  # noqa: E402
+from kafkarnn.tui.monitor import monitor_app  # noqa: E402
 
 
 def pilot_monitor(home, long_book, start=None):
-    launch = prepare(data_dir=home, corpus_spec=str(long_book), encoding=None, run_name="p", new=False,
-                     preset=None, overrides={"model": "rnn", "hidden": 16, "batch": 2, "seq_len": 8},
-                     role=Role.MONITOR)
-    m = Monitor(TrainOptions(data_dir=home), launch)
-    step = launch.trainer.step
+    """A monitor's life and App on run p, as `kafkarnn train` makes them (no terminal)."""
+    opts = TrainOptions(data_dir=home, corpus=str(long_book), run="p",
+                        overrides={"model": "rnn", "hidden": 16, "batch": 2, "seq_len": 8})
+    life = Life(opts, Role.MONITOR, say=lambda text: None)
+    life.open()
+    step = life.launch.trainer.step
 
     def slow_step():                                  # keeps Pilot's idle waits short
         time.sleep(0.005)
         return step()
-    launch.trainer.step = slow_step
+    life.launch.trainer.step = slow_step
     if start is not None:
-        m.app.start_background = start
-    return m
+        life.start_background = start
+    return life, monitor_app(life)
 
 
 async def wait(pilot, condition, timeout=30.0):
@@ -343,73 +348,75 @@ async def wait(pilot, condition, timeout=30.0):
         await pilot.pause(0.05)
 
 
-async def test_d_saves_hands_over_and_leaves(home, long_book):
+async def test_d_saves_hands_over_and_leaves(home, long_book, monkeypatch):
     started = []
-    m = pilot_monitor(home, long_book, start=lambda: started.append(1) or 4242)
-    async with m.app.run_test(size=(100, 30)) as pilot:
-        await wait(pilot, lambda: m.session.snapshot().iteration > 3)
+    monkeypatch.setattr(handover, "wait_until_training", lambda run, proc: True)   # PID 4242 is fake
+    life, app = pilot_monitor(home, long_book, start=lambda: started.append(1) or 4242)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait(pilot, lambda: life.session.snapshot().iteration > 3)
         await pilot.press("d")
-        await wait(pilot, lambda: m.app.trained.is_set())
-    snap = m.session.snapshot()
+        await wait(pilot, lambda: app.trained.is_set() and not app.is_running)
+    snap = life.session.snapshot()
     assert started == [1] and snap.handed_to == 4242 and snap.state == State.STOPPED
-    assert arrays(m.run.checkpoint_path)[1]["iteration"] == snap.iteration   # saved as it stopped
-    m.proc = None
-    m.launch.lock.unlock()
+    assert app.return_value == Ending.HANDED_OVER == life.outcome.ending
+    assert arrays(life.run.checkpoint_path)[1]["iteration"] == snap.iteration   # saved as it stopped
+    assert not life.launch.lock.locked                  # let go, for the trainer that goes on
 
 
 async def test_d_while_paused_saves_and_does_not_hand_on(home, long_book):
     started = []
-    m = pilot_monitor(home, long_book, start=lambda: started.append(1) or 4242)
-    async with m.app.run_test(size=(100, 30)) as pilot:
-        await wait(pilot, lambda: m.session.snapshot().iteration > 3)
+    life, app = pilot_monitor(home, long_book, start=lambda: started.append(1) or 4242)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait(pilot, lambda: life.session.snapshot().iteration > 3)
         await pilot.press("space")
-        await wait(pilot, lambda: m.session.snapshot().state == State.PAUSED)
+        await wait(pilot, lambda: life.session.snapshot().state == State.PAUSED)
         await pilot.press("d")
-        await wait(pilot, lambda: m.app.trained.is_set())
-    outcome = m.ending()
-    assert started == [] and outcome.code == 0
-    it = m.session.snapshot().iteration
+        await wait(pilot, lambda: app.trained.is_set() and not app.is_running)
+    outcome = life.outcome
+    assert started == [] and outcome.code == 0 and app.return_value == Ending.PAUSED
+    it = life.session.snapshot().iteration
     assert outcome.line == (f"kafkarnn: run p is paused: saved at iteration {it:,} and not handed "
                             "on — run the same command to continue")
-    assert arrays(m.run.checkpoint_path)[1]["iteration"] == it
+    assert arrays(life.run.checkpoint_path)[1]["iteration"] == it
 
 
 async def test_a_failed_hand_off_is_shown_and_training_goes_on(home, long_book):
     def cannot_start():
         raise OSError(11, "Resource temporarily unavailable")
-    m = pilot_monitor(home, long_book, start=cannot_start)
-    async with m.app.run_test(size=(100, 30), notifications=True) as pilot:
-        await wait(pilot, lambda: m.session.snapshot().iteration > 3)
+    life, app = pilot_monitor(home, long_book, start=cannot_start)
+    session = life.session
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await wait(pilot, lambda: session.snapshot().iteration > 3)
         await pilot.press("d")
         await wait(pilot, lambda: any("could not start the background trainer" in str(n.message)
-                                      for n in m.app._notifications))
-        at = m.session.snapshot().iteration
-        await wait(pilot, lambda: m.session.snapshot().iteration > at)        # still training
-        assert m.app.is_running and m.session.snapshot().handed_to is None
-        m.run.checkpoint_path.unlink()
-        m.run.checkpoint_path.mkdir()                    # now the save fails too
+                                      for n in app._notifications))
+        at = session.snapshot().iteration
+        await wait(pilot, lambda: session.snapshot().iteration > at)        # still training
+        assert app.is_running and session.snapshot().handed_to is None
+        life.run.checkpoint_path.unlink()
+        life.run.checkpoint_path.mkdir()                 # now the save fails too
         await pilot.press("d")
-        await wait(pilot, lambda: any("the save failed" in str(n.message) for n in m.app._notifications))
-        at = m.session.snapshot().iteration
-        await wait(pilot, lambda: m.session.snapshot().iteration > at)
-        m.run.checkpoint_path.rmdir()
+        await wait(pilot, lambda: any("the save failed" in str(n.message) for n in app._notifications))
+        at = session.snapshot().iteration
+        await wait(pilot, lambda: session.snapshot().iteration > at)
+        life.run.checkpoint_path.rmdir()
         await pilot.press("q")
-        await wait(pilot, lambda: m.app.trained.is_set())
-    assert m.ending().code == 0
+        await wait(pilot, lambda: app.trained.is_set() and not app.is_running)
+    assert life.outcome.code == 0 and app.return_value == Ending.SAVED
 
 
 async def test_a_take_over_is_said_in_the_monitor_that_loses_the_run(home, long_book):
-    m = pilot_monitor(home, long_book)
-    async with m.app.run_test(size=(100, 30)) as pilot:
-        await wait(pilot, lambda: m.session.snapshot().iteration > 3)
-        write_note(m.run, "take-over")                   # as another kafkarnn writes it ...
-        note = json.loads(m.run.handover_path.read_text())
+    life, app = pilot_monitor(home, long_book)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait(pilot, lambda: life.session.snapshot().iteration > 3)
+        handover.write_note(life.run, Ask.TAKE_OVER)     # as another kafkarnn writes it ...
+        note = json.loads(life.run.handover_path.read_text())
         note["pid"] = 999999
-        m.run.handover_path.write_text(json.dumps(note))
-        m.app.end_by("SIGTERM")                          # ... before its SIGTERM
-        await wait(pilot, lambda: m.app.trained.is_set())
-    outcome = m.ending()
-    it = m.session.snapshot().iteration
-    assert outcome == type(outcome)(0, f"kafkarnn: run p was taken over by process 999999 "
-                                       f"(saved at iteration {it:,})")
-    assert arrays(m.run.checkpoint_path)[1]["iteration"] == it
+        life.run.handover_path.write_text(json.dumps(note))
+        app.end_by(StopSignal.SIGTERM)                   # ... before its SIGTERM
+        await wait(pilot, lambda: app.trained.is_set() and not app.is_running)
+    it = life.session.snapshot().iteration
+    assert life.outcome == Outcome(Ending.TAKEN_OVER, f"kafkarnn: run p was taken over by process "
+                                                      f"999999 (saved at iteration {it:,})")
+    assert app.return_value == Ending.TAKEN_OVER
+    assert arrays(life.run.checkpoint_path)[1]["iteration"] == it

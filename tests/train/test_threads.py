@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.train.config import PRESETS
-from kafkarnn.train.session import Session
+from kafkarnn.train.session import Cadence, Limits, Session
 from kafkarnn.train.threads import BlasPool, ThreadTuner, candidate_counts, usable_cores
 from kafkarnn.train.trainer import Trainer
 
@@ -182,8 +182,7 @@ def test_a_session_tells_the_tuner_each_step_and_shows_its_count(tmp_path):
     tuner = ThreadTuner([1, 2], fixed=1, pool=FakePool())
     tuner.step_done = lambda seconds, chars: told.append((seconds, chars))
     try:
-        s = Session(lh.trainer, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta, max_iters=7,
-                    eval_every=1e9, save_every=1e9, tuner=tuner)
+        s = Session(lh, Limits(max_iters=7), Cadence(eval_every=1e9, save_every=1e9), tuner=tuner)
         assert s.run() == "FINISHED"
     finally:
         lh.lock.unlock()
@@ -204,8 +203,8 @@ def test_resume_is_exact_at_a_fixed_count(tmp_path, fixed):
                      preset=None, overrides={"model": "gru", "hidden": 16, "layers": 2, "batch": 4,
                                              "seq_len": 8, "dropout": 0.3, "weight_drop": 0.3})
         try:
-            s = Session(lh.trainer, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta,
-                        max_iters=iters, eval_every=1e9, save_every=1e9, tuner=ThreadTuner(fixed=fixed))
+            s = Session(lh, Limits(max_iters=iters), Cadence(eval_every=1e9, save_every=1e9),
+                        tuner=ThreadTuner(fixed=fixed))
             assert s.run() == "FINISHED"
             return lh.trainer.model.params.flat.copy()
         finally:

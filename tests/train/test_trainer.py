@@ -3,6 +3,8 @@ learning-rate schedule, dropout in training only, and best.npz."""
 
 import math
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.checkpoint import load_checkpoint, save_checkpoint
 from kafkarnn.train.config import PRESETS, Config
 from kafkarnn.train.launch import prepare
-from kafkarnn.train.session import Generate, Pause, Resume, SaveNow, Session
+from kafkarnn.train.session import Cadence, Generate, Limits, Pause, Resume, SaveNow, Session
 from kafkarnn.train.trainer import Trainer, TrainingDiverged
 
 TEXT = ("Every morning the clerk counted the stamps; every evening he counted them again, "
@@ -35,9 +37,7 @@ def launch(tmp_path, corpus_file, **overrides):
 def train_to(tmp_path, corpus_file, iters, **overrides):
     lh = launch(tmp_path, corpus_file, **overrides)
     try:
-        s = Session(lh.trainer, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta,
-                    max_iters=iters, eval_every=1e9, save_every=1e9,
-                    history=lh.history, best_val_loss=lh.best_val_loss, elapsed_s=lh.elapsed_s)
+        s = Session(lh, Limits(max_iters=iters), Cadence(eval_every=1e9, save_every=1e9))
         assert s.run() == "FINISHED"
         return lh.trainer
     finally:
@@ -136,8 +136,7 @@ def test_nan_steps_are_skipped_then_training_stops(tmp_path, corpus_file):
 
 def test_session_commands_pause_save_generate(tmp_path, corpus_file):
     lh = launch(tmp_path, corpus_file)
-    s = Session(lh.trainer, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta,
-                max_iters=40, eval_every=1e9, save_every=1e9, stay_open=False)
+    s = Session(lh, Limits(max_iters=40), Cadence(eval_every=1e9, save_every=1e9), stay_open=False)
     g = Generate("Every ", 20, temperature=0.5)
     bad = Generate("Every ☃", 20)
     for cmd in (Pause(), SaveNow(), g, bad, Resume()):
@@ -168,8 +167,7 @@ def test_failed_save_keeps_the_previous_checkpoint_and_training_goes_on(tmp_path
 
     monkeypatch.setattr(session_mod, "save_checkpoint", disk_full)
     lh = launch(tmp_path, corpus_file)
-    s = Session(lh.trainer, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta,
-                max_iters=8, eval_every=1e9, save_every=0.0)
+    s = Session(lh, Limits(max_iters=8), Cadence(eval_every=1e9, save_every=0.0))
     assert s.run() == "FINISHED"
     lh.lock.unlock()
     assert lh.trainer.iteration == 8
@@ -350,9 +348,8 @@ def test_best_npz_holds_the_lowest_validation_loss_and_a_worse_one_leaves_it(tmp
         t, best = lh.trainer, lh.run.best_path
 
         def session(iters, best_val_loss):           # validates after every step
-            s = Session(t, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta, max_iters=iters,
-                        eval_every=0, metrics_every=0, save_every=1e9, sample_len=10,
-                        best_val_loss=best_val_loss)
+            s = Session(replace(lh, best_val_loss=best_val_loss), Limits(max_iters=iters),
+                        Cadence(eval_every=0, metrics_every=0, save_every=1e9, sample_len=10))
             assert s.run() == "FINISHED"
             return s
 
@@ -412,8 +409,8 @@ def test_slow_validation_passes_stretch_the_interval(tmp_path, corpus_file, monk
         passes.append(1)
         return real(*a, **kw)
     monkeypatch.setattr(lh.trainer, "evaluate", slow_evaluate)
-    s = Session(lh.trainer, lh.run, corpus="c", data_dir="d", run_meta=lh.run_meta, max_seconds=1.0,
-                eval_every=0.001, metrics_every=0.001, save_every=1e9)
+    s = Session(lh, Limits(max_seconds=1.0),
+                Cadence(eval_every=0.001, metrics_every=0.001, save_every=1e9))
     s.run()
     lh.lock.unlock()
     # at most one pass per 19 pass-times of training, plus the one at the limit

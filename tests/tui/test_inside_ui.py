@@ -17,7 +17,7 @@ from textual.widgets import ContentSwitcher, DataTable, Static
 
 from kafkarnn import pictures
 from kafkarnn.inspect import inside
-from kafkarnn.train.launch import TrainOptions, make_session
+from kafkarnn.train.session import Cadence, Session
 from kafkarnn.seam import Pause, Resume
 from kafkarnn.tui import inside_screen
 from kafkarnn.tui.app import MonitorApp
@@ -29,8 +29,8 @@ SIZE = (80, 24)
 
 
 def monitor(launch, tmp_path, eval_every=30.0) -> MonitorApp:
-    opts = TrainOptions(data_dir=tmp_path / "home", eval_every=eval_every)
-    session = make_session(opts, launch, sample_every=0.3, stay_open=True, metrics_every=0.1)
+    session = Session(launch, cadence=Cadence(eval_every=eval_every, sample_every=0.3, metrics_every=0.1),
+                      stay_open=True)
     step = launch.trainer.step
 
     def slow_step():

@@ -15,7 +15,8 @@ from textual.app import App
 from textual.widgets import Input
 
 from kafkarnn.runs.checkpoint import load_checkpoint
-from kafkarnn.train.launch import TrainOptions, make_session, prepare
+from kafkarnn.train.launch import prepare
+from kafkarnn.train.session import Cadence, Limits, Session
 from kafkarnn.train.session import Pause
 from kafkarnn.train.trainer import TrainingDiverged
 from kafkarnn.tui.app import MonitorApp
@@ -44,8 +45,8 @@ def open_run(tmp_path, corpus):
 
 
 def monitor(launch, tmp_path, max_iters=None, **kw) -> MonitorApp:
-    opts = TrainOptions(data_dir=tmp_path / "home", max_iters=max_iters)
-    session = make_session(opts, launch, sample_every=0.3, stay_open=True, metrics_every=0.1, **kw)
+    session = Session(launch, Limits(max_iters=max_iters), Cadence(sample_every=0.3, metrics_every=0.1),
+                      stay_open=True, **kw)
     step = launch.trainer.step
 
     def slow_step():
