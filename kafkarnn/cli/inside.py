@@ -61,7 +61,7 @@ def cmd_inspect(args) -> int:
     from kafkarnn.pictures import activation_legend, activation_text, log_rows
     from kafkarnn.inspect import inside
     from kafkarnn.inspect.features import FEATURES
-    from kafkarnn.train.launch import validation_text
+    from kafkarnn.train.matching import validation_text
 
     if args.feature is not None and args.feature not in FEATURES:
         raise KafkarnnError(f"unknown feature {args.feature!r}: choose from {', '.join(FEATURES)}")

@@ -21,6 +21,7 @@ from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train.config import PRESETS, Config, check, fit_to_text
 from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
+from kafkarnn.train.matching import check_resume, corpus_of, stored_spec
 from kafkarnn.runs.handover import lock_run
 from kafkarnn.runs.folder import Run, RunLock, next_free_name, valid_run_name
 from kafkarnn.seam import Role
@@ -116,9 +117,9 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
         valid_run_name(run_name)
     if run_name is not None and not new and Run(data_dir, run_name).exists():
         named = Run(data_dir, run_name)
-        stored = _corpus_of(named, named.read_config())
+        stored = corpus_of(named, named.read_config())
         if corpus_spec is None:                  # `--run NAME` alone: train on the run's corpus
-            corpus_spec = _stored_spec(stored)
+            corpus_spec = stored_spec(stored)
         if encoding is None:
             encoding = stored.get("encoding")
     corpus = load_corpus(corpus_spec, encoding=encoding or "utf-8", data_dir=data_dir, log=log)
@@ -137,7 +138,7 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
     if fresh:
         cfg = check(new_config(preset, overrides, corpus))
     else:                                        # refuse a mismatch before asking anyone to stop
-        _check_resume(run, run.read_config(), corpus, preset, overrides)
+        check_resume(run, run.read_config(), corpus, preset, overrides)
     try:
         run.create()
         lock = lock_run(run, role, take_over=take_over, after_pid=after_pid)
@@ -195,61 +196,9 @@ def _run_meta(record: dict) -> dict:
             "fingerprint": record["corpus"]["fingerprint"], "run_format": 1}
 
 
-def _corpus_of(run: Run, record: dict) -> dict:
-    """The run's corpus record, checked: spec and encoding are strings or null."""
-    stored = record.get("corpus")
-    if not isinstance(stored, dict) or not all(isinstance(stored.get(k), (str, type(None)))
-                                               for k in ("spec", "encoding", "name")):
-        raise KafkarnnError(f"config {run.config_path} is corrupt (its corpus record is damaged)")
-    return stored
-
-
-def _stored_spec(stored: dict) -> str | None:
-    """The corpus a run was trained on, as `load_corpus` takes it (runs of older versions stored
-    no spec for the default corpus, whose offline fallback is the sample texts)."""
-    spec = stored.get("spec")
-    if spec is None and stored.get("name") == SAMPLE_SPEC:
-        return SAMPLE_SPEC
-    return spec
-
-
-def validation_text(run: Run, log=None) -> str:
-    """The run's validation text, from the corpus its config.json names (KafkarnnError if that
-    corpus is gone, or holds none)."""
-    record = run.read_config()
-    stored = _corpus_of(run, record)
-    corpus = load_corpus(_stored_spec(stored), encoding=stored.get("encoding") or "utf-8",
-                         data_dir=run.data_dir, log=log)
-    cfg = _check_resume(run, record, corpus, None, {})       # the very text it was trained on
-    _, val = corpus.split(cfg.val_fraction)
-    if len(val) < 2:
-        raise KafkarnnError(f"run {run.name} holds out no validation text: pass --text FILE")
-    return corpus.vocab.decode(val)
-
-
-def _check_resume(run, record, corpus, preset, overrides) -> Config:
-    """The stored configuration, if this invocation may continue it: else KafkarnnError."""
-    try:
-        cfg = check(Config.from_dict(record))
-    except (TypeError, ValueError) as e:         # e.g. "lr": null, or a key the dataclass lacks
-        raise KafkarnnError(f"config {run.config_path} is corrupt ({e})") from None
-    stored_preset = record.get("preset")
-    if preset is not None and stored_preset is not None and preset != stored_preset:
-        raise KafkarnnError(f"run {run.name} was created with --preset {stored_preset}; "
-                            f"pass --new to start a fresh run with --preset {preset}")
-    for key, value in overrides.items():
-        if getattr(cfg, key) != value:
-            opt = "--" + key.replace("_", "-")
-            raise KafkarnnError(f"run {run.name} was created with {opt} {getattr(cfg, key)}; "
-                                f"pass --new to start a fresh run with {opt} {value}, "
-                                f"or leave {opt} out to continue it")
-    _check_corpus(run, _corpus_of(run, record), corpus)
-    return cfg
-
-
 def _resume(run, lock, corpus, preset, overrides) -> Launch:
     record = run.read_config()
-    cfg = _check_resume(run, record, corpus, preset, overrides)
+    cfg = check_resume(run, record, corpus, preset, overrides)
     train, val = corpus.split(cfg.val_fraction)
     trainer = Trainer(cfg, corpus.vocab, train, val)
     launch = Launch(run, lock, trainer, corpus, False, _run_meta(record))
@@ -280,22 +229,3 @@ def _resume(run, lock, corpus, preset, overrides) -> Launch:
 
 def _finite(x) -> bool:
     return type(x) in (int, float) and math.isfinite(x)
-
-
-def _check_corpus(run: Run, stored: dict, corpus: Corpus) -> None:
-    fp = stored.get("fingerprint")
-    fp = fp if isinstance(fp, dict) else {}
-    vocab = stored.get("vocab") if isinstance(stored.get("vocab"), str) else ""
-    if fp == corpus.fingerprint and vocab == corpus.vocab.chars:
-        return
-    was = (f"{stored.get('name', '?')} ({fp.get('length', '?')} characters, "
-           f"sha256 {str(fp.get('sha256', '?'))[:12]})")
-    now = (f"{corpus.name} ({corpus.fingerprint['length']} characters, "
-           f"sha256 {corpus.fingerprint['sha256'][:12]})")
-    extra = ""
-    new_chars = [c for c in corpus.vocab.chars if c not in vocab]
-    if new_chars:
-        extra = f"; its vocabulary has {len(new_chars)} characters the run's lacks"
-    where = stored.get("spec") or stored.get("source") or "its original corpus"
-    raise KafkarnnError(f"run {run.name} was trained on {was}, but this corpus is {now}{extra}: "
-                        f"continue it with --corpus {where}, or pass --new to start a new run")
