@@ -25,10 +25,13 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals, 
 # every 2 s, so that random kills land in those writes too; KAFKARNN_TEST_PAUSE stops the process
 # at one chosen point (and prints PAUSED) so a kill can land exactly there.
 CHILD = r'''
-import os, sys, time
+import dataclasses, os, sys, time
 import numpy as np
 import kafkarnn.main, kafkarnn.runs.folder as runs, kafkarnn.train.session as session
-session.Session.__init__.__kwdefaults__["metrics_every"] = 0.02
+real_init = session.Session.__init__
+def init(self, launch, limits=session.Limits(), cadence=session.Cadence(), **kw):
+    real_init(self, launch, limits, dataclasses.replace(cadence, metrics_every=0.02), **kw)
+session.Session.__init__ = init
 where, calls = os.environ.get("KAFKARNN_TEST_PAUSE"), {"n": 0}
 
 def pause():
