@@ -2,9 +2,8 @@
 
 A run is `DATA_DIR/runs/<name>/` holding config.json, checkpoint.npz, best.npz, metrics.jsonl,
 samples.txt, train.log (a background trainer's output) and a `lock` file. One process writes a
-run at a time: whoever holds the flock on `lock` (released by the kernel if that process dies)
-trains the run, and the file names it, "PID ROLE". Readers such as `list_runs` never take the
-lock and never fail on one bad folder.
+run at a time: whoever holds the flock on `lock` (lock.py) trains the run. Readers such as
+`list_runs` never take the lock and never fail on one bad folder.
 
 Everything a run creates is its owner's alone (folders 0700, files 0600): a model and its
 samples can reveal a private text.
@@ -13,26 +12,23 @@ samples can reveal a private text.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.checkpoint import PRIVATE_FILE, atomic_write
+from kafkarnn.runs.lock import LOCK_RETRY_S, Holder, RunLock, holder_of, take_lock
 from kafkarnn.seam import Role
 
 ENV_HOME = "KAFKARNN_HOME"
 MAX_NAME = 64
 _NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", re.ASCII)
 PRIVATE_DIR = 0o700
-LOCK_RETRY_S = 1.0   # a reader's probe holds the lock for microseconds: a start never fails on one
 
 
 def resolve_data_dir(cli_value: str | None) -> Path:
@@ -66,45 +62,6 @@ def next_free_name(data_dir: Path, base: str) -> str:
         if not (runs / candidate).exists():
             return candidate
         n += 1
-
-
-@dataclass(frozen=True)
-class Holder:
-    """Who trains a run now, as its lock file names them."""
-    pid: int
-    role: Role | None                 # None: a lock written by an older version (PID only)
-
-
-class RunLock:
-    """An exclusive flock on a run's lock file. `unlock()` or leave the `with` block to release it.
-
-    `recovered` names the previous holder when it ended without releasing the lock (a kill, a
-    crash): its PID was still in the file."""
-
-    def __init__(self, fd: int, path: Path, recovered: Holder | None = None):
-        self._fd: int | None = fd
-        self.path = path
-        self.recovered = recovered
-
-    def unlock(self) -> None:
-        if self._fd is None:
-            return
-        fd, self._fd = self._fd, None
-        try:
-            os.ftruncate(fd, 0)  # clear our PID while still holding the lock
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)  # the file stays: deleting a lock file races with the next locker
-
-    @property
-    def locked(self) -> bool:
-        return self._fd is not None
-
-    def __enter__(self) -> "RunLock":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.unlock()
 
 
 class Run:
@@ -208,54 +165,15 @@ class Run:
     def lock(self, role: Role = Role.HEADLESS, retry_s: float = LOCK_RETRY_S) -> RunLock:
         """Take the run's write lock or raise RunInUse naming the process that holds it."""
         self.create()
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
-        deadline = time.monotonic() + retry_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as e:
-                busy = e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-                if busy and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                    continue
-                holder = _read_holder(fd) if busy else None
-                os.close(fd)
-                if not busy:
-                    raise KafkarnnError(f"cannot lock run {self.name} ({e.strerror or e})") from None
-                raise RunInUse(self.name, holder) from None
-        try:
-            recovered = _parse_holder(os.pread(fd, 64, 0))   # still named: its holder never unlocked
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {role.value}\n".encode(), 0)
-        except OSError:
-            recovered = None  # the PID only names us to others: a full disk must not block a resume
-        except BaseException:
-            os.close(fd)  # closing releases the lock too
-            raise
+        lock = take_lock(self.lock_path, self.name, role, retry_s)
         with contextlib.suppress(OSError):
             os.chmod(self.path, PRIVATE_DIR)   # a folder made by an older version was 0755
         self._remove_stale_temp_files()
-        return RunLock(fd, self.lock_path, recovered)
+        return lock
 
     def holder(self) -> Holder | None:
-        """Who trains this run now, or None. Probes with a shared lock that it drops at once,
-        so it never blocks a trainer (whose lock() retries for a moment)."""
-        try:
-            fd = os.open(self.lock_path, os.O_RDONLY)
-        except OSError:
-            return None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError as e:
-                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    return None
-                return _read_holder(fd) or Holder(0, None)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
+        """Who trains this run now, or None (lock.py `holder_of`: it never blocks a trainer)."""
+        return holder_of(self.lock_path)
 
     def _remove_stale_temp_files(self) -> None:
         """Delete temp files that a killed writer left mid-save. Safe: we hold the lock, so no save is running."""
@@ -264,39 +182,6 @@ class Run:
                 tmp.unlink()
             except OSError:
                 pass
-
-
-class RunInUse(KafkarnnError):
-    """Another process holds the run's lock."""
-
-    def __init__(self, name: str, holder: Holder | None):
-        who = f"process {holder.pid}" if holder and holder.pid else "another process"
-        super().__init__(f"run {name} is in use by {who}")
-        self.holder = holder
-
-
-def _parse_holder(data: bytes) -> Holder | None:
-    """ "PID ROLE" (or a bare PID, from older versions) → Holder; anything else → None."""
-    words = data.decode("ascii", errors="replace").split()
-    if not words or not words[0].isdigit() or len(words) > 2:
-        return None
-    role = None
-    if len(words) == 2:
-        try:
-            role = Role(words[1])
-        except ValueError:
-            return None
-    return Holder(int(words[0]), role)
-
-
-def _read_holder(fd: int) -> Holder | None:
-    """Who holds the lock file, as they wrote it. It may be empty for a moment while they write it."""
-    for _ in range(20):
-        holder = _parse_holder(os.pread(fd, 64, 0))
-        if holder is not None:
-            return holder
-        time.sleep(0.01)
-    return None
 
 
 def _append(path: Path, data: bytes) -> None:

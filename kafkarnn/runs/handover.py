@@ -23,7 +23,8 @@ import time
 
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.checkpoint import PRIVATE_FILE, atomic_write
-from kafkarnn.runs.folder import Holder, Run, RunInUse, RunLock
+from kafkarnn.runs.folder import Run
+from kafkarnn.runs.lock import Holder, RunInUse, RunLock
 from kafkarnn.seam import Ask, Role
 
 HANDOVER_TIMEOUT_S = 120.0    # a trainer finishes its step and saves before it lets go

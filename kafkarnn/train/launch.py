@@ -23,7 +23,8 @@ from kafkarnn.train.config import PRESETS, Config, check, fit_to_text
 from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
 from kafkarnn.train.matching import check_resume, corpus_of, stored_spec
 from kafkarnn.runs.handover import lock_run
-from kafkarnn.runs.folder import Run, RunLock, next_free_name, valid_run_name
+from kafkarnn.runs.folder import Run, next_free_name, valid_run_name
+from kafkarnn.runs.lock import RunLock
 from kafkarnn.seam import Role
 from kafkarnn.train.session import Limits
 from kafkarnn.train.trainer import Trainer

@@ -15,7 +15,8 @@ from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs import folder as runs
 from kafkarnn.runs.checkpoint import save_checkpoint
 from kafkarnn.runs.listing import list_runs
-from kafkarnn.runs.folder import Holder, Run, next_free_name, resolve_data_dir, valid_run_name
+from kafkarnn.runs.folder import Run, next_free_name, resolve_data_dir, valid_run_name
+from kafkarnn.runs.lock import Holder
 from kafkarnn.seam import Role
 
 REPO = Path(__file__).resolve().parents[2]
