@@ -20,7 +20,7 @@ def train_headless(opts, role, after_pid: int | None = None) -> int:
     from kafkarnn.train.launch import describe_start
     from kafkarnn.train.life import Leaving, Life
     from kafkarnn.train.progress import progress_line
-    from kafkarnn.train.session import Cadence
+    from kafkarnn.train.cadence import Cadence
     from kafkarnn.train.signals import Signals
 
     background = role == Role.BACKGROUND

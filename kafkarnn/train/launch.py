@@ -26,7 +26,7 @@ from kafkarnn.runs.handover import lock_run
 from kafkarnn.runs.folder import Run, next_free_name, valid_run_name
 from kafkarnn.runs.lock import RunLock
 from kafkarnn.seam import Role
-from kafkarnn.train.session import Limits
+from kafkarnn.train.cadence import Limits
 from kafkarnn.train.trainer import Trainer
 
 

@@ -26,7 +26,8 @@ from kafkarnn.runs.folder import Run
 from kafkarnn.seam import Ask, Role, State, StopSignal
 from kafkarnn.train.launch import Launch, TrainOptions, open_run
 from kafkarnn.train.outcome import Outcome, end_of_session, hand_over_failed, not_started
-from kafkarnn.train.session import Cadence, Session
+from kafkarnn.train.cadence import Cadence
+from kafkarnn.train.session import Session
 from kafkarnn.train.thread_policy import handed_on, tuner_for
 
 

@@ -17,7 +17,6 @@ import math
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.checkpoint import save_checkpoint
+from kafkarnn.train.cadence import Cadence, Limits, Timers
 from kafkarnn.train.progress import progress_line
 from kafkarnn.seam import (  # noqa: F401  (re-exported: the seam's names)
     Event, EventKind, Generate, HandOff, LookInside, Pause, Resume, SaveNow, SetTemperature,
@@ -37,24 +37,6 @@ if TYPE_CHECKING:
 HISTORY = 600          # sparkline points kept (one per metrics line, every ~2 s)
 MAX_EVENTS = 1000      # undrained events kept (headless never drains them)
 VAL_SHARE_FACTOR = 19  # validation waits at least 19× its last pass's time: ≤ 5% of the time
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Where this invocation stops: at an iteration of the run, or after seconds of its own training."""
-    max_iters: int | None = None
-    max_seconds: float | None = None
-
-
-@dataclass(frozen=True)
-class Cadence:
-    """How often, in seconds of training, the loop does each periodic piece (None: never)."""
-    eval_every: float | None = 30.0       # a validation pass (and best.npz, and a logged sample)
-    save_every: float | None = 60.0       # the checkpoint
-    sample_every: float | None = None     # the live sample (the monitor shows it)
-    metrics_every: float = 2.0            # a metrics line, and a point of the loss curve
-    report_every: float | None = None     # a progress line to `log` (headless)
-    sample_len: int = 200                 # characters of a live or logged sample
 
 
 class Session:
@@ -155,7 +137,7 @@ class Session:
         With stay_open the loop keeps serving commands (generate, save) after a limit or a
         failure until `stop()` — that is what the monitor wants.
         """
-        self._timers = _Timers(self)
+        self._timers = Timers(lambda: self.session_s)
         self._mark = (self.trainer.iteration, self.trainer.chars, 0.0)   # for rates: iteration,
         self._step_time = 0.0                                           # chars, step time
         self.state = State.RUNNING
@@ -357,20 +339,3 @@ class Session:
             self.save_error = why and f"{path.name} could not be saved at iteration {t.iteration} ({why})"
         self._publish()
         return not why
-
-
-class _Timers:
-    """When each periodic piece last ran, in seconds of the session's training."""
-
-    def __init__(self, session: Session):
-        self.session = session
-        self.last = {"metrics": 0.0, "eval": 0.0, "save": 0.0, "sample": -1e9, "report": 0.0,
-                     "publish": 0.0}
-
-    def due(self, name: str, every: float | None) -> bool:
-        """True (and restart the timer) when `every` seconds of training passed since `name` ran."""
-        now = self.session.session_s
-        if every is None or now - self.last[name] < every:
-            return False
-        self.last[name] = now
-        return True

@@ -12,7 +12,7 @@ from kafkarnn.seam import Role
 from kafkarnn.train.launch import Launch, TrainOptions
 from kafkarnn.train.life import Life
 from kafkarnn.train.outcome import Outcome
-from kafkarnn.train.session import Cadence
+from kafkarnn.train.cadence import Cadence
 from kafkarnn.train.signals import Signals
 from kafkarnn.tui.app import MonitorApp
 

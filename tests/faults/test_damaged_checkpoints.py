@@ -21,7 +21,8 @@ from kafkarnn.errors import KafkarnnError
 from kafkarnn.main import main
 from kafkarnn.runs.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from kafkarnn.train.launch import prepare
-from kafkarnn.train.session import Cadence, Limits, Session
+from kafkarnn.train.cadence import Cadence, Limits
+from kafkarnn.train.session import Session
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals, flock and rlimits")
 

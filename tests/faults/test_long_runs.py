@@ -9,7 +9,8 @@ from faultkit import RUN
 
 from kafkarnn.engine.model import CharModel
 from kafkarnn.train.launch import prepare
-from kafkarnn.train.session import Cadence, Limits, Session
+from kafkarnn.train.cadence import Cadence, Limits
+from kafkarnn.train.session import Session
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals, flock and rlimits")
 

@@ -13,7 +13,8 @@ from faultkit import cli, error_line, iteration_of, all_finite, RUN
 from kafkarnn.engine.model import CharModel
 from kafkarnn.main import main
 from kafkarnn.train.launch import prepare
-from kafkarnn.train.session import Cadence, Limits, SaveNow, Session
+from kafkarnn.train.cadence import Cadence, Limits
+from kafkarnn.train.session import SaveNow, Session
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals, flock and rlimits")
 

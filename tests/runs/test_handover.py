@@ -19,7 +19,8 @@ from terminal import Terminal, last_iteration, processes_of, until
 
 from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train.launch import TrainOptions, prepare
-from kafkarnn.train.session import Limits, Session
+from kafkarnn.train.cadence import Limits
+from kafkarnn.train.session import Session
 from kafkarnn.runs.folder import Run
 from kafkarnn.seam import HandOff, Role, State
 

@@ -11,7 +11,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.train.config import PRESETS
-from kafkarnn.train.session import Cadence, Limits, Session
+from kafkarnn.train.cadence import Cadence, Limits
+from kafkarnn.train.session import Session
 from kafkarnn.train.threads import BlasPool, ThreadTuner, candidate_counts, usable_cores
 from kafkarnn.train.trainer import Trainer
 

@@ -13,7 +13,8 @@ from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.checkpoint import load_checkpoint, save_checkpoint
 from kafkarnn.train.config import PRESETS, Config
 from kafkarnn.train.launch import prepare
-from kafkarnn.train.session import Cadence, Generate, Limits, Pause, Resume, SaveNow, Session
+from kafkarnn.train.cadence import Cadence, Limits
+from kafkarnn.train.session import Generate, Pause, Resume, SaveNow, Session
 from kafkarnn.train.trainer import Trainer, TrainingDiverged
 
 TEXT = ("Every morning the clerk counted the stamps; every evening he counted them again, "

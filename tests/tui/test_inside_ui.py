@@ -17,7 +17,8 @@ from textual.widgets import ContentSwitcher, DataTable, Static
 
 from kafkarnn import pictures
 from kafkarnn.inspect import inside
-from kafkarnn.train.session import Cadence, Session
+from kafkarnn.train.cadence import Cadence
+from kafkarnn.train.session import Session
 from kafkarnn.seam import Pause, Resume
 from kafkarnn.tui import inside_screen
 from kafkarnn.tui.app import MonitorApp

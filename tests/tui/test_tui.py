@@ -16,7 +16,8 @@ from textual.widgets import Input
 
 from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train.launch import prepare
-from kafkarnn.train.session import Cadence, Limits, Session
+from kafkarnn.train.cadence import Cadence, Limits
+from kafkarnn.train.session import Session
 from kafkarnn.train.session import Pause
 from kafkarnn.train.trainer import TrainingDiverged
 from kafkarnn.tui.app import MonitorApp
