@@ -15,6 +15,20 @@ class Limits:
     max_iters: int | None = None
     max_seconds: float | None = None
 
+    def reached(self, iteration: int, session_s: float) -> bool:
+        return bool((self.max_iters is not None and iteration >= self.max_iters) or
+                    (self.max_seconds is not None and session_s >= self.max_seconds))
+
+    def eta_s(self, iteration: int, session_s: float, iters_per_sec: float) -> float | None:
+        """Seconds of training left until the nearer limit, at this pace (None: no limit)."""
+        eta = None
+        if self.max_iters and iters_per_sec > 0:
+            eta = max(0, self.max_iters - iteration) / iters_per_sec
+        if self.max_seconds:
+            left = max(0.0, self.max_seconds - session_s)
+            eta = left if eta is None else min(eta, left)
+        return eta
+
 
 @dataclass(frozen=True)
 class Cadence:

@@ -1,10 +1,15 @@
-"""How a session's progress reads as text: durations, and the headless progress line."""
+"""How a session's progress reads: as a `Snapshot` for a UI, as the headless progress line, and
+durations."""
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from kafkarnn.seam import Snapshot
+
+if TYPE_CHECKING:
+    from kafkarnn.train.session import Session
 
 
 def format_duration(seconds: float | None) -> str:
@@ -25,3 +30,20 @@ def progress_line(s: Snapshot) -> str:
     return (f"iter {s.iteration:>8,}  loss {s.loss:.4f}  val {val} (best {best})  "
             f"{s.chars_per_sec:,.0f} chars/s  {s.iters_per_sec:.1f} it/s{threads}  "
             f"elapsed {format_duration(s.elapsed_s)}{eta}")
+
+
+def snapshot_of(session: Session) -> Snapshot:
+    """The session as it is now, frozen (the loop calls it between steps)."""
+    s, t, (ips, cps) = session, session.trainer, session.rate
+    return Snapshot(
+        state=s.state, run_name=s.run_dir.name, corpus=s.corpus,
+        model=t.cfg.describe(), n_params=t.model.n_params(), data_dir=s.data_dir,
+        iteration=t.iteration, chars=t.chars, elapsed_s=s.elapsed_base + s.session_s,
+        session_s=s.session_s, iters_per_sec=ips, chars_per_sec=cps, loss=t.smooth_loss,
+        val_loss=s.val_loss, best_val_loss=s.best_val_loss, history=tuple(s.history),
+        eta_s=s.limits.eta_s(t.iteration, s.session_s, ips), last_saved=s.last_saved,
+        sample=s.sample, sample_probs=s.sample_probs, sample_id=s.sample_id,
+        temperature=s.temperature, message=s.message, max_iters=s.limits.max_iters,
+        max_seconds=s.limits.max_seconds, save_error=s.save_error, handed_to=s.handed_to,
+        history_iters=tuple(s.history_iters), val_history=tuple(s.val_history),
+        threads=s.tuner.threads if s.tuner else None, threads_auto=bool(s.tuner and s.tuner.auto))

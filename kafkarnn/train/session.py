@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.runs.checkpoint import save_checkpoint
 from kafkarnn.train.cadence import Cadence, Limits, Timers
-from kafkarnn.train.progress import progress_line
+from kafkarnn.train.progress import progress_line, snapshot_of
+from kafkarnn.train.record import metrics_line, write_checkpoint
 from kafkarnn.seam import (  # noqa: F401  (re-exported: the seam's names)
     Event, EventKind, Generate, HandOff, LookInside, Pause, Resume, SaveNow, SetTemperature,
     Snapshot, State)
@@ -50,11 +50,8 @@ class Session:
         self.limits, self.cadence = limits, cadence
         self.log, self.stay_open = log, stay_open
         self.tuner = tuner                # a ThreadTuner (train/threads.py) told of every step, or None
-        history, iters = list(launch.history), list(launch.history_iters)
-        iters = iters if len(iters) == len(history) else [0] * len(history)
-        kept = [(i, h) for i, h in zip(iters, history) if math.isfinite(h)]
-        self.history = collections.deque((h for _, h in kept), maxlen=HISTORY)
-        self.history_iters = collections.deque((i for i, _ in kept), maxlen=HISTORY)
+        self.history = collections.deque(launch.history, maxlen=HISTORY)      # finite, one
+        self.history_iters = collections.deque(launch.history_iters, maxlen=HISTORY)  # per iteration
         self.val_history = collections.deque(launch.val_history, maxlen=HISTORY)
         self.best_val_loss, self.val_loss = launch.best_val_loss, None
         self.elapsed_base = launch.elapsed_s
@@ -100,36 +97,11 @@ class Session:
             self.log(text)
 
     def _publish(self) -> None:
-        t = self.trainer
-        eta = None
-        ips, cps = self.rate
-        if self.limits.max_iters and ips > 0:
-            eta = max(0, self.limits.max_iters - t.iteration) / ips
-        if self.limits.max_seconds:
-            left = max(0.0, self.limits.max_seconds - self.session_s)
-            eta = left if eta is None else min(eta, left)
-        snap = Snapshot(
-            state=self.state, run_name=self.run_dir.name, corpus=self.corpus,
-            model=t.cfg.describe(), n_params=t.model.n_params(), data_dir=self.data_dir,
-            iteration=t.iteration, chars=t.chars, elapsed_s=self.elapsed_base + self.session_s,
-            session_s=self.session_s, iters_per_sec=ips, chars_per_sec=cps, loss=t.smooth_loss,
-            val_loss=self.val_loss, best_val_loss=self.best_val_loss, history=tuple(self.history),
-            eta_s=eta, last_saved=self.last_saved, sample=self.sample,
-            sample_probs=self.sample_probs, sample_id=self.sample_id,
-            temperature=self.temperature, message=self.message,
-            max_iters=self.limits.max_iters, max_seconds=self.limits.max_seconds, save_error=self.save_error,
-            handed_to=self.handed_to, history_iters=tuple(self.history_iters),
-            val_history=tuple(self.val_history),
-            threads=self.tuner.threads if self.tuner else None,
-            threads_auto=bool(self.tuner and self.tuner.auto))
+        snap = snapshot_of(self)
         with self._lock:
             self._snapshot = snap
 
     # -- the loop -----------------------------------------------------------------------------
-
-    def limit_reached(self) -> bool:
-        return bool((self.limits.max_iters is not None and self.trainer.iteration >= self.limits.max_iters) or
-                    (self.limits.max_seconds is not None and self.session_s >= self.limits.max_seconds))
 
     def run(self, stop=lambda: False) -> State:
         """Train until a limit, a failure, a hand-off or `stop()`; returns the final state.
@@ -151,7 +123,7 @@ class Session:
                     if self.done and not self.stay_open:
                         break
                     continue
-                if self.limit_reached():
+                if self.limits.reached(self.trainer.iteration, self.session_s):
                     self._finish(State.FINISHED, "limit reached")
                 elif self._step():
                     self._periodic()
@@ -295,15 +267,9 @@ class Session:
         return val
 
     def _metrics(self, val: float | None) -> None:
-        t = self.trainer
-        rec = {"iter": t.iteration, "chars": t.chars, "loss": round(t.smooth_loss, 6),
-               "chars_per_sec": round(self.rate[1], 1),
-               "elapsed_s": round(self.elapsed_base + self.session_s, 3),
-               "lr": t.lr_at(t.iteration), "time": round(time.time(), 3)}
-        if self.tuner is not None:
-            rec["threads"] = self.tuner.threads
-        if val is not None:
-            rec["val_loss"] = round(val, 6)
+        rec = metrics_line(self.trainer, chars_per_sec=self.rate[1],
+                           elapsed_s=self.elapsed_base + self.session_s,
+                           threads=self.tuner.threads if self.tuner else None, val=val)
         try:
             self.run_dir.append_metrics(rec)
         except OSError as e:
@@ -315,17 +281,10 @@ class Session:
         previous = self.state
         self.state = State.SAVING
         self._publish()
-        meta = dict(self.run_meta, **t.state_meta(), elapsed_s=self.elapsed_base + self.session_s,
-                    best_val_loss=self.best_val_loss, saved_at=time.time())
         path = self.run_dir.best_path if best else self.run_dir.checkpoint_path
-        arrays = t.state_arrays()
-        bad = [k for k, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
-        why = f"{bad[0]} holds NaN or inf" if bad else ""   # never let a NaN reach a checkpoint
         try:
-            if not why:
-                save_checkpoint(path, arrays, meta)
-        except OSError as e:
-            why = str(e.strerror or e)
+            why = write_checkpoint(t, path, self.run_meta, best_val_loss=self.best_val_loss,
+                                   elapsed_s=self.elapsed_base + self.session_s)
         finally:
             self.state = previous
         if why:

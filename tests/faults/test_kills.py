@@ -28,6 +28,7 @@ CHILD = r'''
 import dataclasses, os, sys, time
 import numpy as np
 import kafkarnn.main, kafkarnn.runs.folder as runs, kafkarnn.train.session as session
+import kafkarnn.train.record as record
 real_init = session.Session.__init__
 def init(self, launch, limits=session.Limits(), cadence=session.Cadence(), **kw):
     real_init(self, launch, limits, dataclasses.replace(cadence, metrics_every=0.02), **kw)
@@ -58,7 +59,7 @@ elif where == "step":                          # inside a step: positions moved,
         return out
     CharModel.loss_and_grads = loss_and_grads
 elif where == "save":                          # half-way through writing the third checkpoint
-    real_save, real_write = session.save_checkpoint, np.lib.format.write_array
+    real_save, real_write = record.save_checkpoint, np.lib.format.write_array
     def save_checkpoint(path, *a, **k):
         calls["saving"] = path.name == "checkpoint.npz" and counted(3)
         return real_save(path, *a, **k)
@@ -66,7 +67,7 @@ elif where == "save":                          # half-way through writing the th
         real_write(*a, **k)
         if calls.get("saving"):
             pause()
-    session.save_checkpoint, np.lib.format.write_array = save_checkpoint, write_array
+    record.save_checkpoint, np.lib.format.write_array = save_checkpoint, write_array
 elif where == "metrics":                       # half of a metrics line written
     real_append = runs._append
     def append(path, data):

@@ -158,7 +158,7 @@ def test_session_commands_pause_save_generate(tmp_path, corpus_file):
 
 def test_failed_save_keeps_the_previous_checkpoint_and_training_goes_on(tmp_path, corpus_file,
                                                                           monkeypatch):
-    import kafkarnn.train.session as session_mod
+    import kafkarnn.train.record as record
     train_to(tmp_path, corpus_file, 3)
     ckpt = tmp_path / "home" / "runs" / "r" / "checkpoint.npz"
     good = ckpt.read_bytes()
@@ -166,7 +166,7 @@ def test_failed_save_keeps_the_previous_checkpoint_and_training_goes_on(tmp_path
     def disk_full(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(session_mod, "save_checkpoint", disk_full)
+    monkeypatch.setattr(record, "save_checkpoint", disk_full)
     lh = launch(tmp_path, corpus_file)
     s = Session(lh, Limits(max_iters=8), Cadence(eval_every=1e9, save_every=0.0))
     assert s.run() == "FINISHED"
