@@ -55,13 +55,8 @@ def _console():
 
 
 def cmd_inspect(args) -> int:
-    from rich.table import Table
-    from rich.text import Text
-
-    from kafkarnn.pictures import activation_legend, activation_text, log_rows
     from kafkarnn.inspect import inside
     from kafkarnn.inspect.features import FEATURES
-    from kafkarnn.train.matching import validation_text
 
     if args.feature is not None and args.feature not in FEATURES:
         raise KafkarnnError(f"unknown feature {args.feature!r}: choose from {', '.join(FEATURES)}")
@@ -72,6 +67,23 @@ def cmd_inspect(args) -> int:
         if not (layer < len(model.cells) and unit < model.spec.hidden):
             raise KafkarnnError(f"--unit {args.unit}: run {run.name} has layers 0–{len(model.cells) - 1} "
                                 f"of units 0–{model.spec.hidden - 1}")
+    text, where = _inspected_text(args, run)
+    result = inside.look(inside.probe_text(model, vocab, text, int(meta["config"]["seq_len"])))
+    pick = _pick(args, result, chosen, where)
+    if args.json:
+        print(json.dumps(dict(result.to_json(), run=run.name, iteration=meta.get("iteration"),
+                              shown={k: pick[k] for k in ("layer", "unit", "state")}), indent=1))
+        return 0
+    _print_inspection(f"run {run.name} · iteration {meta.get('iteration', '?')} · "
+                      f"{model.spec.cell} · {len(text):,} characters of {where}", text, result, pick)
+    return 0
+
+
+def _inspected_text(args, run) -> tuple[str, str]:
+    """`--text FILE`, else the start of the run's validation text; and where it comes from."""
+    from kafkarnn.inspect import inside
+    from kafkarnn.train.matching import validation_text
+
     if args.text is not None:
         text, where = read_text_file(args.text)[:INSPECT_MAX_CHARS], args.text
     else:
@@ -80,25 +92,30 @@ def cmd_inspect(args) -> int:
         text, where = full[start:start + inside.PASSAGE_CHARS], f"run {run.name}'s validation text"
     if len(text) < 2:
         raise KafkarnnError(f"{where} is too short to inspect: it needs at least two characters")
-    probe = inside.probe_text(model, vocab, text, int(meta["config"]["seq_len"]))
-    result = inside.look(probe)
+    return text, where
+
+
+def _pick(args, result, chosen, where) -> dict:
+    """The unit to shade the text by: the feature's best, the one asked for, else the first."""
     if args.feature is not None:
         if args.feature not in result.best:
             raise KafkarnnError(f"feature {args.feature} does not vary on {where}: no unit can track it")
-        pick = result.best[args.feature]
-    elif chosen is not None:
-        pick = {"layer": chosen[0], "unit": chosen[1], "state": "h"}
-    elif result.units:
-        pick = result.units[0]
-    else:
-        pick = {"layer": 0, "unit": 0, "state": "h"}
-    if args.json:
-        print(json.dumps(dict(result.to_json(), run=run.name, iteration=meta.get("iteration"),
-                              shown={k: pick[k] for k in ("layer", "unit", "state")}), indent=1))
-        return 0
+        return result.best[args.feature]
+    if chosen is not None:
+        return {"layer": chosen[0], "unit": chosen[1], "state": "h"}
+    return result.units[0] if result.units else {"layer": 0, "unit": 0, "state": "h"}
+
+
+def _print_inspection(title: str, text: str, result, pick: dict) -> None:
+    """The shaded text, the table of features and their units, the gradient through time."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from kafkarnn.inspect import inside
+    from kafkarnn.pictures import activation_legend, activation_text, log_rows
+
     console = _console()
-    console.print(Text(f"run {run.name} · iteration {meta.get('iteration', '?')} · "
-                       f"{model.spec.cell} · {len(text):,} characters of {where}", "bold"))
+    console.print(Text(title, "bold"))
     values = inside.unit_values(result.trace, pick["layer"], pick["unit"], pick["state"])
     console.print(Text(f"layer {pick['layer']} unit {pick['unit']} ({pick['state']}) on the text:", "dim"))
     console.print(activation_text(text, values, console.width, max_lines=SHOWN_LINES))
@@ -116,7 +133,6 @@ def cmd_inspect(args) -> int:
         console.print(Text(f"gradient through time ‖∂L_t/∂h_(t−k)‖, k = 0 … {g.shape[1] - 1} "
                            f"(log scale ▁ {lo:.1e} … █ {hi:.1e}):", "dim"))
         console.print(chart)
-    return 0
 
 
 def cmd_score(args) -> int:

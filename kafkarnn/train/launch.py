@@ -116,13 +116,8 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
         raise KafkarnnError(f"unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
     if run_name is not None:
         valid_run_name(run_name)
-    if run_name is not None and not new and Run(data_dir, run_name).exists():
-        named = Run(data_dir, run_name)
-        stored = corpus_of(named, named.read_config())
-        if corpus_spec is None:                  # `--run NAME` alone: train on the run's corpus
-            corpus_spec = stored_spec(stored)
-        if encoding is None:
-            encoding = stored.get("encoding")
+    if run_name is not None and not new:
+        corpus_spec, encoding = _named_corpus(Run(data_dir, run_name), corpus_spec, encoding)
     corpus = load_corpus(corpus_spec, encoding=encoding or "utf-8", data_dir=data_dir, log=log)
 
     base_cfg = PRESETS[preset or "default"]
@@ -158,6 +153,16 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
             except OSError:
                 pass
         raise
+
+
+def _named_corpus(run: Run, spec: str | None, encoding: str | None) -> tuple[str | None, str | None]:
+    """The corpus and encoding to load for an existing run: those given, else its own (`--run
+    NAME` alone trains on the run's corpus)."""
+    if not run.exists():
+        return spec, encoding
+    stored = corpus_of(run, run.read_config())
+    return (stored_spec(stored) if spec is None else spec,
+            stored.get("encoding") if encoding is None else encoding)
 
 
 def new_config(preset: str | None, overrides: dict, corpus: Corpus) -> Config:
