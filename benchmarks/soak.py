@@ -1,7 +1,7 @@
 """Soak: train for --minutes as the monitor does and check that memory stays flat.
 
-The session is built exactly as `run_monitor()` builds it (`launch.make_session` with a live sample
-every 3 s and `stay_open`), and runs in a worker thread as in the App. Another thread plays the
+The session is built exactly as `run_monitor()` builds it (a `Session` with a live sample
+every 3 s and `stay_open`, tui/monitor.py `monitor_app`), and runs in a worker thread as in the App. Another thread plays the
 App: it polls `snapshot()` at 4 Hz, drains `events()`, reads the history and the sample, and every
 minute asks for a 200-character continuation (the `g` key). The main thread samples the process's
 resident memory (RSS) every 10 s.
@@ -26,7 +26,7 @@ import sys
 from common import early_threads
 
 if early_threads(sys.argv) is None:          # before NumPy loads: as the CLI would
-    from kafkarnn.cli.options import set_blas_threads
+    from kafkarnn.train.thread_policy import set_blas_threads
     set_blas_threads(None)
 
 import argparse                               # noqa: E402
@@ -38,9 +38,9 @@ import time                                   # noqa: E402
 from pathlib import Path                      # noqa: E402
 
 import common                                 # noqa: E402
-from kafkarnn.train.launch import TrainOptions, make_session   # noqa: E402
+from kafkarnn.train.cadence import Cadence    # noqa: E402
 from kafkarnn.train.launch import prepare     # noqa: E402
-from kafkarnn.train.session import HISTORY, Generate  # noqa: E402
+from kafkarnn.train.session import HISTORY, Generate, Session  # noqa: E402
 
 RSS_EVERY_S = 10.0
 POLL_S = 0.25                 # the App's 4 Hz
@@ -119,8 +119,7 @@ def main(argv=None) -> int:
         launch = prepare(data_dir=data_dir, corpus_spec=str(args.corpus), encoding=None, run_name="soak",
                          new=True, preset=args.preset, overrides={})
         try:
-            session = make_session(TrainOptions(data_dir=data_dir), launch, sample_every=3.0,
-                                   stay_open=True)
+            session = Session(launch, cadence=Cadence(sample_every=3.0), stay_open=True)
             stop = threading.Event()
             trainer = threading.Thread(target=session.run, args=(stop.is_set,), daemon=True)
             app = FakeApp(session)

@@ -32,7 +32,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from kafkarnn.train.launch import TrainOptions, make_session, prepare  # noqa: E402
+from kafkarnn.train.cadence import Cadence, Limits  # noqa: E402
+from kafkarnn.train.launch import prepare  # noqa: E402
+from kafkarnn.train.session import Session  # noqa: E402
 from kafkarnn.tui.app import MonitorApp  # noqa: E402
 from kafkarnn.tui.inside_screen import InsideScreen  # noqa: E402
 from kafkarnn.tui.monitor import start_note  # noqa: E402
@@ -47,8 +49,8 @@ async def shoot(seconds: float, out: Path) -> None:
     launch = prepare(data_dir=home, corpus_spec=str(REPO / "sample_texts"), encoding=None,
                      run_name=None, new=False, preset="small", overrides={})
     try:
-        opts = TrainOptions(data_dir=home, eval_every=15.0, save_every=30.0)
-        session = make_session(opts, launch, sample_every=3.0, stay_open=True)
+        cadence = Cadence(eval_every=15.0, save_every=30.0, sample_every=3.0)
+        session = Session(launch, cadence=cadence, stay_open=True)
         app = MonitorApp(session, note=start_note(launch))
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             start = time.monotonic()
@@ -103,8 +105,8 @@ async def gradient_shot(cell: str, iterations: int, out: Path) -> None:
                      run_name=f"gradient-{cell}", new=False, preset="small",
                      overrides={"model": cell, "hidden": 64, "layers": 1, "seq_len": 64})
     try:
-        opts = TrainOptions(data_dir=home, max_iters=iterations)
-        session = make_session(opts, launch, sample_every=3.0, stay_open=True)
+        session = Session(launch, Limits(max_iters=iterations), Cadence(sample_every=3.0),
+                          stay_open=True)
         app = MonitorApp(session, note=start_note(launch))
         async with app.run_test(size=SIZE) as pilot:
             while not session.snapshot().state.ended:
