@@ -1,1 +1,2 @@
-"""The training layer: corpus, configuration, trainer, checkpoints and run folders. No UI imports."""
+"""The training layer: corpus, configuration, trainer, the session's loop, and a run's life from
+opening it to its Ending (life.py). It uses the engine and the run folders; no UI imports."""

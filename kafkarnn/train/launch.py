@@ -1,4 +1,4 @@
-"""Opening a run for training: corpus, run folder, lock, configuration, and the resume checks.
+"""Opening a run for training: corpus, run folder, lock, configuration (resume checks: matching.py).
 
 `TrainOptions` is what a front end asks for (the CLI builds it from its arguments); `open_run()`
 turns it into a `Launch`: a ready trainer (fresh, or restored exactly from the run's checkpoint)
