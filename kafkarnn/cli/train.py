@@ -17,10 +17,10 @@ def train_headless(opts, role, after_pid: int | None = None) -> int:
     """Train in this process without a monitor: progress lines on stdout (the background
     trainer's go to its train.log, with the time)."""
     from kafkarnn.seam import Role
+    from kafkarnn.train.cadence import Cadence
     from kafkarnn.train.launch import describe_start
     from kafkarnn.train.life import Leaving, Life
     from kafkarnn.train.progress import progress_line
-    from kafkarnn.train.cadence import Cadence
     from kafkarnn.train.signals import Signals
 
     background = role == Role.BACKGROUND
