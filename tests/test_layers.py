@@ -1,4 +1,5 @@
-"""The layering, read from every module of the package (docs/architecture.md says why).
+"""The layering, read from every module of the package (docs/architecture.md says why), and no
+import circles among the modules as they load.
 
 Each module's imports (all of them: top-level, inside functions, under TYPE_CHECKING) are read
 with `ast`, so a new module is checked the day it is added, and a module that belongs to no
@@ -111,3 +112,32 @@ def test_the_checker_sees_a_forbidden_import(monkeypatch):
     assert "numpy" in offences("kafkarnn.train.trainer")
     assert "kafkarnn.engine.model" in offences("kafkarnn.train.trainer")
     assert offences("kafkarnn.train.outcome") == []     # errors and the seam are everyone's
+
+
+def loaded_with(module: str) -> set[str]:
+    """The kafkarnn modules `module` imports as it loads (not under TYPE_CHECKING, not in a function)."""
+    spec = importlib.util.find_spec(module)
+    tree = ast.parse(open(spec.origin, encoding="utf-8").read(), spec.origin)
+    out = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            out |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return out & set(modules()) - {module}
+
+
+def test_no_import_circles():
+    graph = {m: loaded_with(m) for m in modules()}
+    done, circles = set(), []
+
+    def walk(m, path):
+        for n in graph[m]:
+            if n in path:
+                circles.append(path[path.index(n):] + [n])
+            elif n not in done:
+                walk(n, path + [n])
+        done.add(m)
+    for m in graph:
+        walk(m, [m])
+    assert circles == []
