@@ -421,3 +421,17 @@ async def test_a_take_over_is_said_in_the_monitor_that_loses_the_run(home, long_
                                                       f"999999 (saved at iteration {it:,})")
     assert app.return_value == Ending.TAKEN_OVER
     assert arrays(life.run.checkpoint_path)[1]["iteration"] == it
+
+
+@pytest.mark.parametrize("key", ["q", "ctrl+q"])
+async def test_q_and_ctrl_q_save_and_return_the_ending(home, long_book, key):
+    life, app = pilot_monitor(home, long_book)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait(pilot, lambda: life.session.snapshot().iteration > 3)
+        await pilot.press(key)
+        await wait(pilot, lambda: app.trained.is_set() and not app.is_running)
+    it = life.session.snapshot().iteration
+    assert app.return_value == Ending.SAVED and life.outcome.code == 0
+    assert life.outcome.line == (f"kafkarnn: saved run p at iteration {it:,} — run the same "
+                                 "command to continue")
+    assert arrays(life.run.checkpoint_path)[1]["iteration"] == it
