@@ -19,6 +19,8 @@ from pathlib import Path
 from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.checkpoint import load_checkpoint
+from kafkarnn.train import baseline as ngram_baseline
+from kafkarnn.train.baseline import Baseline
 from kafkarnn.train.config import PRESETS, Config, check, fit_to_text
 from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
 from kafkarnn.runs.handover import lock_run
@@ -61,6 +63,7 @@ class Launch:
     val_history: list[tuple[int, float]] = field(default_factory=list)
     best_val_loss: float | None = None
     elapsed_s: float = 0.0
+    baseline: Baseline | None = None     # the text's n-gram baseline, if cached or quick to count
 
     @property
     def recovered(self) -> str:
@@ -76,10 +79,12 @@ class Launch:
 
 def open_run(opts: TrainOptions, role: Role, *, take_over: bool = False,
              after_pid: int | None = None, log=None) -> Launch:
-    """`prepare()` for one invocation's options."""
-    return prepare(data_dir=opts.data_dir, corpus_spec=opts.corpus, encoding=opts.encoding,
-                   run_name=opts.run, new=opts.new, preset=opts.preset, overrides=dict(opts.overrides),
-                   log=log, role=role, take_over=take_over, after_pid=after_pid)
+    """`prepare()` for one invocation's options, with the n-gram baseline if it costs no wait."""
+    launch = prepare(data_dir=opts.data_dir, corpus_spec=opts.corpus, encoding=opts.encoding,
+                     run_name=opts.run, new=opts.new, preset=opts.preset, overrides=dict(opts.overrides),
+                     log=log, role=role, take_over=take_over, after_pid=after_pid)
+    launch.baseline = ngram_baseline.quick(opts.data_dir, launch.corpus, launch.trainer.cfg.val_fraction)
+    return launch
 
 
 def thread_tuner(opts: TrainOptions) -> ThreadTuner:
@@ -95,14 +100,23 @@ def thread_tuner(opts: TrainOptions) -> ThreadTuner:
 
 
 def make_session(opts: TrainOptions, launch: Launch, **kw) -> Session:
-    """The training loop over a launched run, with this invocation's limits and intervals."""
-    return Session(launch.trainer, launch.run, corpus=launch.corpus.name,
+    """The training loop over a launched run, with this invocation's limits and intervals; the
+    n-gram baseline of a big text is counted in a thread meanwhile (train/baseline.py)."""
+    session = Session(launch.trainer, launch.run, corpus=launch.corpus.name,
                    data_dir=str(launch.run.data_dir), run_meta=launch.run_meta,
                    max_iters=opts.max_iters, max_seconds=opts.max_seconds,
                    eval_every=opts.eval_every, save_every=opts.save_every, history=launch.history,
                    history_iters=launch.history_iters, val_history=launch.val_history,
                    best_val_loss=launch.best_val_loss, elapsed_s=launch.elapsed_s,
                    seed=launch.trainer.cfg.seed + launch.trainer.iteration, **kw)
+    if launch.baseline is not None:
+        session.set_baseline(launch.baseline.order, launch.baseline.loss)
+    else:
+        ngram_baseline.in_background(
+            launch.run.data_dir, launch.corpus, launch.trainer.cfg.val_fraction,
+            lambda b: session.set_baseline(b.order, b.loss, announce=True),
+            session.note)
+    return session
 
 
 def describe_start(launch: Launch) -> str:
@@ -115,7 +129,13 @@ def describe_start(launch: Launch) -> str:
                   f"dropout {t.cfg.dropout:g}")
     return (f"run {launch.run.name} ({how}) · corpus {c.name}: {len(c.data):,} characters, "
             f"{len(c.vocab)} symbols · {t.cfg.describe()}, {t.model.n_params():,} parameters"
-            f"{fitted} · {launch.run.path}")
+            f"{fitted}{_baseline_note(launch)} · {launch.run.path}")
+
+
+def _baseline_note(launch: Launch) -> str:
+    if launch.baseline is not None:
+        return f" · n-gram baseline {launch.baseline.order}-gram {launch.baseline.loss:.4f} nats/char"
+    return " · n-gram baseline: counting in the background" if len(launch.trainer.val) > 1 else ""
 
 
 def default_run_name(corpus_name: str, model: str) -> str:

@@ -73,6 +73,7 @@ class Session:
         self.done = False                 # a limit was reached, or training failed
         self.handed_to: int | None = None # the PID this session handed the run over to
         self.eval_seconds = 0.0           # how long the last validation pass took
+        self.ngram: tuple[int, float] | None = None   # (order, nats) of the text's n-gram baseline
         self._lock = threading.Lock()
         self._snapshot = None
         self._publish()
@@ -85,6 +86,17 @@ class Session:
 
     def send(self, command) -> None:
         self.commands.put(command)
+
+    def set_baseline(self, order: int, nats: float, announce: bool = False) -> None:
+        """The text's n-gram baseline, from any thread (a background count); the next snapshot has it."""
+        self.ngram = (order, nats)
+        if announce:
+            self._event(EventKind.INFO, f"n-gram baseline: the {order}-gram model scores {nats:.4f} "
+                                        f"nats/char on validation")
+
+    def note(self, text: str) -> None:
+        """A notice from any thread, as an INFO event."""
+        self._event(EventKind.INFO, text)
 
     def events(self) -> list[Event]:
         out = []
@@ -121,7 +133,9 @@ class Session:
             handed_to=self.handed_to, history_iters=tuple(self.history_iters),
             val_history=tuple(self.val_history),
             threads=self.tuner.threads if self.tuner else None,
-            threads_auto=bool(self.tuner and self.tuner.auto))
+            threads_auto=bool(self.tuner and self.tuner.auto),
+            ngram_order=self.ngram[0] if self.ngram else None,
+            ngram_loss=self.ngram[1] if self.ngram else None)
         with self._lock:
             self._snapshot = snap
 

@@ -1,0 +1,168 @@
+"""The n-gram baseline of a text: what counting gets on the validation split, computed once and cached.
+
+For a corpus and a validation fraction, `compute()` fits Kneser-Ney n-grams (engine/ngram.py) of
+every order on the training split only, scores each on the validation split, and picks the best
+order there. A big text is sampled so that the figure costs seconds, not minutes: at most
+TRAIN_SAMPLE characters of training text, as SAMPLE_BLOCKS evenly spaced blocks, and at most
+VAL_SAMPLE characters of validation text from its start (`Baseline.sampled` says so).
+
+The result is cached in the data folder, `DATA_DIR/baselines/<sha256>-<val fraction>.json`, keyed
+by the corpus fingerprint (the hash of its vocabulary and ids, as config.json records it), written
+atomically and owner-only. `get()` reads the cache or computes and stores; `in_background()` does
+that in a thread and hands the result to a callback, so a big text never delays training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from kafkarnn.engine.ngram import MAX_ORDER, NGram
+from kafkarnn.runs.checkpoint import atomic_write
+from kafkarnn.train.corpus import Corpus
+
+FORMAT = 1
+TRAIN_SAMPLE = 2_000_000     # training characters counted at most (≈ 4 s, ≈ 300 MB on one core)
+SAMPLE_BLOCKS = 16           # … as this many evenly spaced blocks of the training split
+VAL_SAMPLE = 250_000         # validation characters scored at most, from the split's start
+QUICK_CHARS = 300_000        # a training split up to this size is counted before training starts
+PRIVATE_DIR = 0o700
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Per-order validation loss of the n-gram models of one text, and the order validation picks."""
+    nats: tuple[float, ...]      # nats per character of orders 1 … len(nats)
+    order: int                   # the best order on validation (argmin of nats)
+    train_chars: int             # characters counted
+    val_chars: int               # characters scored
+    sampled: bool                # True when the text was bigger than the samples above
+    seconds: float               # how long counting and scoring took
+
+    @property
+    def loss(self) -> float:
+        """Nats per character of the chosen order."""
+        return self.nats[self.order - 1]
+
+    @property
+    def label(self) -> str:
+        """E.g. "6-gram 1.71": what the loss chart writes beside its line."""
+        return f"{self.order}-gram {self.loss:.2f}"
+
+    def to_json(self) -> dict:
+        rows = [{"order": n, "nats_per_char": v, "bits_per_char": v / math.log(2)}
+                for n, v in enumerate(self.nats, start=1)]
+        return dict(asdict(self), nats=list(self.nats), orders=rows, best_order=self.order,
+                    nats_per_char=self.loss, bits_per_char=self.loss / math.log(2))
+
+
+def sample_train(train: np.ndarray) -> np.ndarray:
+    """The training text as counted: all of it, or TRAIN_SAMPLE characters in evenly spaced blocks."""
+    if len(train) <= TRAIN_SAMPLE:
+        return train
+    block = TRAIN_SAMPLE // SAMPLE_BLOCKS
+    starts = np.linspace(0, len(train) - block, SAMPLE_BLOCKS).astype(np.int64)
+    return np.concatenate([train[s:s + block] for s in starts])
+
+
+def fit(corpus: Corpus, val_fraction: float, max_order: int = MAX_ORDER) -> NGram:
+    """The n-gram tables of the corpus's (sampled) training split."""
+    train, _ = corpus.split(val_fraction)
+    return NGram(sample_train(train), len(corpus.vocab), max_order)
+
+
+def compute(corpus: Corpus, val_fraction: float) -> Baseline | None:
+    """Fit on the training split, score every order on validation; None without a validation split."""
+    started = time.perf_counter()
+    train, whole_val = corpus.split(val_fraction)
+    val = whole_val[:VAL_SAMPLE]
+    if len(val) < 2 or len(train) < 2:
+        return None
+    counted = sample_train(train)
+    model = NGram(counted, len(corpus.vocab))
+    nats = tuple(float(v) for v in model.nll_by_order(val).mean(axis=1))
+    order = int(np.argmin(nats)) + 1                  # the order is chosen on validation
+    sampled = len(counted) < len(train) or len(val) < len(whole_val)
+    return Baseline(nats, order, len(counted), len(val), sampled, time.perf_counter() - started)
+
+
+# -- the cache ------------------------------------------------------------------------------------
+
+def cache_path(data_dir: Path, sha256: str, val_fraction: float) -> Path:
+    return Path(data_dir) / "baselines" / f"{sha256}-{val_fraction:g}.json"
+
+
+def cached(data_dir: Path, sha256: str, val_fraction: float) -> Baseline | None:
+    """The stored baseline of a text (by its fingerprint's sha256), or None if none is stored or
+    the file is damaged (it is then computed again)."""
+    try:
+        record = json.loads(cache_path(data_dir, sha256, val_fraction).read_bytes())
+        if record.get("format") != FORMAT or record.get("sha256") != sha256:
+            return None
+        b = record["baseline"]
+        nats = tuple(float(v) for v in b["nats"])
+        base = Baseline(nats, int(b["order"]), int(b["train_chars"]), int(b["val_chars"]),
+                        bool(b["sampled"]), float(b["seconds"]))
+        if not (1 <= base.order <= len(nats) and all(math.isfinite(v) for v in nats)):
+            return None
+        return base
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def store(data_dir: Path, sha256: str, val_fraction: float, base: Baseline) -> None:
+    path = cache_path(data_dir, sha256, val_fraction)
+    for folder in (Path(data_dir), path.parent):
+        if not folder.is_dir():
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir(mode=PRIVATE_DIR, parents=True)
+    record = {"format": FORMAT, "sha256": sha256, "val_fraction": val_fraction,
+              "baseline": dict(asdict(base), nats=list(base.nats))}
+    data = (json.dumps(record, indent=1) + "\n").encode("utf-8")
+    atomic_write(path, lambda f: f.write(data))
+
+
+def get(data_dir: Path, corpus: Corpus, val_fraction: float) -> Baseline | None:
+    """The cached baseline, else computed now and stored (a store that fails is only a lost cache)."""
+    sha = corpus.fingerprint["sha256"]
+    base = cached(data_dir, sha, val_fraction)
+    if base is None:
+        base = compute(corpus, val_fraction)
+        if base is not None:
+            with contextlib.suppress(OSError):
+                store(data_dir, sha, val_fraction, base)
+    return base
+
+
+def quick(data_dir: Path, corpus: Corpus, val_fraction: float) -> Baseline | None:
+    """The baseline if it is cached or cheap to count now (a small text), else None."""
+    base = cached(data_dir, corpus.fingerprint["sha256"], val_fraction)
+    if base is None and len(corpus.data) * (1 - val_fraction) <= QUICK_CHARS:
+        base = get(data_dir, corpus, val_fraction)
+    return base
+
+
+def in_background(data_dir: Path, corpus: Corpus, val_fraction: float,
+                  done: Callable[[Baseline], None],
+                  failed: Callable[[str], None] = lambda why: None) -> threading.Thread:
+    """`get()` in a daemon thread; `done(baseline)` when there is one, `failed(why)` if it cannot be."""
+    def work() -> None:
+        try:
+            base = get(data_dir, corpus, val_fraction)
+        except MemoryError:
+            failed("not enough memory to count the n-gram baseline")
+            return
+        if base is not None:
+            done(base)
+
+    thread = threading.Thread(target=work, name="ngram-baseline", daemon=True)
+    thread.start()
+    return thread
