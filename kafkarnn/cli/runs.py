@@ -48,13 +48,14 @@ def cmd_runs(args) -> int:
     from rich.table import Table
     table = Table(title=f"runs in {data_dir / 'runs'}", title_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
-    for col in ("name", "corpus", "model", "iter", "best val", "saved", "now"):
+    for col in ("name", "corpus", "model", "iter", "best val", "n-gram", "saved", "now"):
         table.add_column(col, no_wrap=col != "corpus", justify="right" if col == "iter" else "left")
     for r in runs:
         best = r.get("best_val_loss")
         saved = str(r.get("last_saved") or "-")[5:16].replace("T", " ") or "-"   # MM-DD HH:MM
         now = f"{r['where'] or 'pid'} {r['pid']}" if r.get("training") else "-"
+        ngram = f"{r['ngram_loss']:.3f} ({r['ngram_order']})" if r.get("ngram_loss") is not None else "-"
         table.add_row(str(r["name"]), str(r["corpus"]), str(r["model"]), f"{r['iter']}",
-                      f"{best:.4f}" if isinstance(best, (int, float)) else "-", saved, now)
+                      f"{best:.4f}" if isinstance(best, (int, float)) else "-", ngram, saved, now)
     Console().print(table)
     return 0

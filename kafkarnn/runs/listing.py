@@ -1,7 +1,8 @@
 """Listing the runs of a data folder: one summary per run, read-only, never failing on one bad folder.
 
 What `kafkarnn runs` shows and `--json` prints: name, corpus, model, iteration, best validation
-loss, last save, and who trains the run now (its lock's holder).
+loss, the corpus's n-gram baseline if it is cached (train/baseline.py; never computed here), last
+save, and who trains the run now (its lock's holder).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from pathlib import Path
 
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.folder import Run, parse_record
+from kafkarnn.train import baseline
 
 
 def list_runs(data_dir: Path) -> list[dict]:
     """One summary per run folder, sorted by name: name, corpus, model, iter, best_val_loss,
-    last_saved, path, and who trains it now: training (bool), pid and where (its role), or None."""
+    ngram_order and ngram_loss (the cached baseline, else None), last_saved, path, and who trains it now: training (bool), pid and where (its role), or None."""
     runs = Path(data_dir) / "runs"
     try:
         entries = sorted(p for p in runs.iterdir() if p.is_dir())
@@ -38,7 +40,7 @@ def list_runs(data_dir: Path) -> list[dict]:
 def _summary(run: Run) -> dict:
     summary = {
         "name": run.name, "corpus": "?", "model": "?", "iter": None,
-        "best_val_loss": None, "last_saved": None, "path": str(run.path),
+        "best_val_loss": None, "ngram_order": None, "ngram_loss": None, "last_saved": None, "path": str(run.path),
         "training": False, "pid": None, "where": None,
     }
     holder = run.holder()
@@ -48,6 +50,10 @@ def _summary(run: Run) -> dict:
     try:
         config = json.loads(run.config_path.read_bytes())
         summary["corpus"], summary["model"] = _describe(config)
+        base = baseline.cached(run.data_dir, config["corpus"]["fingerprint"]["sha256"],
+                               float(config["val_fraction"]))
+        if base is not None:
+            summary["ngram_order"], summary["ngram_loss"] = base.order, base.loss
     except Exception:
         pass  # a missing or corrupt config shows as "?"
     try:

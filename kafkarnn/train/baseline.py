@@ -60,8 +60,10 @@ class Baseline:
     def to_json(self) -> dict:
         rows = [{"order": n, "nats_per_char": v, "bits_per_char": v / math.log(2)}
                 for n, v in enumerate(self.nats, start=1)]
-        return dict(asdict(self), nats=list(self.nats), orders=rows, best_order=self.order,
-                    nats_per_char=self.loss, bits_per_char=self.loss / math.log(2))
+        out = dict(asdict(self), orders=rows, best_order=self.order, nats_per_char=self.loss,
+                   bits_per_char=self.loss / math.log(2))
+        del out["nats"], out["order"]                    # (in `orders` and `best_order`)
+        return out
 
 
 def sample_train(train: np.ndarray) -> np.ndarray:
