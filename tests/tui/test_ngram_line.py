@@ -1,0 +1,56 @@
+"""The n-gram baseline on the monitor's loss chart: it arrives through the snapshot, and is drawn as a
+labelled dashed line that fits 80×24 and reads without colour."""
+
+import time
+
+from rich.console import Console
+
+from kafkarnn.pictures import line_chart
+from kafkarnn.train.launch import TrainOptions, make_session, prepare
+from kafkarnn.tui.app import MonitorApp
+from kafkarnn.tui.widgets import LossChart
+
+TINY = {"hidden": 16, "batch": 4, "seq_len": 16, "model": "rnn"}
+
+
+def test_the_level_line_sits_at_its_value_with_its_label():
+    train = ([(i, 3.0 - i / 25) for i in range(50)], "·", "")
+    chart = line_chart([train], 60, 9, level=(1.0, "6-gram 1.00"))
+    rows = chart.plain.splitlines()
+    assert "6-gram 1.00" in rows[-2] and rows[-2].count("╌") > 20     # the bottom row: y = 1.00
+    assert rows[-2].startswith("  1.00┤")                              # the range reaches down to it
+    assert "╌" not in "".join(rows[:-2])
+    out = Console(width=60, no_color=True, record=True)
+    out.print(chart)
+    assert "6-gram 1.00" in out.export_text()
+    assert line_chart([train], 60, 9, level=(float("nan"), "x")).plain == line_chart([train], 60, 9).plain
+
+
+async def test_the_monitor_draws_the_baseline_the_session_counted(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAFKARNN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    book = tmp_path / "book.txt"
+    book.write_text("the clerk said nothing to anyone in the long hall.\n" * 80, encoding="utf-8")
+    launch = prepare(data_dir=tmp_path / "home", corpus_spec=str(book), encoding=None, run_name="tiny",
+                     new=False, preset=None, overrides=dict(TINY))
+    try:
+        session = make_session(TrainOptions(data_dir=tmp_path / "home", max_iters=40), launch,
+                               stay_open=True, metrics_every=0.05)
+        app = MonitorApp(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            deadline = time.monotonic() + 30
+            while not (session.snapshot().ngram_loss and "-gram" in app.query_one(LossChart).content.plain):
+                assert time.monotonic() < deadline, "no n-gram line on the chart"
+                await pilot.pause(0.2)
+            s = session.snapshot()
+            label = f"{s.ngram_order}-gram {s.ngram_loss:.2f}"
+            chart = app.query_one(LossChart)
+            assert label in chart.content.plain and chart.content.plain.count("╌") >= 3
+            rows = chart.content.plain.splitlines()                      # it fits the 80×24 pane:
+            at = next(i for i, row in enumerate(rows) if label in row)
+            assert at < chart.content_size.height and chart.region.bottom <= 24
+            assert max(map(len, rows)) <= chart.content_size.width <= 80
+            await pilot.press("q")
+            assert app.trained.wait(10)
+    finally:
+        launch.lock.unlock()
