@@ -9,6 +9,9 @@ thing. Every picture carries its meaning without colour too (NO_COLOR, a monochr
                                           and under each line a row of ▁…█ glyphs with the value
     surprise_text(text, surprise)         the text by how surprised the model was at each
                                           character: dim (expected) … bold reverse (surprised)
+    versus_text(text, advantage)          the text by where the network beats the n-gram table
+                                          (bold, green) and where counting still wins (underline,
+                                          bold reverse, orange); a tie is dim
     line_chart(series, width, height)     dots on a labelled y axis: one glyph per series, and
                                           optionally a labelled level line (╌╌ 6-gram 1.71)
     log_rows(rows, width)                 one row of ▁…█ per series on one log scale
@@ -31,6 +34,9 @@ LADDER = [("#3060d0", "reverse"), ("#284c9c", "underline"), ("#223a66", "dim"), 
           (None, ""), ("#245a2c", "bold"), ("#2f8a3c", "bold underline"), ("#3fbf5f", "bold reverse")]
 SURPRISE = [(1.0, None, "dim"), (3.0, None, ""), (5.0, "#c0a020", "bold underline"),
             (math.inf, "#d04040", "bold reverse")]      # up to nats: colour, style
+# n-gram nats − network nats, up to: colour, style (positive: the network predicted better)
+VERSUS = [(-1.0, "#c05020", "bold reverse"), (-0.25, "#806020", "underline"), (0.25, None, "dim"),
+          (1.0, "#245a2c", ""), (math.inf, "#2f8a3c", "bold")]
 _INVISIBLE = {"Cf", "Zl", "Zp", "Cs", "Co", "Cc"}
 
 
@@ -125,6 +131,30 @@ def surprise_text(text: str, surprise) -> Text:
 def surprise_legend() -> Text:
     return Text.assemble(("expected <1 nat", surprise_style(0.0)), " · ", ("1–3", surprise_style(2.0)),
                          " · ", ("3–5", surprise_style(4.0)), " · ", ("surprised ≥5", surprise_style(9.0)))
+
+
+def versus_style(advantage: float) -> Style:
+    if not math.isfinite(advantage):
+        return Style()
+    for up_to, colour, words in VERSUS:
+        if advantage < up_to:
+            return _style(colour, words)
+    return Style()
+
+
+def versus_text(text: str, advantage) -> Text:
+    """The text with each character styled by the network's advantage over the n-gram table
+    there, in nats (n-gram surprise − network surprise; NaN: plain)."""
+    out = Text()
+    for ch, a in zip(text, advantage):
+        out.append("\n" if ch == "\n" else visible(ch), versus_style(float(a)))
+    return out
+
+
+def versus_legend(ngram: str = "n-gram") -> Text:
+    return Text.assemble((f"{ngram} better by >1 nat", versus_style(-2.0)), " · ",
+                         (">¼", versus_style(-0.5)), " · ", ("tie", versus_style(0.0)), " · ",
+                         ("network >¼", versus_style(0.5)), " · ", ("network >1", versus_style(2.0)))
 
 
 def line_chart(series, width: int, height: int, y_label: str = "nats",

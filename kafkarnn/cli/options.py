@@ -190,6 +190,8 @@ def build_parser() -> Parser:
     c.add_argument("--best", action="store_true", help="use best.npz (lowest validation loss)")
     c.add_argument("--json", action="store_true", help="chars, nats_per_char, bits_per_char, "
                    "perplexity as JSON")
+    c.add_argument("--vs-ngram", action="store_true", help="shade where the network beats the "
+                   "n-gram table of its text and where counting still wins (see `baseline`)")
     c.add_argument("--threads", type=positive(int), help=argparse.SUPPRESS)
 
     b = _subparser(sub, "baseline", "what counting gets: the n-gram baseline of a run's text "

@@ -81,6 +81,32 @@ def fit(corpus: Corpus, val_fraction: float, max_order: int = MAX_ORDER) -> NGra
     return NGram(sample_train(train), len(corpus.vocab), max_order)
 
 
+def surprise(data_dir: Path, corpus: Corpus, val_fraction: float,
+             ids: np.ndarray) -> tuple[Baseline, np.ndarray] | None:
+    """The baseline, and the nats of each character of `ids` under its chosen order (for shading
+    a text by where the network beats counting); None when the text has no baseline."""
+    base = get(data_dir, corpus, val_fraction)
+    if base is None:
+        return None
+    return base, fit(corpus, val_fraction, base.order).nll(ids, base.order)
+
+
+class Tables:
+    """The n-gram tables of a training split, counted once when first asked (from any thread):
+    what a live session shades a text with."""
+
+    def __init__(self, train: np.ndarray, vocab_size: int):
+        self.train, self.V = train, vocab_size
+        self.model: NGram | None = None
+        self._lock = threading.Lock()
+
+    def surprise(self, ids: np.ndarray, order: int) -> np.ndarray:
+        with self._lock:                      # two askers count once
+            if self.model is None or self.model.max_order < order:
+                self.model = NGram(sample_train(self.train), self.V, order)
+        return self.model.nll(ids, order)
+
+
 def compute(corpus: Corpus, val_fraction: float) -> Baseline | None:
     """Fit on the training split, score every order on validation; None without a validation split."""
     started = time.perf_counter()

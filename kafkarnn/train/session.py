@@ -24,6 +24,7 @@ import numpy as np
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.inspect import inside
 from kafkarnn.runs.checkpoint import save_checkpoint
+from kafkarnn.train import baseline
 from kafkarnn.train.progress import progress_line
 from kafkarnn.runs.folder import Run
 from kafkarnn.seam import (  # noqa: F401  (re-exported: the seam's names)
@@ -74,6 +75,7 @@ class Session:
         self.handed_to: int | None = None # the PID this session handed the run over to
         self.eval_seconds = 0.0           # how long the last validation pass took
         self.ngram: tuple[int, float] | None = None   # (order, nats) of the text's n-gram baseline
+        self.ngram_tables = baseline.Tables(trainer.train, len(trainer.vocab))
         self._lock = threading.Lock()
         self._snapshot = None
         self._publish()
@@ -93,6 +95,18 @@ class Session:
         if announce:
             self._event(EventKind.INFO, f"n-gram baseline: the {order}-gram model scores {nats:.4f} "
                                         f"nats/char on validation")
+
+    def ngram_surprise(self, text: str) -> np.ndarray | None:
+        """Nats of each character of `text` under the baseline's order, counted on the training
+        text (slow the first time on a big text: ask from a worker); None before the baseline is
+        known or for a text with characters outside the vocabulary."""
+        if self.ngram is None:
+            return None
+        try:
+            ids = self.trainer.vocab.encode(text)
+        except KeyError:
+            return None
+        return self.ngram_tables.surprise(ids, self.ngram[0])
 
     def note(self, text: str) -> None:
         """A notice from any thread, as an INFO event."""

@@ -112,3 +112,27 @@ def test_a_text_too_short_to_split_has_no_baseline(home, tmp_path, capsys):
     short.write_text("ab")
     assert main(["baseline", "--corpus", str(short)]) == 2
     assert "too short" in error_line(capsys)
+
+
+def test_score_vs_ngram_compares_the_network_with_counting(home, book, tmp_path, capsys):
+    from kafkarnn.inspect.inference import load_for_sampling
+    from kafkarnn.train.scoring import score_text
+    assert main(["--headless", "--corpus", str(book), *TINY, "--max-iters", "30"]) == 0
+    capsys.readouterr()
+    passage = tmp_path / "passage.txt"
+    passage.write_text("the door was open for you alone; now I shall shut it.\nThe porter said")
+    assert main(["baseline", "--run", "porter-rnn", "--json"]) == 0
+    order = json.loads(capsys.readouterr().out)["best_order"]
+    assert main(["score", str(passage), "--vs-ngram", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["ngram"]
+    sampler, _ = load_for_sampling(home, "porter-rnn")
+    text = passage.read_text()
+    network = score_text(sampler.model, sampler.vocab, text).surprise
+    counted = baseline.fit(load_corpus(str(book)), 0.1, order).nll(sampler.vocab.encode(text), order)
+    predicted = np.isfinite(network)
+    assert got["order"] == order
+    assert got["nats_per_char"] == pytest.approx(counted[predicted].mean(), rel=1e-12)
+    assert got["network_better"] == pytest.approx(np.mean(counted[predicted] > network[predicted]))
+    assert main(["score", str(passage), "--vs-ngram"]) == 0
+    out = capsys.readouterr().out
+    assert f"the {order}-gram table of its text" in out and "network >1" in out

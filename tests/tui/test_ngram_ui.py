@@ -1,11 +1,18 @@
-"""The n-gram baseline on the monitor's loss chart: it arrives through the snapshot, and is drawn as a
-labelled dashed line that fits 80×24 and reads without colour."""
+"""The n-gram baseline in the monitor: on the loss chart (it arrives through the snapshot, and is drawn
+as a labelled dashed line that fits 80×24 and reads without colour), and as the shading of the
+Inside screen's next-character view (key n)."""
 
+import io
 import time
 
+import numpy as np
 from rich.console import Console
+from test_inside_ui import monitor, open_inside
+from test_tui import corpus, open_run, run, until  # noqa: F401  (fixtures)
 
-from kafkarnn.pictures import line_chart
+from kafkarnn.inspect.inside import Guesses
+from kafkarnn.pictures import line_chart, surprise_style, versus_style
+from kafkarnn.tui.inside_views import next_view
 from kafkarnn.train.launch import TrainOptions, make_session, prepare
 from kafkarnn.tui.app import MonitorApp
 from kafkarnn.tui.widgets import LossChart
@@ -54,3 +61,39 @@ async def test_the_monitor_draws_the_baseline_the_session_counted(tmp_path, monk
             assert app.trained.wait(10)
     finally:
         launch.lock.unlock()
+
+
+def test_the_next_view_shades_by_the_advantage_over_the_ngram():
+    text = "abcab"
+    surprise = np.array([0.5, 3.0, 0.2, 2.0, np.nan])            # the network, at characters 1 … 4
+    ngram = np.array([1.6, 3.0, 0.5, 0.1, 4.0])                  # the n-gram, at characters 0 … 4
+    guesses = Guesses("abc", np.zeros((5, 1), int), np.ones((5, 1)), surprise)
+    shown, *_, verdict = next_view(text, guesses, 0, 40, 2, ngram).renderables
+    styles = [shown.get_style_at_offset(Console(), i) for i in range(1, 5)]
+    assert styles == [versus_style(a) for a in (3.0 - 0.5, 0.5 - 3.0, 0.1 - 0.2, 4.0 - 2.0)]
+    assert len(set(map(str, styles))) == 3 and "3.00 nats" in verdict.plain     # the n-gram at 'b'
+    shown, *_ = next_view(text, guesses, 0, 40, 2).renderables
+    assert shown.get_style_at_offset(Console(), 2) == surprise_style(3.0)
+
+
+async def test_n_in_the_inside_screen_shades_against_the_ngram(run, tmp_path):
+    app = monitor(run, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.session.snapshot().ngram_order is not None)
+        screen = await open_inside(app, pilot)
+        await pilot.press("2")
+        assert "expected" in str(screen.query_one("#next").border_subtitle)
+        await pilot.press("n")
+        await until(pilot, lambda: screen.look.ngram)
+        await pilot.pause(0.1)
+        text, *_ = screen.current_text()
+        counted = screen.look.ngram["validation"]
+        assert len(counted) == len(text) and np.all(np.isfinite(counted))
+        assert "network" in str(screen.query_one("#next").border_subtitle)
+        out = Console(width=78, record=True, color_system=None, file=io.StringIO())
+        out.print(screen.query_one("#next").content)
+        assert "n-gram table's" in out.export_text()
+        await pilot.press("n")
+        assert "expected" in str(screen.query_one("#next").border_subtitle)
+        await pilot.press("q")
+        assert app.trained.wait(10)
