@@ -10,6 +10,10 @@ The result is cached in the data folder, `DATA_DIR/baselines/<sha256>-<val fract
 by the corpus fingerprint (the hash of its vocabulary and ids, as config.json records it), written
 atomically and owner-only. `get()` reads the cache or computes and stores; `in_background()` does
 that in a thread and hands the result to a callback, so a big text never delays training.
+
+For shading a text by where the network beats counting, `surprise()` (a saved run's corpus) and
+`Tables` (a live session's training split, counted once) give the nats of each character under
+the chosen order.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from kafkarnn.engine.ngram import MAX_ORDER, NGram
+from kafkarnn.engine.vocab import Vocab
 from kafkarnn.runs.checkpoint import atomic_write
 from kafkarnn.train.corpus import Corpus
 
@@ -95,15 +100,21 @@ class Tables:
     """The n-gram tables of a training split, counted once when first asked (from any thread):
     what a live session shades a text with."""
 
-    def __init__(self, train: np.ndarray, vocab_size: int):
-        self.train, self.V = train, vocab_size
+    def __init__(self, train: np.ndarray, vocab: Vocab):
+        self.train, self.vocab = train, vocab
         self.model: NGram | None = None
         self._lock = threading.Lock()
 
-    def surprise(self, ids: np.ndarray, order: int) -> np.ndarray:
+    def of_text(self, text: str, order: int) -> np.ndarray | None:
+        """Nats of each character of `text` under `order` (slow the first time on a big text);
+        None for a text with characters outside the vocabulary."""
+        try:
+            ids = self.vocab.encode(text)
+        except KeyError:
+            return None
         with self._lock:                      # two askers count once
             if self.model is None or self.model.max_order < order:
-                self.model = NGram(sample_train(self.train), self.V, order)
+                self.model = NGram(sample_train(self.train), len(self.vocab), order)
         return self.model.nll(ids, order)
 
 

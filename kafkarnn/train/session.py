@@ -75,7 +75,7 @@ class Session:
         self.handed_to: int | None = None # the PID this session handed the run over to
         self.eval_seconds = 0.0           # how long the last validation pass took
         self.ngram: tuple[int, float] | None = None   # (order, nats) of the text's n-gram baseline
-        self.ngram_tables = baseline.Tables(trainer.train, len(trainer.vocab))
+        self.ngram_tables = baseline.Tables(trainer.train, trainer.vocab)
         self._lock = threading.Lock()
         self._snapshot = None
         self._publish()
@@ -97,16 +97,9 @@ class Session:
                                         f"nats/char on validation")
 
     def ngram_surprise(self, text: str) -> np.ndarray | None:
-        """Nats of each character of `text` under the baseline's order, counted on the training
-        text (slow the first time on a big text: ask from a worker); None before the baseline is
-        known or for a text with characters outside the vocabulary."""
-        if self.ngram is None:
-            return None
-        try:
-            ids = self.trainer.vocab.encode(text)
-        except KeyError:
-            return None
-        return self.ngram_tables.surprise(ids, self.ngram[0])
+        """Nats of each character of `text` under the baseline's order (baseline.Tables: ask from a
+        worker); None before the baseline is known."""
+        return None if self.ngram is None else self.ngram_tables.of_text(text, self.ngram[0])
 
     def note(self, text: str) -> None:
         """A notice from any thread, as an INFO event."""
