@@ -54,7 +54,7 @@ def cmd_runs(args) -> int:
         best = r.get("best_val_loss")
         saved = str(r.get("last_saved") or "-")[5:16].replace("T", " ") or "-"   # MM-DD HH:MM
         now = f"{r['where'] or 'pid'} {r['pid']}" if r.get("training") else "-"
-        ngram = f"{r['ngram_loss']:.3f} ({r['ngram_order']})" if r.get("ngram_loss") is not None else "-"
+        ngram = f"{r['ngram_loss']:.3f}" if r.get("ngram_loss") is not None else "-"   # (order: --json)
         table.add_row(str(r["name"]), str(r["corpus"]), str(r["model"]), f"{r['iter']}",
                       f"{best:.4f}" if isinstance(best, (int, float)) else "-", ngram, saved, now)
     Console().print(table)
