@@ -23,7 +23,7 @@ A character outside the vocabulary (an id < 0 or ≥ V) costs log V, the uniform
 API
     NGram(train_ids, vocab_size, max_order=MAX_ORDER)
     NGram.nll(ids, order) -> (N,) nats of each character given the ones before it in `ids`
-    NGram.nll_by_order(ids) -> (max_order, N): row n−1 is order n
+    NGram.nll_by_order(ids) -> (max_order, N) or (max_order, B, N) for B texts: [n−1] is order n
     NGram.distribution(context_ids, order) -> (V,) probabilities of the next character
 """
 
@@ -162,10 +162,11 @@ class NGram:
         return -np.log(self._probs_by_order(np.asarray(ids)[None, :], [order])[order][0])
 
     def nll_by_order(self, ids: np.ndarray) -> np.ndarray:
-        """(max_order, N): row n−1 holds `nll(ids, n)`."""
+        """(max_order, *ids.shape): [n − 1] holds `nll(ids, n)`; ids (N,) or (B, N), B texts."""
+        ids = np.asarray(ids)
         orders = list(range(1, self.max_order + 1))
-        probs = self._probs_by_order(np.asarray(ids)[None, :], orders)
-        return -np.log(np.stack([probs[n][0] for n in orders]))
+        probs = self._probs_by_order(ids.reshape(-1, ids.shape[-1]), orders)
+        return -np.log(np.stack([probs[n].reshape(ids.shape) for n in orders]))
 
     def distribution(self, context: np.ndarray, order: int) -> np.ndarray:
         """(V,) P_order(w | context) for every w in the vocabulary."""

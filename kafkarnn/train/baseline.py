@@ -2,9 +2,11 @@
 
 For a corpus and a validation fraction, `compute()` fits Kneser-Ney n-grams (engine/ngram.py) of
 every order on the training split only, scores each on the validation split, and picks the best
-order there. A big text is sampled so that the figure costs seconds, not minutes: at most
-TRAIN_SAMPLE characters of training text, as SAMPLE_BLOCKS evenly spaced blocks, and at most
-VAL_SAMPLE characters of validation text from its start (`Baseline.sampled` says so).
+order there. Validation scores the very characters the network's periodic validation predicts
+(scoring.validation_streams: a big split's fixed subset, each window read from its start), so
+the line and the validation losses compare. A big text's training split is sampled so that the
+figure costs seconds, not minutes: at most TRAIN_SAMPLE characters, as SAMPLE_BLOCKS evenly
+spaced blocks (`Baseline.sampled` says so).
 
 The result is cached in the data folder, `DATA_DIR/baselines/<sha256>-<val fraction>.json`, keyed
 by the corpus fingerprint (the hash of its vocabulary and ids, as config.json records it), written
@@ -33,11 +35,11 @@ from kafkarnn.engine.ngram import MAX_ORDER, NGram
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.runs.checkpoint import atomic_write
 from kafkarnn.train.corpus import Corpus
+from kafkarnn.train.scoring import validation_streams
 
 FORMAT = 1
 TRAIN_SAMPLE = 2_000_000     # training characters counted at most (≈ 4 s, ≈ 300 MB on one core)
 SAMPLE_BLOCKS = 16           # … as this many evenly spaced blocks of the training split
-VAL_SAMPLE = 250_000         # validation characters scored at most, from the split's start
 QUICK_CHARS = 300_000        # a training split up to this size is counted before training starts
 PRIVATE_DIR = 0o700
 
@@ -121,16 +123,18 @@ class Tables:
 def compute(corpus: Corpus, val_fraction: float) -> Baseline | None:
     """Fit on the training split, score every order on validation; None without a validation split."""
     started = time.perf_counter()
-    train, whole_val = corpus.split(val_fraction)
-    val = whole_val[:VAL_SAMPLE]
+    train, val = corpus.split(val_fraction)
     if len(val) < 2 or len(train) < 2:
         return None
     counted = sample_train(train)
     model = NGram(counted, len(corpus.vocab))
-    nats = tuple(float(v) for v in model.nll_by_order(val).mean(axis=1))
+    # the very characters periodic validation predicts, each window read from its start
+    starts, L = validation_streams(len(val))
+    windows = val[starts[:, None] + np.arange(L + 1)]                     # (K, L + 1)
+    nats = tuple(float(v) for v in model.nll_by_order(windows)[:, :, 1:].mean(axis=(1, 2)))
     order = int(np.argmin(nats)) + 1                  # the order is chosen on validation
-    sampled = len(counted) < len(train) or len(val) < len(whole_val)
-    return Baseline(nats, order, len(counted), len(val), sampled, time.perf_counter() - started)
+    sampled = len(counted) < len(train)
+    return Baseline(nats, order, len(counted), len(starts) * L, sampled, time.perf_counter() - started)
 
 
 # -- the cache ------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from conftest import TINY
 
 from kafkarnn.main import main
-from kafkarnn.train import baseline
+from kafkarnn.train import baseline, scoring
 from kafkarnn.train.corpus import load_corpus
 
 
@@ -29,9 +29,9 @@ def test_each_order_and_the_best_on_validation(home, book, capsys):
     assert all(math.isclose(r["bits_per_char"], r["nats_per_char"] / math.log(2)) for r in got["orders"])
     corpus = load_corpus(str(book))
     train, val = corpus.split(0.1)
-    assert got["train_chars"] == len(train) and got["val_chars"] == len(val) and not got["sampled"]
-    model = baseline.fit(corpus, 0.1)                                   # the figures are the model's
-    assert nats[3] == pytest.approx(model.nll(val, 4).mean(), rel=1e-12)
+    assert got["train_chars"] == len(train) and got["val_chars"] == len(val) - 1 and not got["sampled"]
+    model = baseline.fit(corpus, 0.1)                                   # the figures are the model's,
+    assert nats[3] == pytest.approx(model.nll(val, 4)[1:].mean(), rel=1e-12)   # as validation predicts
     assert main(["baseline", "--corpus", str(book)]) == 0
     table = capsys.readouterr().out.splitlines()
     best = [line for line in table if "best" in line]
@@ -56,6 +56,19 @@ def test_the_cache_is_private_keyed_by_the_text_and_read_back(home, book, capsys
     main(["baseline", "--corpus", str(book), "--json", "--val-fraction", "0.2"])
     assert json.loads(capsys.readouterr().out)["val_chars"] != first["val_chars"]
     assert baseline.cache_path(home, sha, 0.2).exists()
+
+
+def test_a_big_split_is_scored_on_the_windows_validation_reads(book, monkeypatch):
+    monkeypatch.setattr(scoring, "SUBSET_CHARS", 100)        # validation's fixed subset: 4 windows
+    monkeypatch.setattr(scoring, "SUBSET_STREAM", 25)         # of 25 predicted characters
+    corpus = load_corpus(str(book))
+    _, val = corpus.split(0.1)
+    got = baseline.compute(corpus, 0.1)
+    assert got.val_chars == 100
+    model = baseline.fit(corpus, 0.1)
+    starts = np.linspace(0, len(val) - 1 - 25, 4).astype(int)
+    want = np.mean([model.nll(val[s:s + 26], got.order)[1:] for s in starts])
+    assert got.loss == pytest.approx(want, rel=1e-12)
 
 
 def test_a_big_text_is_sampled_in_evenly_spaced_blocks(monkeypatch):
