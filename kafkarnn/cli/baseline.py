@@ -1,4 +1,4 @@
-"""`kafkarnn baseline`: what counting gets on a text — the n-gram baseline of a run's corpus, or of any text.
+"""`kafkarnn baseline`: what counting gets — the n-gram baseline of a run's corpus, or of any text.
 
 Each order's nats and bits per character on the validation split, the best order marked
 (train/baseline.py computes and caches it); --json the same as one object.
