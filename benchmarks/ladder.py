@@ -120,7 +120,8 @@ def main(argv=None) -> None:
             print(f"\n{r['name']} n-gram nats/char by order (validation): {orders}")
     done = [r for r in results if not r["failed"]]
     cols = [("name", "corpus"), ("label", "rung"), ("params", "parameters"), ("chars_per_s", "chars/s"),
-            ("best_val", "best val nats"), ("best_val_bits", "bits"), ("below_ngram_at_s", "below n-gram at s")]
+            ("best_val", "best val nats"), ("best_val_bits", "bits"),
+            ("below_ngram_at_s", "below n-gram at s")]
     print("\n" + common.table(done, cols))
     for r in results:
         if r["failed"]:

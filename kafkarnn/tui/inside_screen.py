@@ -9,8 +9,8 @@ with the same copy, and posts the result. A refresh is skipped while the previou
 so the cost stays at most one look per interval. The screen only draws (inside_views.py).
 
 Keys: 1 units · 2 next character · 3 gradient through time; ←/→ or j/k the unit (or the
-cursor); l the layer; c h/c (LSTM); t the text; n next character against the n-gram baseline; ↑/↓ + enter a row of the feature table;
-pgup/pgdn scroll; escape or i back.
+cursor); l the layer; c h/c (LSTM); t the text; ↑/↓ + enter a row of the feature table;
+pgup/pgdn scroll; n shades the next character view against the n-gram baseline; escape or i back.
 """
 
 from __future__ import annotations

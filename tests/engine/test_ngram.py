@@ -1,4 +1,4 @@
-"""The n-gram baseline's engine: Kneser-Ney probabilities, checked by hand, against a plain reference, and as distributions."""
+"""The n-gram baseline's engine: Kneser-Ney probabilities by hand, against a plain reference, as distributions."""
 
 from __future__ import annotations
 
