@@ -103,12 +103,12 @@ def make_session(opts: TrainOptions, launch: Launch, **kw) -> Session:
     """The training loop over a launched run, with this invocation's limits and intervals; the
     n-gram baseline of a big text is counted in a thread meanwhile (train/baseline.py)."""
     session = Session(launch.trainer, launch.run, corpus=launch.corpus.name,
-                   data_dir=str(launch.run.data_dir), run_meta=launch.run_meta,
-                   max_iters=opts.max_iters, max_seconds=opts.max_seconds,
-                   eval_every=opts.eval_every, save_every=opts.save_every, history=launch.history,
-                   history_iters=launch.history_iters, val_history=launch.val_history,
-                   best_val_loss=launch.best_val_loss, elapsed_s=launch.elapsed_s,
-                   seed=launch.trainer.cfg.seed + launch.trainer.iteration, **kw)
+                      data_dir=str(launch.run.data_dir), run_meta=launch.run_meta,
+                      max_iters=opts.max_iters, max_seconds=opts.max_seconds,
+                      eval_every=opts.eval_every, save_every=opts.save_every, history=launch.history,
+                      history_iters=launch.history_iters, val_history=launch.val_history,
+                      best_val_loss=launch.best_val_loss, elapsed_s=launch.elapsed_s,
+                      seed=launch.trainer.cfg.seed + launch.trainer.iteration, **kw)
     if launch.baseline is not None:
         session.set_baseline(launch.baseline.order, launch.baseline.loss)
     else:
