@@ -9,7 +9,11 @@ thing. Every picture carries its meaning without colour too (NO_COLOR, a monochr
                                           and under each line a row of ▁…█ glyphs with the value
     surprise_text(text, surprise)         the text by how surprised the model was at each
                                           character: dim (expected) … bold reverse (surprised)
-    line_chart(series, width, height)     dots on a labelled y axis: one glyph per series
+    versus_text(text, advantage)          the text by where the network beats the n-gram table
+                                          (bold, green) and where counting still wins (underline,
+                                          bold reverse, orange); a tie is dim
+    line_chart(series, width, height)     dots on a labelled y axis: one glyph per series, and
+                                          optionally a labelled level line (╌╌ 6-gram 1.71)
     log_rows(rows, width)                 one row of ▁…█ per series on one log scale
 
 Model text always goes in as Text, never markup; control characters are made visible.
@@ -24,11 +28,15 @@ from rich.style import Style
 from rich.text import Text
 
 GLYPHS = "▁▂▃▄▅▆▇█"
+LEVEL_STYLE = "italic #8080c0"    # a level line on a chart (its dashes say what it is without colour)
 # the activation ladder, −1 … +1: (colour, style without colour)
 LADDER = [("#3060d0", "reverse"), ("#284c9c", "underline"), ("#223a66", "dim"), (None, "dim"),
           (None, ""), ("#245a2c", "bold"), ("#2f8a3c", "bold underline"), ("#3fbf5f", "bold reverse")]
 SURPRISE = [(1.0, None, "dim"), (3.0, None, ""), (5.0, "#c0a020", "bold underline"),
             (math.inf, "#d04040", "bold reverse")]      # up to nats: colour, style
+# n-gram nats − network nats, up to: colour, style (positive: the network predicted better)
+VERSUS = [(-1.0, "#c05020", "bold reverse"), (-0.25, "#806020", "underline"), (0.25, None, "dim"),
+          (1.0, "#245a2c", ""), (math.inf, "#2f8a3c", "bold")]
 _INVISIBLE = {"Cf", "Zl", "Zp", "Cs", "Co", "Cc"}
 
 
@@ -125,20 +133,52 @@ def surprise_legend() -> Text:
                          " · ", ("3–5", surprise_style(4.0)), " · ", ("surprised ≥5", surprise_style(9.0)))
 
 
-def line_chart(series, width: int, height: int, y_label: str = "nats") -> Text:
+def versus_style(advantage: float) -> Style:
+    if not math.isfinite(advantage):
+        return Style()
+    for up_to, colour, words in VERSUS:
+        if advantage < up_to:
+            return _style(colour, words)
+    return Style()
+
+
+def versus_text(text: str, advantage) -> Text:
+    """The text with each character styled by the network's advantage over the n-gram table
+    there, in nats (n-gram surprise − network surprise; NaN: plain)."""
+    out = Text()
+    for ch, a in zip(text, advantage):
+        out.append("\n" if ch == "\n" else visible(ch), versus_style(float(a)))
+    return out
+
+
+def versus_legend(ngram: str = "n-gram") -> Text:
+    return Text.assemble((f"{ngram} better by >1 nat", versus_style(-2.0)), " · ",
+                         (">¼", versus_style(-0.5)), " · ", ("tie", versus_style(0.0)), " · ",
+                         ("network >¼", versus_style(0.5)), " · ", ("network >1", versus_style(2.0)))
+
+
+def line_chart(series, width: int, height: int, y_label: str = "nats",
+               level: tuple[float, str] | None = None) -> Text:
     """series: [(points [(x, y)], glyph, style)], drawn in that order (later ones on top) over a
     shared x range, on a y axis labelled at top, middle and bottom. Each column shows the mean of
-    a series' points that fall in it."""
+    a series' points that fall in it. `level` (y, label): a dashed line across the chart at y,
+    under the points, with its label at its left end (the y range always includes it)."""
     finite = [(x, y) for pts, _, _ in series for x, y in pts if math.isfinite(y)]
     label_w = 6
     cols = max(1, width - label_w - 1)
     if not finite:
         return Text("no points yet", "dim")
+    if level is not None and not math.isfinite(level[0]):
+        level = None
     x0, x1 = min(x for x, _ in finite), max(x for x, _ in finite)
-    y0, y1 = min(y for _, y in finite), max(y for _, y in finite)
+    ys = [y for _, y in finite] + ([level[0]] if level else [])
+    y0, y1 = min(ys), max(ys)
     if y1 - y0 < 1e-9:
         y0, y1 = y0 - 0.5, y1 + 0.5
     grid: list[list[tuple[str, str]]] = [[(" ", "")] * cols for _ in range(height)]
+    if level is not None:
+        r = round((y1 - level[0]) / (y1 - y0) * (height - 1))
+        grid[r] = [("╌", LEVEL_STYLE)] * cols
     for pts, glyph, style in series:
         buckets: dict[int, list[float]] = {}
         for x, y in pts:
@@ -149,6 +189,9 @@ def line_chart(series, width: int, height: int, y_label: str = "nats") -> Text:
             y = sum(ys) / len(ys)
             r = round((y1 - y) / (y1 - y0) * (height - 1))
             grid[r][c] = (glyph, style)
+    if level is not None and cols >= len(level[1]) + 3:        # the label over the line's left end
+        r = round((y1 - level[0]) / (y1 - y0) * (height - 1))
+        grid[r][1:len(level[1]) + 3] = [(ch, LEVEL_STYLE) for ch in f" {level[1]} "]
     out = Text(no_wrap=True, overflow="crop")
     for r in range(height):
         if r in (0, height - 1) or r == height // 2:

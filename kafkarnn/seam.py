@@ -123,6 +123,8 @@ class Snapshot:
     threads_auto: bool = False       # chosen by measuring steps, not fixed by --threads
     history_iters: tuple[int, ...] = ()                # the iteration of each `history` point
     val_history: tuple[tuple[int, float], ...] = ()    # (iteration, validation loss), oldest first
+    ngram_order: int | None = None   # the text's n-gram baseline (train/baseline.py): its order
+    ngram_loss: float | None = None  # … and its validation loss, nats per character; None: not yet
 
 
 @dataclass(frozen=True)

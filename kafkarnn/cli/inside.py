@@ -4,7 +4,8 @@
   FILE), one unit's activation shaded on the text, and the gradient through time per layer
   (train/inside.py on a model loaded like `sample` loads it); --json prints `Inside.to_json()`;
 - score: how well the model predicts a file (train/scoring.py, validation's computation), and
-  the text shaded by the model's surprise at each character; --json the numbers.
+  the text shaded by the model's surprise at each character; --json the numbers; --vs-ngram
+  shades by the network's advantage over the n-gram baseline of its text (train/baseline.py).
 
 Part of the command line (it never imports the monitor); errors are KafkarnnError, one line.
 """
@@ -135,17 +136,36 @@ def _print_inspection(title: str, text: str, result, pick: dict) -> None:
         console.print(chart)
 
 
+def _versus_ngram(run, vocab, text: str, network):
+    """({order, nats_per_char, network_better}, n-gram nats − network nats per character): the
+    run's text's n-gram baseline against the network on `text`, where the network predicted."""
+    import numpy as np
+
+    from kafkarnn.train import baseline
+    from kafkarnn.train.matching import run_corpus
+    corpus, cfg = run_corpus(run)
+    found = baseline.surprise(run.data_dir, corpus, cfg.val_fraction, vocab.encode(text))
+    if found is None:
+        raise KafkarnnError(f"run {run.name}'s text is too short for an n-gram baseline")
+    base, counted = found
+    predicted = np.isfinite(network)                     # the network's first characters are not
+    advantage = np.where(predicted, counted - network, np.nan)
+    return {"order": base.order, "nats_per_char": float(counted[predicted].mean()),
+            "network_better": float((advantage[predicted] > 0).mean())}, advantage
+
+
 def cmd_score(args) -> int:
     from rich.text import Text
 
-    from kafkarnn.pictures import surprise_legend, surprise_text
+    from kafkarnn.pictures import surprise_legend, surprise_text, versus_legend, versus_text
     from kafkarnn.train.scoring import score_text
 
     text = read_text_file(args.file)
     model, vocab, meta, run = _load(args)
     score = score_text(model, vocab, text)
+    versus = _versus_ngram(run, vocab, text, score.surprise) if args.vs_ngram else None
     if args.json:
-        print(json.dumps(score.to_json()))
+        print(json.dumps(dict(score.to_json(), **({"ngram": versus[0]} if versus else {}))))
         return 0
     console = _console()
     console.print(Text.assemble((f"{score.nats_per_char:.4f}", "bold"), " nats/char · ",
@@ -154,9 +174,17 @@ def cmd_score(args) -> int:
                                 f" · {score.chars:,} characters predicted by run {run.name} "
                                 f"(iteration {meta.get('iteration', '?')})"))
     shown = text[:SCORE_SHOWN_CHARS]
-    console.print(surprise_text(shown, score.surprise[:len(shown)]))
+    if versus is not None:
+        summary, advantage = versus
+        console.print(Text.assemble(f"the {summary['order']}-gram table of its text: ",
+                                    (f"{summary['nats_per_char']:.4f}", "bold"), " nats/char; the "
+                                    "network predicts better at ", (f"{summary['network_better']:.0%}",
+                                                                    "bold"), " of the characters"))
+        console.print(versus_text(shown, advantage[:len(shown)]))
+    else:
+        console.print(surprise_text(shown, score.surprise[:len(shown)]))
     if len(text) > len(shown):
         console.print(Text(f"(the first {len(shown):,} of {len(text):,} characters shown)", "dim"))
-    console.print(surprise_legend())
+    console.print(versus_legend(f"{versus[0]['order']}-gram") if versus else surprise_legend())
     sys.stdout.flush()
     return 0

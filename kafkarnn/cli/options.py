@@ -15,7 +15,7 @@ import sys
 from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
 
-COMMANDS = ("train", "attach", "stop", "sample", "runs", "inspect", "score")
+COMMANDS = ("train", "attach", "stop", "sample", "runs", "inspect", "score", "baseline")
 EXAMPLES = """examples:
   kafkarnn                                   train the default model on Metamorphosis (resumes)
   kafkarnn --corpus mybook.txt               any UTF-8 text file, or a folder of them
@@ -25,6 +25,7 @@ EXAMPLES = """examples:
   kafkarnn runs                              every run, and which are training now
   kafkarnn inspect --feature in_quotes       the unit that tracks quotation marks, on the text
   kafkarnn score letter.txt                  how well the latest run predicts a text
+  kafkarnn baseline                          what n-gram counting gets on the latest run's text
 
 `kafkarnn COMMAND --help` tells more about each command."""
 
@@ -187,7 +188,21 @@ def build_parser() -> Parser:
     c.add_argument("--best", action="store_true", help="use best.npz (lowest validation loss)")
     c.add_argument("--json", action="store_true", help="chars, nats_per_char, bits_per_char, "
                    "perplexity as JSON")
+    c.add_argument("--vs-ngram", action="store_true", help="shade where the network beats the "
+                   "n-gram table of its text and where counting still wins (see `baseline`)")
     c.add_argument("--threads", type=positive(int), help=argparse.SUPPRESS)
+
+    b = _subparser(sub, "baseline", "what counting gets: the n-gram baseline of a run's text "
+                   "(or any text), nats and bits per character of each order", epilog=(
+        "examples:\n  kafkarnn baseline --run metamorphosis-gru\n"
+        "  kafkarnn baseline --corpus mybook.txt --json"))
+    _common(b)
+    b.add_argument("--corpus", metavar="PATH", help="a text file or folder instead of a run's corpus")
+    b.add_argument("--encoding", metavar="NAME", help="text encoding of --corpus (utf-8)")
+    b.add_argument("--val-fraction", type=float, metavar="X", help="share of --corpus held out "
+                   "for validation (0.1)")
+    b.add_argument("--json", action="store_true", help="each order's nats and bits per "
+                   "character, and the best order, as JSON")
 
     r = _subparser(sub, "runs", "list the runs, and which are training now")
     r.add_argument("--data-dir", metavar="DIR", help="where runs live")

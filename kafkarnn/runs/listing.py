@@ -1,7 +1,8 @@
 """Listing the runs of a data folder: one summary per run, read-only, never failing on one bad folder.
 
 What `kafkarnn runs` shows and `--json` prints: name, corpus, model, iteration, best validation
-loss, last save, and who trains the run now (its lock's holder).
+loss, room for the text's n-gram baseline (filled in by the command line from train/baseline.py's
+cache: runs/ sits below train/), last save, and who trains the run now (its lock's holder).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from kafkarnn.runs.folder import Run, parse_record
 
 def list_runs(data_dir: Path) -> list[dict]:
     """One summary per run folder, sorted by name: name, corpus, model, iter, best_val_loss,
-    last_saved, path, and who trains it now: training (bool), pid and where (its role), or None."""
+    ngram_order and ngram_loss (None here), last_saved, path, and who trains it now: training
+    (bool), pid and where (its role), or None."""
     runs = Path(data_dir) / "runs"
     try:
         entries = sorted(p for p in runs.iterdir() if p.is_dir())
@@ -38,7 +40,7 @@ def list_runs(data_dir: Path) -> list[dict]:
 def _summary(run: Run) -> dict:
     summary = {
         "name": run.name, "corpus": "?", "model": "?", "iter": None,
-        "best_val_loss": None, "last_saved": None, "path": str(run.path),
+        "best_val_loss": None, "ngram_order": None, "ngram_loss": None, "last_saved": None, "path": str(run.path),
         "training": False, "pid": None, "where": None,
     }
     holder = run.holder()

@@ -19,6 +19,8 @@ from pathlib import Path
 from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.checkpoint import load_checkpoint
+from kafkarnn.train import baseline as ngram_baseline
+from kafkarnn.train.baseline import Baseline
 from kafkarnn.train.config import PRESETS, Config, check, fit_to_text
 from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
 from kafkarnn.train.matching import check_resume, corpus_of, stored_spec
@@ -66,6 +68,7 @@ class Launch:
     val_history: list[tuple[int, float]] = field(default_factory=list)
     best_val_loss: float | None = None
     elapsed_s: float = 0.0
+    baseline: Baseline | None = None     # the text's n-gram baseline, if cached or quick to count
 
     @property
     def recovered(self) -> str:
@@ -81,10 +84,12 @@ class Launch:
 
 def open_run(opts: TrainOptions, role: Role, *, take_over: bool = False,
              after_pid: int | None = None, log=None) -> Launch:
-    """`prepare()` for one invocation's options."""
-    return prepare(data_dir=opts.data_dir, corpus_spec=opts.corpus, encoding=opts.encoding,
-                   run_name=opts.run, new=opts.new, preset=opts.preset, overrides=dict(opts.overrides),
-                   log=log, role=role, take_over=take_over, after_pid=after_pid)
+    """`prepare()` for one invocation's options, with the n-gram baseline if it costs no wait."""
+    launch = prepare(data_dir=opts.data_dir, corpus_spec=opts.corpus, encoding=opts.encoding,
+                     run_name=opts.run, new=opts.new, preset=opts.preset, overrides=dict(opts.overrides),
+                     log=log, role=role, take_over=take_over, after_pid=after_pid)
+    launch.baseline = ngram_baseline.quick(opts.data_dir, launch.corpus, launch.trainer.cfg.val_fraction)
+    return launch
 
 
 def describe_start(launch: Launch) -> str:
@@ -97,7 +102,13 @@ def describe_start(launch: Launch) -> str:
                   f"dropout {t.cfg.dropout:g}")
     return (f"run {launch.run.name} ({how}) · corpus {c.name}: {len(c.data):,} characters, "
             f"{len(c.vocab)} symbols · {t.cfg.describe()}, {t.model.n_params():,} parameters"
-            f"{fitted} · {launch.run.path}")
+            f"{fitted}{_baseline_note(launch)} · {launch.run.path}")
+
+
+def _baseline_note(launch: Launch) -> str:
+    if launch.baseline is not None:
+        return f" · n-gram baseline {launch.baseline.order}-gram {launch.baseline.loss:.4f} nats/char"
+    return " · n-gram baseline: counting in the background" if len(launch.trainer.val) > 1 else ""
 
 
 def default_run_name(corpus_name: str, model: str) -> str:

@@ -26,6 +26,7 @@ from kafkarnn.runs.folder import Run
 from kafkarnn.seam import Ask, Role, State, StopSignal
 from kafkarnn.train.launch import Launch, TrainOptions, open_run
 from kafkarnn.train.outcome import Outcome, end_of_session, hand_over_failed, not_started
+from kafkarnn.train import baseline
 from kafkarnn.train.cadence import Cadence
 from kafkarnn.train.session import Session
 from kafkarnn.train.thread_policy import handed_on, tuner_for
@@ -73,7 +74,22 @@ class Life:
         cadence = replace(cadence, eval_every=o.eval_every, save_every=o.save_every)
         self.session = Session(self.launch, o.limits, cadence, tuner=tuner_for(o.threads), **kw)
         self.started = time.time()
+        self._baseline(self.session)
         return self.session
+
+    def _baseline(self, session: Session) -> None:
+        """The text's n-gram line: known already (cached, or a small text), else counted in a
+        thread while training starts (train/baseline.py)."""
+        launch = self.launch
+        if session.ngram.known is not None:
+            return
+
+        def counted(b) -> None:
+            session.ngram.known = (b.order, b.loss)
+            session.note(f"n-gram baseline: the {b.order}-gram model scores {b.loss:.4f} nats/char "
+                         f"on validation")
+        baseline.in_background(launch.run.data_dir, launch.corpus, launch.trainer.cfg.val_fraction,
+                               counted, session.note)
 
     def start_background(self) -> int:
         """Start the trainer that goes on with the run (it waits for our lock); its PID."""

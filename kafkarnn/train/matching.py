@@ -31,14 +31,19 @@ def stored_spec(stored: dict) -> str | None:
     return spec
 
 
-def validation_text(run: Run, log=None) -> str:
-    """The run's validation text, from the corpus its config.json names (KafkarnnError if that
-    corpus is gone, or holds none)."""
+def run_corpus(run: Run, log=None) -> tuple[Corpus, Config]:
+    """The corpus a run's config.json names, checked to be the very text it was trained on, and
+    the run's configuration (KafkarnnError if that corpus is gone or changed)."""
     record = run.read_config()
     stored = corpus_of(run, record)
     corpus = load_corpus(stored_spec(stored), encoding=stored.get("encoding") or "utf-8",
                          data_dir=run.data_dir, log=log)
-    cfg = check_resume(run, record, corpus, None, {})       # the very text it was trained on
+    return corpus, check_resume(run, record, corpus, None, {})
+
+
+def validation_text(run: Run, log=None) -> str:
+    """The run's validation text (KafkarnnError if its corpus is gone, or holds none)."""
+    corpus, cfg = run_corpus(run, log)
     _, val = corpus.split(cfg.val_fraction)
     if len(val) < 2:
         raise KafkarnnError(f"run {run.name} holds out no validation text: pass --text FILE")

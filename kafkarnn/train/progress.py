@@ -46,4 +46,5 @@ def snapshot_of(session: Session) -> Snapshot:
         temperature=s.temperature, message=s.message, max_iters=s.limits.max_iters,
         max_seconds=s.limits.max_seconds, save_error=s.save_error, handed_to=s.handed_to,
         history_iters=tuple(s.history_iters), val_history=tuple(s.val_history),
-        threads=s.tuner.threads if s.tuner else None, threads_auto=bool(s.tuner and s.tuner.auto))
+        threads=s.tuner.threads if s.tuner else None, threads_auto=bool(s.tuner and s.tuner.auto),
+        ngram_order=(s.ngram.known or (None, None))[0], ngram_loss=(s.ngram.known or (None, None))[1])

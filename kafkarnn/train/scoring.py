@@ -13,6 +13,7 @@ run's validation losses compare with each other. A smaller split is read whole, 
 API
     cross_entropy(model, ids, chunk=256, per_char=False, max_chars=…, stream_chars=…)
         -> CrossEntropy | None (fewer than 2 ids)
+    streams(n, max_chars, stream_chars), validation_streams(n) -> (starts, L): the layout read
     validation_loss(model, ids, subset=True, chunk=256) -> float | None
     score_text(model, vocab, text, chunk=256) -> Score       (KafkarnnError: unknown characters,
                                                                or fewer than two characters)
@@ -44,6 +45,21 @@ class CrossEntropy:
     surprise: np.ndarray | None     # per_char: (len(ids),) nats of each character, NaN if not predicted
 
 
+def streams(n: int, max_chars: int | None = None,
+            stream_chars: int | None = None) -> tuple[np.ndarray, int]:
+    """Where the K parallel streams over n ids start, and how many characters L each predicts
+    (ids[s + 1 … s + L] from ids[s …]): the layout `cross_entropy` reads."""
+    m = min(n - 1, max_chars or VAL_MAX_CHARS)
+    K = max(1, math.ceil(m / (stream_chars or VAL_STREAM_CHARS)))   # parallel streams, from zeros
+    L = m // K
+    return np.linspace(0, n - 1 - L, K).astype(np.int64), L        # at least L apart
+
+
+def validation_streams(n: int) -> tuple[np.ndarray, int]:
+    """The streams periodic validation reads over a split of n ids (as `validation_loss`)."""
+    return streams(n, SUBSET_CHARS, SUBSET_STREAM) if n - 1 > SUBSET_CHARS else streams(n)
+
+
 def cross_entropy(model: CharModel, ids: np.ndarray, chunk: int = 256, per_char: bool = False,
                   max_chars: int | None = None,
                   stream_chars: int | None = None) -> CrossEntropy | None:
@@ -52,10 +68,8 @@ def cross_entropy(model: CharModel, ids: np.ndarray, chunk: int = 256, per_char:
     characters (VAL_STREAM_CHARS)."""
     if len(ids) < 2:
         return None
-    n = min(len(ids) - 1, max_chars or VAL_MAX_CHARS)
-    K = max(1, math.ceil(n / (stream_chars or VAL_STREAM_CHARS)))   # parallel streams, from zeros
-    L = n // K
-    starts = np.linspace(0, len(ids) - 1 - L, K).astype(np.int64)   # at least L apart
+    starts, L = streams(len(ids), max_chars, stream_chars)
+    K = len(starts)
     state = model.zero_state(K)
     total = 0.0
     surprise = np.full(len(ids), np.nan) if per_char else None

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kafkarnn.errors import KafkarnnError
+from kafkarnn.train import baseline, commands
 from kafkarnn.train.cadence import Cadence, Limits, Timers
 from kafkarnn.train.progress import progress_line, snapshot_of
 from kafkarnn.train.record import metrics_line, write_checkpoint
@@ -70,6 +70,9 @@ class Session:
         self.done = False                 # a limit was reached, or training failed
         self.handed_to: int | None = None # the PID this session handed the run over to
         self.eval_seconds = 0.0           # how long the last validation pass took
+        self.ngram = baseline.Tables(self.trainer.train, self.trainer.vocab)   # the n-gram line:
+        if launch.baseline is not None:                                         # known, or counted
+            self.ngram.known = (launch.baseline.order, launch.baseline.loss)    # later (life.py)
         self._lock = threading.Lock()
         self._snapshot = None
         self._publish()
@@ -82,6 +85,10 @@ class Session:
 
     def send(self, command) -> None:
         self.commands.put(command)
+
+    def note(self, text: str) -> None:
+        """A notice from any thread, as an INFO event."""
+        self._event(EventKind.INFO, text)
 
     def events(self) -> list[Event]:
         out = []
@@ -116,7 +123,7 @@ class Session:
         self._publish()
         try:
             while not stop() and self.handed_to is None:
-                self._drain(wait=self.state == State.PAUSED or self.done)
+                commands.drain(self, wait=self.state == State.PAUSED or self.done)
                 if self.handed_to is not None:
                     break
                 if self.state == State.PAUSED or self.done:
@@ -191,56 +198,6 @@ class Session:
         self._publish()
 
     # -- the periodic pieces ------------------------------------------------------------------
-
-    def _drain(self, wait: bool) -> None:
-        while True:
-            try:
-                cmd = self.commands.get(timeout=0.1) if wait else self.commands.get_nowait()
-            except queue.Empty:
-                return
-            wait = False
-            if isinstance(cmd, Pause) and self.state == State.RUNNING:
-                self.state = State.PAUSED
-            elif isinstance(cmd, Resume) and self.state == State.PAUSED:
-                self.state = State.RUNNING
-            elif isinstance(cmd, HandOff):
-                self._hand_off(cmd)
-                if self.handed_to is not None:
-                    return
-            elif isinstance(cmd, SaveNow):
-                self._save()
-            elif isinstance(cmd, SetTemperature):
-                self.temperature = min(5.0, max(0.0, cmd.value))
-                self._live_sample()
-            elif isinstance(cmd, Generate):
-                self._generate(cmd)
-            elif isinstance(cmd, LookInside):
-                if not cmd.reply.done():
-                    cmd.reply.set_result(cmd.take(self.trainer))
-            self._publish()
-
-    def _hand_off(self, cmd: HandOff) -> None:
-        """Save, start the next trainer, and let the loop end; on a failure, train on here."""
-        if self.state == State.PAUSED or self.done:
-            return                                    # saved at the end, not handed on
-        if not self._save():
-            self._event(EventKind.ERROR, "could not hand the run over: the save failed; "
-                        "training goes on here")
-            return
-        try:
-            self.handed_to = cmd.start()
-        except (OSError, KafkarnnError) as e:
-            self._event(EventKind.ERROR, f"could not start the background trainer "
-                        f"({getattr(e, 'strerror', None) or e}); training goes on here")
-
-    def _generate(self, cmd: Generate) -> None:
-        if cmd.reply.done():
-            return
-        try:
-            cmd.reply.set_result(self.trainer.generate(cmd.prompt, cmd.length, self.sample_rng,
-                                                       cmd.temperature, cmd.top_k))
-        except KafkarnnError as e:
-            cmd.reply.set_exception(e)
 
     def _live_sample(self) -> None:
         text, probs = self.trainer.generate("", self.cadence.sample_len, self.sample_rng, self.temperature)

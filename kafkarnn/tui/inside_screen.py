@@ -10,7 +10,7 @@ so the cost stays at most one look per interval. The screen only draws (inside_v
 
 Keys: 1 units · 2 next character · 3 gradient through time; ←/→ or j/k the unit (or the
 cursor); l the layer; c h/c (LSTM); t the text; ↑/↓ + enter a row of the feature table;
-pgup/pgdn scroll; escape or i back.
+pgup/pgdn scroll; n shades the next character view against the n-gram baseline; escape or i back.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.pictures import activation_legend, activation_text, surprise_legend
+from kafkarnn.pictures import activation_legend, activation_text, surprise_legend, versus_legend
 from kafkarnn.inspect import inside
 from kafkarnn.seam import LookInside
 from kafkarnn.train.session import Session
@@ -62,6 +62,7 @@ class InsideScreen(Screen):
         Binding("l", "layer", "Layer"),
         Binding("c", "state", "h/c", show=False),
         Binding("t", "text", "Text"),
+        Binding("n", "versus", "vs n-gram"),
         Binding("pageup", "scroll_text(-1)", "", show=False),
         Binding("pagedown", "scroll_text(1)", "", show=False),
         Binding("q", "quit", "Save & quit", show=False),
@@ -77,6 +78,7 @@ class InsideScreen(Screen):
         self.view, self.text_name = "units", "validation"
         self.at_layer, self.at_unit, self.at_state = 0, 0, "h"
         self.cursor, self.first_line = 0, 0
+        self.versus = False                    # shade the next-character view against the n-gram
 
     def compose(self) -> ComposeResult:
         yield Static(id="inside-title")
@@ -134,7 +136,9 @@ class InsideScreen(Screen):
                     read[name] = (text, *inside.read(probe, text))
                 except KafkarnnError:
                     pass                           # a text the model cannot read is not shown
-            self.post_message(Looked(Look(result, read)))
+            ngram = {name: s for name, (text, *_) in read.items()
+                     if self.versus and (s := self.session.ngram.surprise(text)) is not None}
+            self.post_message(Looked(Look(result, read, ngram)))
             self.next_look_at = time.monotonic() + LOOK_PACE * (time.monotonic() - started)
         finally:
             self.looking = False
@@ -196,8 +200,9 @@ class InsideScreen(Screen):
             box = self.query_one("#next", Static)
             width = max(box.content_size.width, 10)
             lines = max(2, box.content_size.height - 10)
-            box.update(next_view(text, guesses, self.cursor, width, lines))
-            box.border_subtitle = surprise_legend()
+            ngram = self.look.ngram.get(name) if self.versus else None
+            box.update(next_view(text, guesses, self.cursor, width, lines, ngram))
+            box.border_subtitle = surprise_legend() if ngram is None else versus_legend()
         else:
             box = self.query_one("#gradient", Static)
             box.update(gradient_view(ins, max(box.content_size.width, 20)))
@@ -247,6 +252,13 @@ class InsideScreen(Screen):
         self.text_name = names[(names.index(self.text_name) + 1) % len(names)] \
             if self.text_name in names else names[0]
         self.cursor, self.first_line = 0, 0
+        self.draw()
+
+    def action_versus(self) -> None:
+        self.versus = not self.versus
+        if self.versus and self.look is not None and not self.look.ngram:
+            self.next_look_at = 0.0            # look again now, with the n-gram's surprise
+            self.refresh_look()
         self.draw()
 
     def action_scroll_text(self, pages: int) -> None:

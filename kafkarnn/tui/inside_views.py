@@ -3,21 +3,23 @@
 - `Look`: one `inside.look` and the other texts read by the same copy of the model;
 - `unit_info`: which unit is shown and what it tracks best;
 - `next_view`: the text around a cursor, the top-5 guesses after it and the surprise at the real
-  next character;
+  next character; with the n-gram baseline's surprise, shaded by where the network beats it;
 - `gradient_view`: ‖∂L_t/∂h_{t−k}‖ per layer on a log scale, gate saturation and clipping.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from kafkarnn.engine.probe import Trace
-from kafkarnn.pictures import log_rows, surprise_style, visible
+from kafkarnn.pictures import log_rows, surprise_style, versus_style, visible
 from kafkarnn.inspect.inside import Guesses, Inside
 
 TEXTS = ("validation", "sample", "continuation")
@@ -28,6 +30,7 @@ class Look:
     """One look inside, and each text it was read on: name -> (text, trace, guesses)."""
     inside: Inside
     texts: dict[str, tuple[str, Trace, Guesses]]
+    ngram: dict[str, np.ndarray] = field(default_factory=dict)   # name -> n-gram nats per character
 
 
 def shown_char(ch: str) -> str:
@@ -45,15 +48,20 @@ def unit_info(inside: Inside, layer: int, unit: int, state: str) -> Text:
     return out
 
 
-def next_view(text: str, guesses: Guesses, cursor: int, width: int, lines: int) -> Group:
-    """The text around the cursor (shaded by surprise), then what the model expected next."""
+def next_view(text: str, guesses: Guesses, cursor: int, width: int, lines: int,
+              ngram: np.ndarray | None = None) -> Group:
+    """The text around the cursor (shaded by surprise, or with `ngram` — the n-gram baseline's
+    nats at each character — by the network's advantage over it), then what the model expected next."""
     width = max(width, 10)
     start = max(0, cursor - (width * max(lines, 1)) // 2)
     window = text[start:start + width * max(lines, 1)]
     shown = Text(no_wrap=False, overflow="fold")
     for i, ch in enumerate(window):
         t = start + i
-        style = surprise_style(float(guesses.surprise[t - 1])) if t > 0 else None
+        style = None
+        if t > 0:                                  # surprise[t − 1]: at character t
+            s = float(guesses.surprise[t - 1])
+            style = surprise_style(s) if ngram is None else versus_style(float(ngram[t]) - s)
         if t == cursor:
             shown.append(visible(ch), "bold reverse underline")
         else:
@@ -77,6 +85,8 @@ def next_view(text: str, guesses: Guesses, cursor: int, width: int, lines: int) 
         verdict = Text.assemble(("the real next character ", "dim"), (repr(real), "bold"),
                                 (": surprise ", "dim"), (f"{s:.2f} nats", "bold"),
                                 (f" ({s / math.log(2):.2f} bits, p {math.exp(-s):.3f})", "dim"))
+        if ngram is not None:
+            verdict.append(f"; the n-gram table's {float(ngram[cursor + 1]):.2f} nats", "dim")
     return Group(shown, Text(), after, table, verdict)
 
 

@@ -115,6 +115,13 @@ def loss_series(s: Snapshot) -> list:
     return [(train, *TRAIN), (val, *VAL), (best, *BEST)]
 
 
+def ngram_level(s: Snapshot) -> tuple[float, str] | None:
+    """The n-gram baseline's line on the loss chart, e.g. (1.71, "6-gram 1.71"), once it is known."""
+    if s.ngram_loss is None or s.ngram_order is None:
+        return None
+    return s.ngram_loss, f"{s.ngram_order}-gram {s.ngram_loss:.2f}"
+
+
 def loss_legend() -> Text:
     return Text.assemble((TRAIN[0], TRAIN[1]), " train  ", (VAL[0], VAL[1]), " val  ",
                          (BEST[0], BEST[1]), " best val")
@@ -135,12 +142,12 @@ class LossChart(Static):
         self._last = s
         series = loss_series(s)
         width, height = self.content_size.width or 60, self.content_size.height or 6
-        key = (tuple(series[0][0]), tuple(series[1][0]), width, height)
+        key = (tuple(series[0][0]), tuple(series[1][0]), width, height, s.ngram_loss)
         if key == self._key:
             return
         self._key = key
         self.data = [y for _, y in series[0][0]]
-        self.update(line_chart(series, width, max(2, height - 1)))
+        self.update(line_chart(series, width, max(2, height - 1), level=ngram_level(s)))
 
 
 class LossPane(Vertical):

@@ -99,3 +99,16 @@ def test_threads_sets_the_tuner_against_each_fixed_count_quiet_and_with_a_neighb
     assert {(s["preset"], s["scenario"]) for s in r["summary"]} == {
         (p, s) for p in r["presets"] for s in r["scenarios"]}
     assert all(s["best_fixed"] in counts and s["ratio"] > 0 for s in r["summary"])
+
+
+def test_ladder_puts_the_ngram_line_under_every_network(tmp_path):
+    r = run_benchmark("ladder", tmp_path, "--corpus", str(CORPUS), "--rungs", "ngram,rnn",
+                      "--preset", "small")
+    ngram, rnn = r["results"]
+    assert (ngram["rung"], rnn["rung"]) == ("ngram", "rnn") and not ngram["failed"] and not rnn["failed"]
+    nats = [o["nats_per_char"] for o in ngram["orders"]]
+    assert ngram["best_val"] == min(nats) and ngram["label"] == f"{nats.index(min(nats)) + 1}-gram"
+    assert rnn["params"] > 0 and rnn["chars_per_s"] > 0 and rnn["iterations"] > 0
+    assert rnn["best_val"] == min(v for _, v in rnn["val_history"])
+    below = [s for s, v in rnn["val_history"] if v < ngram["best_val"]]
+    assert rnn["below_ngram_at_s"] == (below[0] if below else None)

@@ -256,7 +256,8 @@ def test_list_runs(tmp_path):
     assert a["model"] == "gru 1x64" and a["corpus"] == "trial"
     assert a["iter"] is None and a["best_val_loss"] is None and a["last_saved"] is None
     assert set(a) == {"name", "corpus", "model", "iter", "best_val_loss", "last_saved", "path",
-                      "training", "pid", "where"}
+                      "training", "pid", "where", "ngram_order", "ngram_loss"}
+    assert a["ngram_order"] is None and a["ngram_loss"] is None     # nothing cached, nothing counted
     assert a["training"] is False and a["pid"] is None and a["where"] is None
     json.dumps(listed)  # plain values only
 
