@@ -212,10 +212,26 @@ def same_text_runs(data_dir: Path, name: str) -> list[str]:
             if r["name"] == name or corpus_key(read_config(Run(data_dir, r["name"]))[0]) == key]
 
 
+def latest_run(data_dir: Path) -> str:
+    """The run trained most recently: the newest metrics line or checkpoint (to the nanosecond,
+    so that runs started in the same second are told apart)."""
+    from kafkarnn.runs.listing import list_runs
+    newest: dict[str, int] = {}
+    for r in list_runs(data_dir):
+        run = Run(data_dir, r["name"])
+        for path in (run.metrics_path, run.checkpoint_path):
+            try:
+                newest[run.name] = max(newest.get(run.name, 0), path.stat().st_mtime_ns)
+            except OSError:
+                pass
+    if not newest:
+        raise KafkarnnError(f"no saved runs in {data_dir}: train one first with `kafkarnn`")
+    return max(newest, key=newest.get)
+
+
 def default_runs(data_dir: Path) -> list[str]:
-    """The latest run (as `kafkarnn sample` picks it) and every run on its text."""
-    from kafkarnn.inspect.inference import pick_run
-    return same_text_runs(data_dir, pick_run(data_dir, None).name)
+    """The latest run and every run on its text."""
+    return same_text_runs(data_dir, latest_run(data_dir))
 
 
 def differing_settings(runs: list[RunCurves]) -> list[tuple[str, dict[str, object]]]:

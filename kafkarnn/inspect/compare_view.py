@@ -39,7 +39,7 @@ def marker(i: int) -> tuple[str, str]:
 def x_label(value: float, axis: str) -> str:
     """A tick on the x-axis: 1.23M chars, 4m05s, 1,234 iterations."""
     if axis == "seconds":
-        return format_duration(value)
+        return f"{value:.3g}s" if value < 60 else format_duration(value)
     if axis == "chars":
         for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
             if value >= size:
@@ -130,22 +130,24 @@ def _when(r: RunCurves, axis: str) -> str:
 
 
 def table(c: Comparison) -> Table:
+    """One row per run (and the baseline's): the note column only when a run has a note."""
+    notes = [r.problem or ("no validation yet" if r.best is None else "") for r in c.runs]
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, expand=False)
-    for name, justify in (("", "left"), ("run", "left"), ("model", "left"), ("params", "right"),
-                          ("chars/s", "right"), ("best val", "right"), (f"at ({c.axis})", "right"),
-                          ("note", "left")):
+    columns = [("run", "left"), ("model", "left"), ("params", "right"), ("chars/s", "right"),
+               ("best val", "right"), (f"at ({c.axis})", "right")] + [("note", "left")] * any(notes)
+    for name, justify in columns:
         t.add_column(name, justify=justify, no_wrap=name != "note", overflow="fold")
-    for i, r in enumerate(c.runs):
+    for i, (r, note) in enumerate(zip(c.runs, notes)):
         glyph, colour = marker(i)
         best = r.best
-        t.add_row(Text(glyph, f"bold {colour}"), Text(r.name, LIVE_STYLE if r.live else "bold"),
-                  r.model, f"{r.n_params:,}" if r.n_params else "-",
-                  f"{r.chars_per_sec:,.0f}" if r.chars_per_sec else "-",
-                  f"{best.loss:.4f}" if best else "-", _when(r, c.axis),
-                  Text(r.problem or ("no validation yet" if best is None else ""), "bold" if r.problem else "dim"))
+        name = Text.assemble((glyph, f"bold {colour}"), " ", (r.name, LIVE_STYLE if r.live else "bold"))
+        cells = [name, r.model, f"{r.n_params:,}" if r.n_params else "-",
+                 f"{r.chars_per_sec:,.0f}" if r.chars_per_sec else "-",
+                 f"{best.loss:.4f}" if best else "-", _when(r, c.axis)]
+        t.add_row(*cells, *[Text(note, "bold" if r.problem else "dim")] * any(notes))
     if c.baseline is not None:
-        t.add_row(Text(BASELINE, "dim"), Text(c.baseline_name, "dim"), "-", "-", "-",
-                  f"{c.baseline:.4f}", "-", Text("baseline on the same text", "dim"))
+        t.add_row(Text(f"{BASELINE} {c.baseline_name}", "dim"), "-", "-", "-", f"{c.baseline:.4f}",
+                  "-", *[""] * any(notes))
     return t
 
 
