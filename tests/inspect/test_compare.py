@@ -191,6 +191,8 @@ def test_the_same_prompt_and_seed_give_each_run_the_same_sample_every_time(runs)
     again = compare(runs, ["a-rnn", "b-lstm"], prompt="the ", length=40, seed=3)
     other = compare(runs, ["a-rnn"], prompt="the ", length=40, seed=4)
     assert first.samples == again.samples
+    alone = compare(runs, ["b-lstm"], prompt="the ", length=40, seed=3)
+    assert alone.samples["b-lstm"] == first.samples["b-lstm"]     # a fresh draw for each run
     assert first.samples["a-rnn"] != other.samples["a-rnn"]
     unknown = compare(runs, ["a-rnn"], prompt="Ω", length=5).samples["a-rnn"]
     assert unknown.text == "" and "Ω" in unknown.error
