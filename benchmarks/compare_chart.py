@@ -20,7 +20,8 @@ import common  # noqa: F401  (puts this checkout first on sys.path)
 from rich.console import Console
 
 from kafkarnn.inspect import compare_view
-from kafkarnn.inspect.compare import Comparison, Point, RunCurves
+from kafkarnn.inspect.compare import Comparison, RunCurves
+from kafkarnn.inspect.curves import Point
 
 
 def synthetic(runs: int, points: int) -> Comparison:

@@ -16,103 +16,17 @@ Three x-axes, because runs with different batch sizes take steps of different si
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.runs.folder import Run, parse_record
+from kafkarnn.inspect.curves import MetricsTail, Point, count, number, point
+from kafkarnn.runs.folder import Run
 
 AXES = {"chars": "characters seen", "seconds": "seconds of training", "iters": "iterations"}
 SKIPPED_SETTINGS = ("corpus", "created", "kafkarnn_version")   # what a run is, not how it learns
-
-
-@dataclass(frozen=True)
-class Point:
-    """One loss measurement and where in training it was made, on every axis."""
-    iters: int
-    chars: int
-    seconds: float | None            # None: a record of an older version, with no clock
-    loss: float
-
-    def x(self, axis: str) -> float | None:
-        return getattr(self, axis)
-
-
-def point(rec: dict, key: str, chars_per_iter: int | None) -> Point | None:
-    """The point a metrics record gives for `key` ("loss" or "val_loss"), or None without one.
-    A record without "chars" counts them from its iteration (every step reads batch × seq_len)."""
-    it, y, seconds, chars = rec.get("iter"), rec.get(key), rec.get("elapsed_s"), rec.get("chars")
-    if not (_count(it) and _number(y) and math.isfinite(y)):
-        return None
-    if not _count(chars):
-        if chars_per_iter is None:
-            return None
-        chars = it * chars_per_iter
-    seconds = float(seconds) if _number(seconds) and math.isfinite(seconds) and seconds >= 0 else None
-    return Point(it, chars, seconds, float(y))
-
-
-def _count(v) -> bool:
-    return type(v) is int and v >= 0
-
-
-def _number(v) -> bool:
-    return type(v) in (int, float)
-
-
-class MetricsTail:
-    """A run's metrics.jsonl, read from where the last read stopped: a live run's file grows
-    every ~2 s, and rereading an hour of it every second would cost more than the drawing.
-    A line still being written (no newline yet) waits for the next read."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.records: list[dict] = []
-        self.bad = 0                       # lines that are no JSON object (damage, a torn line)
-        self.exists = self.empty = False
-        self._offset = 0
-
-    def read(self) -> bool:
-        """Take in what was appended since the last read; True when something new arrived."""
-        try:
-            with open(self.path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size < self._offset:            # replaced or cut short: start again
-                    self.records, self.bad, self._offset = [], 0, 0
-                f.seek(self._offset)
-                data = f.read(size - self._offset)
-        except FileNotFoundError:
-            self.exists = False
-            return False
-        except OSError as e:
-            raise KafkarnnError(f"cannot read {self.path} ({e.strerror or e})") from None
-        self.exists, self.empty = True, size == 0
-        whole = data[:data.rfind(b"\n") + 1]
-        self._offset += len(whole)
-        for line in whole.split(b"\n"):
-            if not line.strip():
-                continue
-            rec = parse_record(line)
-            if rec is None or not _count(rec.get("iter")):
-                self.bad += 1
-            else:
-                self.records.append(rec)
-        return bool(whole)
-
-    def problem(self) -> str:
-        """"" when the file reads cleanly, else what is wrong with it, in a few words."""
-        if not self.exists:
-            return "no metrics yet"
-        if self.empty:
-            return "metrics file is empty"
-        if self.bad and not self.records:
-            return "metrics file is damaged: no readable line"
-        if self.bad:
-            return f"metrics file is damaged: {self.bad} line{'s' * (self.bad > 1)} skipped"
-        return ""
 
 
 @dataclass
@@ -137,7 +51,7 @@ class RunCurves:
     @property
     def chars_per_iter(self) -> int | None:
         b, s = self.config.get("batch"), self.config.get("seq_len")
-        return b * s if _count(b) and _count(s) else None
+        return b * s if count(b) and count(s) else None
 
     @property
     def best(self) -> Point | None:
@@ -149,7 +63,7 @@ class RunCurves:
         per = self.chars_per_iter
         self.train = [p for r in tail.records if (p := point(r, "loss", per))]
         self.val = [p for r in tail.records if (p := point(r, "val_loss", per))]
-        rates = [r["chars_per_sec"] for r in tail.records if _number(r.get("chars_per_sec"))
+        rates = [r["chars_per_sec"] for r in tail.records if number(r.get("chars_per_sec"))
                  and math.isfinite(r["chars_per_sec"]) and r["chars_per_sec"] > 0]
         self.chars_per_sec = float(np.median(rates)) if rates else None
         self.problem = tail.problem()

@@ -27,8 +27,9 @@ from textual.widgets import Footer, Static
 
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.inspect import compare_view as view
-from kafkarnn.inspect.compare import (AXES, Comparison, MetricsTail, RunCurves, best_sample,
-                                      load_run, same_text_runs)
+from kafkarnn.inspect.compare import (AXES, Comparison, RunCurves, best_sample, load_run,
+                                      same_text_runs)
+from kafkarnn.inspect.curves import MetricsTail
 
 POLL_S = 1.0              # the live run, from the snapshot
 OTHERS_S = 30.0           # the other runs, from their folders

@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from kafkarnn.inspect import compare_view
-from kafkarnn.inspect.compare import (Comparison, MetricsTail, Point, RunCurves, compare,
-                                      differing_settings, point)
+from kafkarnn.inspect.compare import Comparison, RunCurves, compare, differing_settings
+from kafkarnn.inspect.curves import MetricsTail, Point, point
 from kafkarnn.main import main
 from kafkarnn.train.launch import TrainOptions, make_session, prepare
 

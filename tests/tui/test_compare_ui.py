@@ -137,7 +137,8 @@ async def test_the_palette_offers_the_comparison(runs):
 
 
 def test_runs_keep_their_own_marker_without_colour_and_the_live_one_is_reversed():
-    from kafkarnn.inspect.compare import Comparison, Point, RunCurves
+    from kafkarnn.inspect.compare import Comparison, RunCurves
+    from kafkarnn.inspect.curves import Point
     runs = [RunCurves(f"r{i}", {}, val=[Point(10, 10 * (i + 1), 1.0, 3.0 - i * 0.3)])
             for i in range(8)]
     runs[2].live = True
