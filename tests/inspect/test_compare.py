@@ -249,3 +249,42 @@ def test_a_baseline_is_a_line_on_the_chart_and_a_row_in_the_table():
     out = console.file.getvalue()
     assert "╌" * 20 in out and "3-gram" in out and "2.5000" in out
     assert c.to_json()["baseline"] == 2.5 and c.to_json()["baseline_name"] == "3-gram"
+
+
+def test_a_run_with_a_corrupt_config_is_shown_as_such_and_the_others_still_are(home, text, capsys):
+    good = trained(home, text, "good", iters=6)
+    bad = trained(home, text, "bad", iters=6)
+    (bad / "config.json").write_text("{ not json")
+    assert main(["compare", "--json", "good", "bad"]) == 0
+    by = {r["name"]: r for r in json.loads(capsys.readouterr().out)["runs"]}
+    assert by["good"]["problem"] is None and by["good"]["best_val_loss"] is not None
+    assert by["bad"]["problem"].startswith("config is unreadable") and by["bad"]["model"] == "?"
+    assert len(by["bad"]["sample"]) == 200            # best.npz carries its own settings
+    assert good.is_dir() and (bad / "config.json").read_text() == "{ not json"
+
+
+def test_compare_reads_a_run_while_it_trains_and_takes_no_lock(home, text):
+    import threading
+    import time
+    trained(home, text, "done", iters=6)
+    launch = prepare(data_dir=home, corpus_spec=str(text), encoding=None, run_name="busy",
+                     new=False, preset="small", overrides={"hidden": 8, "batch": 2, "seq_len": 8})
+    session = make_session(TrainOptions(data_dir=home, eval_every=1e-4, save_every=1e9), launch,
+                           metrics_every=0.0)
+    stop = threading.Event()
+    worker = threading.Thread(target=session.run, kwargs={"stop": stop.is_set})
+    worker.start()
+    try:
+        seen = []
+        deadline = time.monotonic() + 20
+        while len(seen) < 3 or seen[-1] <= seen[0]:
+            assert time.monotonic() < deadline, seen
+            c = compare(home, ["busy", "done"], length=10)
+            busy = c.runs[0]
+            assert busy.problem in ("", "no metrics yet") and c.samples["done"].text
+            seen.append(len(busy.train))
+        assert session.snapshot().state.name == "RUNNING"        # never stopped by a reader
+    finally:
+        stop.set()
+        worker.join(30)
+        launch.lock.unlock()
