@@ -140,7 +140,8 @@ def table(c: Comparison) -> Table:
     for i, (r, note) in enumerate(zip(c.runs, notes)):
         glyph, colour = marker(i)
         best = r.best
-        name = Text.assemble((glyph, f"bold {colour}"), " ", (r.name, LIVE_STYLE if r.live else "bold"))
+        style = f"{LIVE_STYLE if r.live else 'bold'} {colour}"
+        name = Text.assemble((glyph, style), " ", (r.name, LIVE_STYLE if r.live else "bold"))
         cells = [name, r.model, f"{r.n_params:,}" if r.n_params else "-",
                  f"{r.chars_per_sec:,.0f}" if r.chars_per_sec else "-",
                  f"{best.loss:.4f}" if best else "-", _when(r, c.axis)]

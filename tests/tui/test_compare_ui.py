@@ -11,9 +11,12 @@ change with
 from __future__ import annotations
 
 import dataclasses
+import io
+import re
 
 import pytest
-from test_monitor_promises import FakeSession, screen_lines
+from rich.console import Console
+from test_monitor_promises import SGR, FakeSession, grey, screen_lines, sgr
 from test_monitor_promises import compare as compare_snapshot
 from test_tui import until
 
@@ -151,3 +154,23 @@ def test_runs_keep_their_own_marker_without_colour_and_the_live_one_is_reversed(
     assert styles and all("reverse" in s for s in styles)
     others = [str(s.style) for s in text.spans if text.plain[s.start:s.end] in glyphs - {live}]
     assert others and not any("reverse" in s for s in others)
+
+
+async def test_under_no_color_the_screen_is_grey_and_the_runs_still_apart(runs, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")                  # (the App reads it when it is made)
+    app = MonitorApp(LiveSession(runs))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await opened(app, pilot)
+        console = Console(width=80, height=24, file=io.StringIO(), force_terminal=True,
+                          color_system="truecolor", record=True)
+        console.print(app.screen._compositor.render_update(full=True))
+        out = console.export_text(styles=True)
+        lines = screen_lines(app)
+        await pilot.press("escape", "q")
+    hues = {c for params in SGR.findall(out) for c in sgr(params)[1] if not grey(*c)}
+    assert not hues, sorted(hues)[:10]
+    chart = "\n".join(lines[2:14])
+    for glyph in "●▲■":                                   # each run's shape on the chart
+        assert chart.count(glyph) >= 3, (glyph, chart)
+    live = [sgr(p)[0] for p in re.findall(r"\x1b\[([0-9;:]*)m●", out)]
+    assert live and all(7 in attrs for attrs in live)    # the live run: reverse video
