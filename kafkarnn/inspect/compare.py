@@ -39,7 +39,10 @@ class RunCurves:
     chars_per_sec: float | None = None                # median of the records' rates
     n_params: int | None = None
     problem: str = ""                  # why some of it cannot be shown ("" when all can)
+    config_problem: str = ""           # "config is unreadable", when it is
     live: bool = False                 # the run the monitor trains now
+    _rates: list[float] = field(default_factory=list, repr=False)
+    _taken: int = 0                    # records of the tail already in the curves
 
     @property
     def model(self) -> str:
@@ -59,14 +62,20 @@ class RunCurves:
         return min(self.val, key=lambda p: p.loss) if self.val else None
 
     def take(self, tail: MetricsTail) -> None:
-        """The curves from everything `tail` has read (all of it, in file order)."""
+        """Bring the curves up to what `tail` has read: only its new records, unless it
+        started again (a replaced file)."""
+        if self._taken > len(tail.records):
+            self.train, self.val, self._rates, self._taken = [], [], [], 0
         per = self.chars_per_iter
-        self.train = [p for r in tail.records if (p := point(r, "loss", per))]
-        self.val = [p for r in tail.records if (p := point(r, "val_loss", per))]
-        rates = [r["chars_per_sec"] for r in tail.records if number(r.get("chars_per_sec"))
-                 and math.isfinite(r["chars_per_sec"]) and r["chars_per_sec"] > 0]
-        self.chars_per_sec = float(np.median(rates)) if rates else None
-        self.problem = tail.problem()
+        for r in tail.records[self._taken:]:
+            self.train += [p] if (p := point(r, "loss", per)) else []
+            self.val += [p] if (p := point(r, "val_loss", per)) else []
+            rate = r.get("chars_per_sec")
+            if number(rate) and math.isfinite(rate) and rate > 0:
+                self._rates.append(rate)
+        self._taken = len(tail.records)
+        self.chars_per_sec = float(np.median(self._rates)) if self._rates else None
+        self.problem = "; ".join(filter(None, [self.config_problem, tail.problem()]))
 
 
 def corpus_key(config: dict) -> str | None:
@@ -107,12 +116,11 @@ def load_run(data_dir: Path, name: str) -> tuple[RunCurves, MetricsTail]:
     if not run.path.is_dir():
         raise KafkarnnError(f"no run named {name} in {data_dir} (see `kafkarnn runs`)")
     config, why = read_config(run)
-    curves = RunCurves(name, config, n_params=count_params(config))
+    curves = RunCurves(name, config, n_params=count_params(config),
+                       config_problem="config is unreadable" if why else "")
     tail = MetricsTail(run.metrics_path)
     tail.read()
     curves.take(tail)
-    if why:
-        curves.problem = "; ".join(filter(None, ["config is unreadable", curves.problem]))
     return curves, tail
 
 

@@ -204,10 +204,11 @@ def test_the_table_chart_and_settings_print_with_a_marker_per_run(runs, capsys, 
     assert main(["compare", "--x", "seconds", "--train"]) == 0
     out = capsys.readouterr().out
     assert "\x1b[" not in out                                  # (not a terminal)
-    chart = out.split("x: seconds of training")[0]
-    for glyph, name in zip("●▲■◆✚", ["a-rnn", "b-lstm", "c-gru", "d-broken"]):
-        assert f"{glyph} {name}" in out                          # in the legend and the table
-        assert chart.count(glyph) >= 2, glyph                   # and on the chart
+    chart = out.split("x: seconds of training")[0].split("\n", 1)[1]      # after the legend
+    for glyph, name in zip("●▲■◆✚", ["a-rnn", "b-lstm", "c-gru", "d-broken", "e-empty"]):
+        assert out.count(f"{glyph} {name}") == 4    # legend, table, settings, samples
+    drawn = {ch for ch in chart if ch in "●▲■◆✚"}
+    assert len(drawn) >= 3 and "✚" not in drawn, chart         # (a-rnn and d-broken may overlap)
     assert "metrics file is empty" in out and "metrics file is damaged" in out
     assert "settings that differ" in out and "at (seconds)" in out
     assert "best.npz" in out                                    # the samples' title
@@ -288,3 +289,24 @@ def test_compare_reads_a_run_while_it_trains_and_takes_no_lock(home, text):
         stop.set()
         worker.join(30)
         launch.lock.unlock()
+
+
+def test_the_curves_follow_the_tail_and_start_again_with_it(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    line = lambda i, v: json.dumps({"iter": i, "chars": i * 8, "loss": v + 1, "val_loss": v,  # noqa: E731
+                                    "chars_per_sec": 100.0 * i, "elapsed_s": i}) + "\n"
+    path.write_text(line(1, 3.0) + line(2, 2.0))
+    tail, run = MetricsTail(path), RunCurves("r", {"batch": 2, "seq_len": 4})
+    tail.read()
+    run.take(tail)
+    assert [p.loss for p in run.val] == [3.0, 2.0] and run.chars_per_sec == 150.0
+    with open(path, "a") as f:
+        f.write(line(3, 2.5))
+    tail.read()
+    run.take(tail)
+    assert [p.loss for p in run.val] == [3.0, 2.0, 2.5] and run.best.iters == 2
+    assert len(run.train) == 3 and run.chars_per_sec == 200.0
+    path.write_text(line(9, 1.0))                         # replaced
+    tail.read()
+    run.take(tail)
+    assert [p.iters for p in run.val] == [9] and run.chars_per_sec == 900.0
