@@ -54,7 +54,7 @@ def _series(c: Comparison, train: bool) -> list[tuple[list[tuple[float, float]],
         glyph, colour = marker(i)
         if train:
             out.append((_xy(r.train, c.axis), glyph, f"{TRAIN_STYLE} {colour}"))
-    for i, r in enumerate(c.runs):
+    for i, r in sorted(enumerate(c.runs), key=lambda ir: ir[1].live):   # the live run on top
         glyph, colour = marker(i)
         out.append((_xy(r.val, c.axis), glyph, f"{LIVE_STYLE if r.live else 'bold'} {colour}"))
     return out

@@ -174,3 +174,12 @@ async def test_under_no_color_the_screen_is_grey_and_the_runs_still_apart(runs, 
         assert chart.count(glyph) >= 3, (glyph, chart)
     live = [sgr(p)[0] for p in re.findall(r"\x1b\[([0-9;:]*)m●", out)]
     assert live and all(7 in attrs for attrs in live)    # the live run: reverse video
+
+
+def test_the_live_run_is_drawn_on_top_where_runs_meet():
+    from kafkarnn.inspect.compare import Comparison, RunCurves
+    from kafkarnn.inspect.curves import Point
+    same = [Point(10, 640, 1.0, 2.0), Point(20, 1280, 2.0, 1.5)]
+    live, other = RunCurves("live", {}, val=same, live=True), RunCurves("other", {}, val=same)
+    drawn = compare_view.chart(Comparison([live, other]), 40, 8).plain
+    assert drawn.count("●") == 2 and "▲" not in drawn
