@@ -13,7 +13,12 @@ Textual, 100×30) for a while so the sample reads like words, then writes
 and then, for the vanishing gradient, the same view of two more runs trained alike on the same
 text to the same iteration, a vanilla rnn and an lstm (one layer of 64, seq-len 64, 400 steps):
   gradient-rnn.svg, gradient-lstm.svg
-next to this script. Timings and text differ from run to run.
+and, for runs side by side, three runs on the same text (the small preset's lstm, a gru like
+it, and the seed preset's rnn: one stream, Adagrad), each trained for the same seconds, then
+the lstm resumed in the monitor with its comparison screen (c) open:
+  compare.svg
+next to this script (`--only compare` makes just that one). Timings and text differ from run
+to run.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from kafkarnn.train.cadence import Cadence, Limits  # noqa: E402
 from kafkarnn.train.launch import prepare  # noqa: E402
 from kafkarnn.train.session import Session  # noqa: E402
 from kafkarnn.tui.app import MonitorApp  # noqa: E402
+from kafkarnn.tui.compare_screen import CompareScreen  # noqa: E402
 from kafkarnn.tui.inside_screen import InsideScreen  # noqa: E402
 from kafkarnn.tui.monitor import start_note  # noqa: E402
 from kafkarnn.tui.screens import GenerateScreen  # noqa: E402
@@ -125,14 +131,56 @@ async def gradient_shot(cell: str, iterations: int, out: Path) -> None:
     print(f"wrote gradient-{cell}.svg")
 
 
+COMPARED = {"sample_texts-lstm": ("small", {}), "sample_texts-gru": ("small", {"model": "gru"}),
+            "sample_texts-rnn": ("seed", {})}
+
+
+async def compare_shot(seconds: float, out: Path) -> None:
+    """Three runs on sample_texts, `seconds` of training each, then the lstm live again in the
+    monitor with the comparison open (training curves on), at 120×40."""
+    home = Path(tempfile.mkdtemp(prefix="kafkarnn-"))
+    for name, (preset, overrides) in COMPARED.items():
+        launch = prepare(data_dir=home, corpus_spec=str(REPO / "sample_texts"), encoding=None,
+                         run_name=name, new=False, preset=preset, overrides=overrides)
+        try:
+            opts = TrainOptions(data_dir=home, max_seconds=seconds, eval_every=seconds / 12)
+            make_session(opts, launch).run()
+        finally:
+            launch.lock.unlock()
+        print(f"trained {name} for {seconds:.0f} s")
+    launch = prepare(data_dir=home, corpus_spec=None, encoding=None, run_name="sample_texts-lstm",
+                     new=False, preset=None, overrides={})
+    try:
+        session = make_session(TrainOptions(data_dir=home, eval_every=5.0), launch, stay_open=True)
+        app = MonitorApp(session)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await asyncio.sleep(12.0)                      # a validation pass in this session
+            await pilot.press("c", "t")
+            deadline = time.monotonic() + 30
+            while not app.screen.comparison.samples and time.monotonic() < deadline:
+                await pilot.pause(0.2)
+            await pilot.pause(1.0)
+            assert isinstance(app.screen, CompareScreen)
+            app.save_screenshot(filename="compare.svg", path=str(out))
+            await pilot.press("escape", "q")
+        app.trained.wait(30)
+    finally:
+        launch.lock.unlock()
+    print(f"wrote compare.svg (run data in {home})")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=60.0, help="training time before the shots (60)")
     p.add_argument("--out", type=Path, default=HERE, help="folder for the SVG files (this one)")
+    p.add_argument("--only", choices=("all", "compare"), default="all",
+                   help="all the screenshots (default), or only compare.svg")
     a = p.parse_args()
-    asyncio.run(shoot(a.seconds, a.out))
-    for cell in ("rnn", "lstm"):
-        asyncio.run(gradient_shot(cell, 400, a.out))
+    if a.only == "all":
+        asyncio.run(shoot(a.seconds, a.out))
+        for cell in ("rnn", "lstm"):
+            asyncio.run(gradient_shot(cell, 400, a.out))
+    asyncio.run(compare_shot(a.seconds, a.out))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ layer fails here until someone decides where it goes.
   runs                       the seam and errors (no training, no front end)
   train                      engine, runs, seam (never inspect, cli or tui)
   inspect                    engine, train, runs, seam
-  pictures                   Rich: drawings both front ends print
+  pictures                   Rich: drawings both front ends print (of what inspect found)
   cli, tui                   everything below; never each other; Textual in tui only
   main, __main__             the program: both front ends (and the thread policy, first)
 """
@@ -35,7 +35,7 @@ LAYERS = {
     "kafkarnn.runs": ({"runs"}, {"numpy", "platformdirs"}),
     "kafkarnn.train": ({"engine", "runs", "train"}, {"numpy", "threadpoolctl"}),
     "kafkarnn.inspect": ({"engine", "runs", "train", "inspect"}, {"numpy"}),
-    "kafkarnn.pictures": (set(), {"rich"}),
+    "kafkarnn.pictures": (BELOW | {"pictures"}, {"rich"}),    # draws what inspect found
     "kafkarnn.cli": (BELOW | {"cli", "pictures"}, {"numpy", "rich"}),
     "kafkarnn.tui": (BELOW | {"tui", "pictures"}, {"numpy", "rich", "textual"}),
     "kafkarnn.main": (BELOW | {"cli", "tui"}, set()),

@@ -3,7 +3,7 @@ function that carries it out and returns its exit code."""
 
 from __future__ import annotations
 
-from kafkarnn.cli import baseline, inside, runs, train
+from kafkarnn.cli import baseline, compare, inside, runs, train
 from kafkarnn.cli.options import train_options
 from kafkarnn.seam import Role
 
@@ -24,6 +24,7 @@ COMMANDS = {
     "inspect": inside.cmd_inspect,
     "score": inside.cmd_score,
     "baseline": baseline.cmd_baseline,
+    "compare": compare.cmd_compare,
 }
 
 

@@ -113,7 +113,7 @@ def _print_inspection(title: str, text: str, result, pick: dict) -> None:
     from rich.text import Text
 
     from kafkarnn.inspect import inside
-    from kafkarnn.pictures import activation_legend, activation_text, log_rows
+    from kafkarnn.pictures.text import activation_legend, activation_text, log_rows
 
     console = _console()
     console.print(Text(title, "bold"))
@@ -157,7 +157,7 @@ def _versus_ngram(run, vocab, text: str, network):
 def cmd_score(args) -> int:
     from rich.text import Text
 
-    from kafkarnn.pictures import surprise_legend, surprise_text, versus_legend, versus_text
+    from kafkarnn.pictures.text import surprise_legend, surprise_text, versus_legend, versus_text
     from kafkarnn.train.scoring import score_text
 
     text = read_text_file(args.file)

@@ -15,7 +15,7 @@ import sys
 from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
 
-COMMANDS = ("train", "attach", "stop", "sample", "runs", "inspect", "score", "baseline")
+COMMANDS = ("train", "attach", "stop", "sample", "runs", "inspect", "score", "baseline", "compare")
 EXAMPLES = """examples:
   kafkarnn                                   train the default model on Metamorphosis (resumes)
   kafkarnn --corpus mybook.txt               any UTF-8 text file, or a folder of them
@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   kafkarnn inspect --feature in_quotes       the unit that tracks quotation marks, on the text
   kafkarnn score letter.txt                  how well the latest run predicts a text
   kafkarnn baseline                          what n-gram counting gets on the latest run's text
+  kafkarnn compare                           the runs on the latest run's text, side by side
 
 `kafkarnn COMMAND --help` tells more about each command."""
 
@@ -203,6 +204,27 @@ def build_parser() -> Parser:
                    "for validation (0.1)")
     b.add_argument("--json", action="store_true", help="each order's nats and bits per "
                    "character, and the best order, as JSON")
+
+    m = _subparser(sub, "compare", "runs side by side: validation curves on one chart, speed, "
+                   "best loss, the settings that differ, a sample from each", epilog=(
+        "examples:\n  kafkarnn compare                    the runs on the latest run's text\n"
+        "  kafkarnn compare metamorphosis-gru metamorphosis-lstm --x seconds --train\n"
+        "  kafkarnn compare --json | jq '.runs[] | [.name, .best_val_loss]'\n\n"
+        "Runs with different batch sizes take steps of different sizes: compare them by\n"
+        "characters seen (the default) or seconds of training, not by iterations."))
+    m.add_argument("runs", nargs="*", metavar="RUN", help="runs to compare (default: the latest "
+                   "run and every run trained on the same text)")
+    m.add_argument("--data-dir", metavar="DIR", help="where runs live")
+    m.add_argument("--x", choices=("chars", "seconds", "iters"), default="chars",
+                   help="x-axis: characters seen (default), seconds of training, or iterations")
+    m.add_argument("--train", action="store_true", help="draw the training curves too (dim)")
+    m.add_argument("--prompt", default="", help="the text each run's sample continues")
+    m.add_argument("--length", type=positive(int), default=200, help="characters per sample (200)")
+    m.add_argument("--seed", type=int, default=0, help="the samples' random seed (0)")
+    m.add_argument("--temperature", type=float, default=1.0, help="of the samples (1)")
+    m.add_argument("--no-samples", action="store_true", help="skip the samples (no model is loaded)")
+    m.add_argument("--json", action="store_true", help="curves, table, settings and samples as JSON")
+    m.add_argument("--threads", type=positive(int), help=argparse.SUPPRESS)
 
     r = _subparser(sub, "runs", "list the runs, and which are training now")
     r.add_argument("--data-dir", metavar="DIR", help="where runs live")

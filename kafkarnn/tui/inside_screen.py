@@ -29,7 +29,7 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.pictures import activation_legend, activation_text, surprise_legend, versus_legend
+from kafkarnn.pictures.text import activation_legend, activation_text, surprise_legend, versus_legend
 from kafkarnn.inspect import inside
 from kafkarnn.seam import LookInside
 from kafkarnn.train.session import Session

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kafkarnn.engine.probe import Trace
-from kafkarnn.pictures import log_rows, surprise_style, versus_style, visible
+from kafkarnn.pictures.text import log_rows, surprise_style, versus_style, visible
 from kafkarnn.inspect.inside import Guesses, Inside
 
 TEXTS = ("validation", "sample", "continuation")

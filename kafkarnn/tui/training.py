@@ -18,6 +18,7 @@ from textual.widgets import Footer
 
 from kafkarnn.seam import EventKind, Generate, Pause, Resume, SaveNow, SetTemperature
 from kafkarnn.train.session import Session
+from kafkarnn.tui.compare_screen import CompareScreen
 from kafkarnn.tui.inside_screen import InsideScreen
 from kafkarnn.tui.screens import Continuation, GenerateScreen
 from kafkarnn.tui.widgets import GeneratedPane, LossPane, RunPane, SamplePane, SpeedPane
@@ -25,6 +26,7 @@ from kafkarnn.tui.widgets import GeneratedPane, LossPane, RunPane, SamplePane, S
 POLL_S, CURVE_S = 0.25, 1.0        # numbers at 4 Hz, the loss chart at 1 Hz
 GENERATE_TIMEOUT_S = 60.0
 TEMP = Binding.Group("T", compact=True)     # the footer says "+- T": it must fit 80 columns
+FULL_FOOTER = 92                            # narrower, the footer's keys go compact to fit
 
 
 class TrainingScreen(Screen):
@@ -35,6 +37,7 @@ class TrainingScreen(Screen):
         Binding("space", "resume", "Resume"),
         Binding("g", "generate", "Generate"),
         Binding("i", "inside", "Inside"),
+        Binding("c", "compare", "Runs"),          # the runs side by side
         Binding("s", "save", "Save"),
         Binding("plus,equals_sign", "temperature(0.1)", "hotter", key_display="+", group=TEMP),
         Binding("minus", "temperature(-0.1)", "cooler", key_display="-", group=TEMP),
@@ -66,6 +69,9 @@ class TrainingScreen(Screen):
                 yield RunPane(id="run")
                 yield SpeedPane(id="speed")
         yield Footer()
+
+    def on_resize(self, event) -> None:
+        self.query_one(Footer).compact = event.size.width < FULL_FOOTER
 
     def on_mount(self) -> None:
         self.loss, self.sample = self.query_one(LossPane), self.query_one(SamplePane)
@@ -154,6 +160,9 @@ class TrainingScreen(Screen):
     def action_inside(self) -> None:
         self.app.push_screen(InsideScreen(self.session, self.inside_texts))
 
+    def action_compare(self) -> None:
+        self.app.push_screen(CompareScreen(self.session))
+
     def inside_texts(self) -> dict[str, str]:
         """The texts besides the validation passage that the Inside screen can shade."""
         return {"sample": self.session.snapshot().sample, "continuation": self.continuation}
@@ -167,6 +176,8 @@ class TrainingScreen(Screen):
                             self.action_generate)
         yield SystemCommand("Look inside the network", "i: units, next-character guesses, "
                             "gradient through time", self.action_inside)
+        yield SystemCommand("Compare runs", "c: this run's validation curve against the other "
+                            "runs on its text", self.action_compare)
         yield SystemCommand("Save checkpoint now", "s: write the run's checkpoint", self.action_save)
         yield SystemCommand("Hotter live sample", "+: raise the live sample's temperature by 0.1",
                             lambda: self.action_temperature(0.1))

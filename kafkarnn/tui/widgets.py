@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from kafkarnn.pictures import line_chart
+from kafkarnn.pictures.text import line_chart
 from kafkarnn.seam import Snapshot, State
 from kafkarnn.train.progress import format_duration
 

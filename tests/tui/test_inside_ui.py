@@ -15,7 +15,7 @@ from rich.style import Style
 from test_tui import STEP_SLEEP, corpus, open_run, run, snap, until  # noqa: F401  (fixtures)
 from textual.widgets import ContentSwitcher, DataTable, Static
 
-from kafkarnn import pictures
+from kafkarnn.pictures import text as pictures
 from kafkarnn.inspect import inside
 from kafkarnn.train.cadence import Cadence
 from kafkarnn.train.session import Session

@@ -159,7 +159,7 @@ def screen_lines(app) -> list[str]:
 # ---- 3. 80×24 and NO_COLOR --------------------------------------------------------------------------
 
 TITLES = ["Loss", "Sample · T 1.00", "Generated", "Run", "Speed"]
-FOOTER = ["space Pause", "g Generate", "i Inside", "s Save", "+", "-", "d Detach", "q Quit"]
+FOOTER = ["space Pause", "g Generate", "i Inside", "c Runs", "s Save", "+", "-", "d Detach", "q Quit"]
 
 
 async def test_every_title_and_footer_key_is_on_screen_at_80x24():

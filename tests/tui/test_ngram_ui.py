@@ -11,7 +11,7 @@ from test_inside_ui import monitor, open_inside
 from test_tui import corpus, open_run, run, until  # noqa: F401  (fixtures)
 
 from kafkarnn.inspect.inside import Guesses
-from kafkarnn.pictures import line_chart, surprise_style, versus_style
+from kafkarnn.pictures.text import line_chart, surprise_style, versus_style
 from kafkarnn.tui.inside_views import next_view
 from kafkarnn.seam import Role
 from kafkarnn.train import baseline
