@@ -85,6 +85,9 @@ class Snapshot:
     threads_auto: bool = False       # chosen by measuring steps, not fixed by --threads
     history_iters: tuple[int, ...] = ()                # the iteration of each `history` point
     val_history: tuple[tuple[int, float], ...] = ()    # (iteration, validation loss), oldest first
+    lr: float | None = None          # the learning rate of the next step
+    weights: str = ""                # which weights are validated and sampled ("as trained",
+                                     # "EMA 0.99", "x (schedule-free)"); "" when not known
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ class Config:
     weight_drop: float = 0.0     # DropConnect on the recurrent matrices (one mask per step)
     batch: int = 32              # parallel streams through the corpus
     seq_len: int = 64            # truncated-BPTT length
-    optimizer: str = "adam"      # adagrad | adam
+    optimizer: str = "adam"      # adagrad | adam | sfadamw (schedule-free AdamW)
     lr: float = 2e-3             # peak learning rate
     lr_min: float = 2e-3         # learning rate at the end of the decay
     warmup_iters: int = 0        # linear warmup from 0 to lr
@@ -30,6 +30,8 @@ class Config:
     weight_decay: float = 0.0    # decoupled (AdamW), matrices only
     clip: float = 5.0            # elementwise gradient clip (the seed's ±5); 0 turns it off
     clip_norm: float = 0.0       # global-norm gradient clip; 0 turns it off
+    average: str = "none"        # none | ema: validate (and save, sample) a moving average
+    ema_beta: float = 0.99       # the average's decay per update: it spans ~1/(1-β) updates
     init: str = "default"        # default | seed (randn·0.01, as min-char-rnn)
     embed_init: float = 1.0      # std of the first layer's input columns (default init)
     dtype: str = "float32"       # float32 | float64
@@ -95,8 +97,12 @@ def check(cfg: Config) -> Config:
         raise KafkarnnError(msg)
     if cfg.model not in ("rnn", "lstm", "gru"):
         bad(f"--model must be rnn, lstm or gru, not {cfg.model!r}")
-    if cfg.optimizer not in ("adagrad", "adam"):
-        bad(f"--optimizer must be adagrad or adam, not {cfg.optimizer!r}")
+    if cfg.optimizer not in ("adagrad", "adam", "sfadamw"):
+        bad(f"--optimizer must be adagrad, adam or sfadamw, not {cfg.optimizer!r}")
+    if cfg.average not in ("none", "ema"):
+        bad(f"--average must be none or ema, not {cfg.average!r}")
+    if not 0.0 < cfg.ema_beta < 1.0:
+        bad(f"--ema-beta must be between 0 and 1, not {cfg.ema_beta}")
     for name in ("hidden", "layers", "batch", "seq_len"):
         if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
             bad(f"--{name.replace('_', '-')} must be a whole number ≥ 1, not {getattr(cfg, name)!r}")

@@ -121,7 +121,8 @@ class Session:
             handed_to=self.handed_to, history_iters=tuple(self.history_iters),
             val_history=tuple(self.val_history),
             threads=self.tuner.threads if self.tuner else None,
-            threads_auto=bool(self.tuner and self.tuner.auto))
+            threads_auto=bool(self.tuner and self.tuner.auto),
+            lr=t.lr_at(t.iteration), weights=t.weights_name())
         with self._lock:
             self._snapshot = snap
 
@@ -305,6 +306,7 @@ class Session:
             rec["threads"] = self.tuner.threads
         if val is not None:
             rec["val_loss"] = round(val, 6)
+            rec["weights"] = t.weights_name()      # which weights that loss describes
         try:
             self.run_dir.append_metrics(rec)
         except OSError as e:
