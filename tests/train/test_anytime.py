@@ -211,3 +211,14 @@ def test_resume_across_processes_with_schedule_free_and_an_average(home, book):
     for k in a:
         assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
     assert meta_a["iteration"] == meta_b["iteration"] == 24 and meta_a["rng"] == meta_b["rng"]
+
+
+def test_with_schedule_free_the_average_follows_x_not_the_gradient_point():
+    from kafkarnn.engine.optim import WeightAverage
+    t = small_trainer(config("sfadamw+ema"))
+    mine = WeightAverage(t.opt.state["x"], t.cfg.ema_beta)
+    for _ in range(5):
+        t.step()
+        mine.update(t.opt.state["x"])
+    assert np.array_equal(t.validated_weights(), mine.validated)
+    assert t.weights_name() == "EMA 0.8 of x"
