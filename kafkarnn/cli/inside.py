@@ -46,7 +46,7 @@ def _load(args):
     from kafkarnn.inspect.inference import load_for_sampling
     from kafkarnn.runs.folder import resolve_data_dir
     sampler, run = load_for_sampling(resolve_data_dir(args.data_dir), args.run, best=args.best)
-    return sampler.model, sampler.vocab, sampler.meta, run
+    return sampler.model, sampler.vocab, dict(sampler.meta, weights=sampler.weights), run
 
 
 def _console():
@@ -97,7 +97,7 @@ def cmd_inspect(args) -> int:
                               shown={k: pick[k] for k in ("layer", "unit", "state")}), indent=1))
         return 0
     console = _console()
-    console.print(Text(f"run {run.name} · iteration {meta.get('iteration', '?')} · "
+    console.print(Text(f"run {run.name} · iteration {meta.get('iteration', '?')}{meta['weights']} · "
                        f"{model.spec.cell} · {len(text):,} characters of {where}", "bold"))
     values = inside.unit_values(result.trace, pick["layer"], pick["unit"], pick["state"])
     console.print(Text(f"layer {pick['layer']} unit {pick['unit']} ({pick['state']}) on the text:", "dim"))
@@ -136,7 +136,7 @@ def cmd_score(args) -> int:
                                 (f"{score.bits_per_char:.4f}", "bold"), " bits/char · perplexity ",
                                 (f"{score.perplexity:.2f}", "bold"),
                                 f" · {score.chars:,} characters predicted by run {run.name} "
-                                f"(iteration {meta.get('iteration', '?')})"))
+                                f"(iteration {meta.get('iteration', '?')}{meta['weights']})"))
     shown = text[:SCORE_SHOWN_CHARS]
     console.print(surprise_text(shown, score.surprise[:len(shown)]))
     if len(text) > len(shown):

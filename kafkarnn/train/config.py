@@ -53,6 +53,12 @@ class Config:
     def describe(self) -> str:
         return f"{self.model} {self.layers}×{self.hidden}"
 
+    def weights(self) -> str:
+        """Which weights the run validates, saves and samples, in a few words."""
+        if self.average == "ema":
+            return f"EMA {self.ema_beta:g}" + (" of x" if self.optimizer == "sfadamw" else "")
+        return "x (schedule-free)" if self.optimizer == "sfadamw" else "as trained"
+
 
 PRESETS: dict[str, Config] = {
     # min-char-rnn exactly: one rnn layer of 100, 25 steps, one stream, Adagrad 0.1, clip ±5.

@@ -188,9 +188,7 @@ class Trainer:
 
     def weights_name(self) -> str:
         """Which weights those are, in a few words (the monitor and the progress line say it)."""
-        if self.average is not None:
-            return f"EMA {self.cfg.ema_beta:g}" + (" of x" if self.cfg.optimizer == "sfadamw" else "")
-        return "x (schedule-free)" if self.cfg.optimizer == "sfadamw" else "as trained"
+        return self.cfg.weights()
 
     @contextlib.contextmanager
     def validated(self):

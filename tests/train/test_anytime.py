@@ -222,3 +222,21 @@ def test_with_schedule_free_the_average_follows_x_not_the_gradient_point():
         mine.update(t.opt.state["x"])
     assert np.array_equal(t.validated_weights(), mine.validated)
     assert t.weights_name() == "EMA 0.8 of x"
+
+
+def test_sample_inspect_and_score_say_the_saved_weights_are_an_average(home, book, capsys):
+    from conftest import TINY
+
+    from kafkarnn.main import main
+    assert main(["--headless", "--corpus", str(book), *TINY, "--max-iters", "6",
+                 "--average", "ema", "--ema-beta", "0.9"]) == 0
+    capsys.readouterr()
+    assert main(["sample", "--length", "20"]) == 0
+    assert "the EMA 0.9 weights" in capsys.readouterr().err
+    assert main(["score", str(book)]) == 0
+    assert "the EMA 0.9 weights" in capsys.readouterr().out
+    plain = ["--data-dir", str(home / "plain")]                      # a run as trained says nothing
+    assert main(["--headless", "--corpus", str(book), *TINY, "--max-iters", "4", *plain]) == 0
+    capsys.readouterr()
+    assert main(["sample", "--length", "20", *plain]) == 0
+    assert "weights" not in capsys.readouterr().err
