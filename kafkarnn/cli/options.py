@@ -51,6 +51,8 @@ OPTIM_OPTIONS = [
     ("--warmup-iters", "warmup_iters", int, "iterations of linear warmup"),
     ("--decay-iters", "decay_iters", int,
      "iterations of cosine decay, 0: a constant rate (default preset: four passes, ≥ 1000)"),
+    ("--decay-start", "decay_start", int,
+     "iteration the decay starts at, after a stable stretch at --lr (0: right after warmup)"),
     ("--weight-decay", "weight_decay", float, "decoupled weight decay on the matrices (Adam)"),
     ("--average", "average", str, "none, or ema: validate, save and sample a moving average of the weights"),
     ("--ema-beta", "ema_beta", float, "decay of that average per step (it spans ~1/(1-X) steps)"),

@@ -27,6 +27,7 @@ class Config:
     lr_min: float = 2e-3         # learning rate at the end of the decay
     warmup_iters: int = 0        # linear warmup from 0 to lr
     decay_iters: int = 0         # cosine decay from lr to lr_min over this many iterations (0: none)
+    decay_start: int = 0         # the decay waits until this iteration (warmup-stable-decay)
     weight_decay: float = 0.0    # decoupled (AdamW), matrices only
     clip: float = 5.0            # elementwise gradient clip (the seed's ±5); 0 turns it off
     clip_norm: float = 0.0       # global-norm gradient clip; 0 turns it off
@@ -122,7 +123,7 @@ def check(cfg: Config) -> Config:
     if not 0.0 < cfg.val_fraction < 0.9:
         bad(f"--val-fraction must be between 0 and 0.9, not {cfg.val_fraction}")
     for name in ("clip", "clip_norm", "weight_decay", "lr_min", "warmup_iters", "decay_iters",
-                 "embed_init"):
+                 "decay_start", "embed_init"):
         if getattr(cfg, name) < 0:
             bad(f"--{name.replace('_', '-')} must not be negative")
     if cfg.dtype not in ("float32", "float64"):

@@ -4,6 +4,7 @@ reader (validation, samples, best.npz, checkpoint, sampling from a run, Inside),
 before these methods existed resuming as they did."""
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -240,3 +241,15 @@ def test_sample_inspect_and_score_say_the_saved_weights_are_an_average(home, boo
     capsys.readouterr()
     assert main(["sample", "--length", "20", *plain]) == 0
     assert "weights" not in capsys.readouterr().err
+
+
+def test_warmup_stable_decay_holds_the_rate_until_decay_start_then_decays_to_lr_min():
+    t = small_trainer(Config(model="rnn", hidden=4, batch=3, seq_len=10, lr=0.01, lr_min=0.001,
+                             warmup_iters=2, decay_start=6, decay_iters=4))
+    half = 0.5 * (0.01 - 0.001)
+    assert [t.lr_at(it) for it in range(12)] == pytest.approx(
+        [0.005, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.001 + half * (1 + math.cos(math.pi / 4)),
+         0.001 + half, 0.001 + half * (1 + math.cos(3 * math.pi / 4)), 0.001, 0.001])
+    before = small_trainer(Config(model="rnn", hidden=4, batch=3, seq_len=10, lr=0.01,
+                                  lr_min=0.001, warmup_iters=2, decay_start=1, decay_iters=4))
+    assert before.lr_at(2) == pytest.approx(0.01) and before.lr_at(6) == pytest.approx(0.001)  # within warmup: as 0
