@@ -93,8 +93,9 @@ def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
     """
     passes = FIT_PASSES * train_chars / (cfg.batch * cfg.seq_len)
     drop = min(cfg.dropout, max(0.0, 0.3 - 0.15 * math.log10(max(train_chars, 1) / FIT_SMALL)))
-    fitted = {"decay_iters": max(cfg.decay_iters, round(passes)),
-              "dropout": round(drop, 2), "weight_drop": round(min(cfg.weight_drop, drop), 2)}
+    fitted = {"dropout": round(drop, 2), "weight_drop": round(min(cfg.weight_drop, drop), 2)}
+    if cfg.decay_iters:                      # a preset with no decay (schedule-free) gets none
+        fitted["decay_iters"] = max(cfg.decay_iters, round(passes))
     return cfg.replace(**{k: v for k, v in fitted.items() if k not in given})
 
 
