@@ -253,3 +253,12 @@ def test_warmup_stable_decay_holds_the_rate_until_decay_start_then_decays_to_lr_
     before = small_trainer(Config(model="rnn", hidden=4, batch=3, seq_len=10, lr=0.01,
                                   lr_min=0.001, warmup_iters=2, decay_start=1, decay_iters=4))
     assert before.lr_at(2) == pytest.approx(0.01) and before.lr_at(6) == pytest.approx(0.001)  # within warmup: as 0
+
+
+def test_a_preset_without_a_decay_is_fitted_no_decay_but_its_dropout_still_follows_the_text():
+    from kafkarnn.train.config import PRESETS, fit_to_text
+    free = PRESETS["default"].replace(optimizer="sfadamw", decay_iters=0)
+    fitted = fit_to_text(free, 3_724_065)
+    assert fitted.decay_iters == 0 and fitted.dropout == fitted.weight_drop == 0.11
+    decayed = fit_to_text(free.replace(decay_iters=1000), 3_724_065)
+    assert decayed.decay_iters == 3637
