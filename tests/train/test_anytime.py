@@ -237,7 +237,8 @@ def test_sample_inspect_and_score_say_the_saved_weights_are_an_average(home, boo
     assert main(["score", str(book)]) == 0
     assert "the EMA 0.9 weights" in capsys.readouterr().out
     plain = ["--data-dir", str(home / "plain")]                      # a run as trained says nothing
-    assert main(["--headless", "--corpus", str(book), *TINY, "--max-iters", "4", *plain]) == 0
+    assert main(["--headless", "--corpus", str(book), *TINY, "--max-iters", "4", "--average", "none",
+                 *plain]) == 0
     capsys.readouterr()
     assert main(["sample", "--length", "20", *plain]) == 0
     assert "weights" not in capsys.readouterr().err
@@ -262,3 +263,19 @@ def test_a_preset_without_a_decay_is_fitted_no_decay_but_its_dropout_still_follo
     assert fitted.decay_iters == 0 and fitted.dropout == fitted.weight_drop == 0.11
     decayed = fit_to_text(free.replace(decay_iters=1000), 3_724_065)
     assert decayed.decay_iters == 3637
+
+
+def test_the_default_preset_keeps_its_fitted_decay_and_validates_an_ema_of_the_last_100_steps(tmp_path):
+    from kafkarnn.train.config import PRESETS
+    from kafkarnn.train.launch import describe_start
+    assert (PRESETS["default"].average, PRESETS["default"].ema_beta) == ("ema", 0.99)
+    assert PRESETS["default"].decay_iters == 1000 and PRESETS["small"].average == "none"
+    corpus = tmp_path / "clerk.txt"
+    corpus.write_text(TEXT * 20)
+    lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None, run_name="d",
+                 new=False, preset=None, overrides=dict(hidden=8, layers=1, batch=4, seq_len=16))
+    lh.lock.unlock()
+    stored = json.loads(lh.run.config_path.read_text())
+    assert (stored["average"], stored["ema_beta"]) == ("ema", 0.99)      # kept with the run
+    assert "dropout 0.3, validating the EMA 0.99 weights" in describe_start(lh)
+    assert lh.trainer.average is not None
