@@ -18,10 +18,10 @@ import math
 import numpy as np
 
 from kafkarnn.engine.model import CharModel, ModelSpec, ParamDict
-from kafkarnn.engine.optim import OPTIMIZERS, WeightAverage, clip_elementwise, clip_global_norm
+from kafkarnn.engine.optim import OPTIMIZERS, WeightAverage
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.train.clipping import ClipStats, Clipping  # noqa: F401  (ClipStats: re-exported)
+from kafkarnn.train.clipping import ClipStats, Clipping, clip  # noqa: F401  (ClipStats: re-exported)
 from kafkarnn.train.config import Config
 from kafkarnn.train.generation import generate
 from kafkarnn.train.scoring import validation_loss
@@ -154,23 +154,7 @@ class Trainer:
         return loss
 
     def _clip(self, g: np.ndarray) -> None:
-        """Clip the gradients as configured, noting their global norm before and whether any
-        clipping acted (what the Inside screen shows); the clipping itself is unchanged."""
-        c = self.cfg
-        norm, acted = None, False
-        if c.clip:
-            sq = float(np.dot(g, g))
-            norm = math.sqrt(sq)
-            clip_elementwise(g, c.clip)
-            # no entry exceeds the norm: below the limit nothing was cut; above, a smaller sum tells
-            acted = norm > c.clip and float(np.dot(g, g)) < sq
-        if c.clip_norm:
-            before = clip_global_norm(g, c.clip_norm)         # after the elementwise clip, if any
-            norm = before if norm is None else norm
-            acted = acted or before > c.clip_norm
-        if norm is None:
-            norm = math.sqrt(float(np.dot(g, g)))
-        self.clipping.add(norm, acted)
+        clip(g, self.cfg.clip, self.cfg.clip_norm, self.clipping)
 
     def clip_stats(self) -> ClipStats:
         """The gradient norms and clipping of the steps taken in this process, as a frozen copy;

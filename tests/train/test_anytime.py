@@ -279,3 +279,18 @@ def test_the_default_preset_keeps_its_fitted_decay_and_validates_an_ema_of_the_l
     assert (stored["average"], stored["ema_beta"]) == ("ema", 0.99)      # kept with the run
     assert "dropout 0.3, validating the EMA 0.99 weights" in describe_start(lh)
     assert lh.trainer.average is not None
+
+
+def test_the_progress_line_shows_the_rate_and_which_weights_the_validation_describes():
+    import dataclasses
+
+    from kafkarnn.train.progress import progress_line
+    from kafkarnn.seam import Snapshot, State
+    snap = Snapshot(state=State.RUNNING, run_name="r", corpus="c", model="gru 2×8", n_params=1,
+                    data_dir="d", iteration=10, chars=1, elapsed_s=1.0, session_s=1.0,
+                    iters_per_sec=1.0, chars_per_sec=1.0, loss=1.5, val_loss=1.25,
+                    best_val_loss=1.2, history=(), eta_s=None, last_saved=None, sample="",
+                    sample_probs=(), sample_id=0, temperature=1.0, lr=2e-3, weights="EMA 0.99")
+    assert "val of EMA 0.99 1.2500 (best 1.2000)  lr 2.00e-03" in progress_line(snap)
+    plain = progress_line(dataclasses.replace(snap, weights="as trained"))
+    assert "val 1.2500 (best 1.2000)  lr 2.00e-03" in plain
