@@ -53,7 +53,7 @@ OPTIM_OPTIONS = [
      "iterations of cosine decay, 0: a constant rate (default preset: four passes, ≥ 1000)"),
     ("--decay-start", "decay_start", int,
      "iteration the decay starts at, after a stable stretch at --lr (0: right after warmup)"),
-    ("--weight-decay", "weight_decay", float, "decoupled weight decay on the matrices (Adam)"),
+    ("--weight-decay", "weight_decay", float, "decoupled weight decay on the matrices (adam, sfadamw)"),
     ("--average", "average", str,
      "none, or ema: validate, save and sample a moving average of the weights (default preset: ema)"),
     ("--ema-beta", "ema_beta", float, "decay of that average per step (it spans ~1/(1-X) steps)"),

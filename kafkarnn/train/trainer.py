@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+
 import numpy as np
 
 from kafkarnn.engine.model import CharModel, ModelSpec, ParamDict

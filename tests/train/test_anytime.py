@@ -294,3 +294,16 @@ def test_the_progress_line_shows_the_rate_and_which_weights_the_validation_descr
     assert "val of EMA 0.99 1.2500 (best 1.2000)  lr 2.00e-03" in progress_line(snap)
     plain = progress_line(dataclasses.replace(snap, weights="as trained"))
     assert "val 1.2500 (best 1.2000)  lr 2.00e-03" in plain
+
+
+@pytest.mark.parametrize("option,value,says", [
+    ("--average", "swa", "--average must be none or ema, not 'swa'"),
+    ("--ema-beta", "1", "--ema-beta must be between 0 and 1, not 1.0"),
+    ("--optimizer", "sgd", "--optimizer must be adagrad, adam or sfadamw, not 'sgd'"),
+    ("--decay-start", "-3", "--decay-start must not be negative")])
+def test_bad_options_are_one_line_and_exit_2(home, book, capsys, option, value, says):
+    from kafkarnn.main import main
+    assert main(["--headless", "--corpus", str(book), "--max-iters", "1", option, value]) == 2
+    err = capsys.readouterr().err
+    assert err == f"kafkarnn: error: {says}\n"
+    assert not (home / "runs").exists() or not any((home / "runs").iterdir())   # nothing made
