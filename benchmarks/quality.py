@@ -72,6 +72,8 @@ def train_one(corpus: Path, preset: str, overrides: dict, args) -> dict:
         options += ["--threads", str(args.threads)]
     if args.eval_every:
         options += ["--eval-every", str(args.eval_every)]
+    if args.iters:
+        options += ["--max-iters", str(args.iters)]
     env = dict(os.environ, PYTHONPATH=str(common.REPO))
     with tempfile.TemporaryDirectory(prefix="kafkarnn-quality-") as home:
         where = ["--run", "q", "--data-dir", home]
@@ -109,6 +111,9 @@ def main(argv=None) -> None:
                     help=f"a text or folder (repeatable; default {common.DEFAULT_CORPUS})")
     ap.add_argument("--presets", default="default", help="comma-separated presets to train (default)")
     ap.add_argument("--seconds", type=float, default=300.0, help="training seconds per run (300)")
+    ap.add_argument("--iters", type=int, default=None,
+                    help="also stop at this iteration: compare methods at equal steps on a loaded "
+                    "machine (give --seconds room enough)")
     ap.add_argument("--marks", default="", help="comma-separated training seconds to report the best "
                     "loss at, as well as at the end (e.g. 300,1800)")
     ap.add_argument("--eval-every", type=float, default=None,

@@ -125,6 +125,9 @@ class Snapshot:
     val_history: tuple[tuple[int, float], ...] = ()    # (iteration, validation loss), oldest first
     ngram_order: int | None = None   # the text's n-gram baseline (train/baseline.py): its order
     ngram_loss: float | None = None  # … and its validation loss, nats per character; None: not yet
+    lr: float | None = None          # the learning rate of the next step
+    weights: str = ""                # which weights are validated and sampled ("as trained",
+                                     # "EMA 0.99", "x (schedule-free)"); "" when not known
 
 
 @dataclass(frozen=True)

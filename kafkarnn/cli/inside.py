@@ -47,7 +47,7 @@ def _load(args):
     from kafkarnn.inspect.inference import load_for_sampling
     from kafkarnn.runs.folder import resolve_data_dir
     sampler, run = load_for_sampling(resolve_data_dir(args.data_dir), args.run, best=args.best)
-    return sampler.model, sampler.vocab, sampler.meta, run
+    return sampler.model, sampler.vocab, dict(sampler.meta, weights=sampler.weights), run
 
 
 def _console():
@@ -75,7 +75,7 @@ def cmd_inspect(args) -> int:
         print(json.dumps(dict(result.to_json(), run=run.name, iteration=meta.get("iteration"),
                               shown={k: pick[k] for k in ("layer", "unit", "state")}), indent=1))
         return 0
-    _print_inspection(f"run {run.name} · iteration {meta.get('iteration', '?')} · "
+    _print_inspection(f"run {run.name} · iteration {meta.get('iteration', '?')}{meta['weights']} · "
                       f"{model.spec.cell} · {len(text):,} characters of {where}", text, result, pick)
     return 0
 
@@ -172,7 +172,7 @@ def cmd_score(args) -> int:
                                 (f"{score.bits_per_char:.4f}", "bold"), " bits/char · perplexity ",
                                 (f"{score.perplexity:.2f}", "bold"),
                                 f" · {score.chars:,} characters predicted by run {run.name} "
-                                f"(iteration {meta.get('iteration', '?')})"))
+                                f"(iteration {meta.get('iteration', '?')}{meta['weights']})"))
     shown = text[:SCORE_SHOWN_CHARS]
     if versus is not None:
         summary, advantage = versus

@@ -25,7 +25,7 @@ def cmd_sample(args) -> int:
     sampler, run = load_for_sampling(data_dir, args.run, best=args.best)
     if args.run is None:                             # say which run "the latest" turned out to be
         eprint(f"kafkarnn: sampling from run {run.name} (iteration "
-               f"{sampler.meta.get('iteration', '?')}{', best' if args.best else ''})")
+               f"{sampler.meta.get('iteration', '?')}{', best' if args.best else ''}{sampler.weights})")
     rng = np.random.default_rng(args.seed)
     text, _ = sampler.generate(prompt, args.length, rng, args.temperature, args.top_k)
     sys.stdout.write(prompt + text + "\n")

@@ -25,6 +25,13 @@ class Sampler:
         start = vocab.index.get(" ", 0)
         self.stream = None if state is None else (state, int(start))
 
+    @property
+    def weights(self) -> str:
+        """", the EMA 0.99 weights" and the like: what a message adds when the checkpoint's
+        parameters are an average (or schedule-free's x), not the weights as trained."""
+        name = Config.from_dict(self.meta.get("config", {})).weights()
+        return "" if name == "as trained" else f", the {name} weights"
+
     def generate(self, prompt, length, rng, temperature=1.0, top_k=None):
         return generate(self.model, self.vocab, prompt, length, rng, temperature, top_k, self.stream)
 

@@ -3,7 +3,7 @@
 Two steps, so that training waits only for copies:
 
     probe = take(trainer)     between two training steps, in the training thread: a copy of the
-                              parameters, a passage of the validation text, the streams the next
+                              validated parameters, a passage of the validation text, the streams the next
                               step will read, the clipping counters (milliseconds)
     view = look(probe)        anywhere, on that copy (the heavy part; training may go on), one
                               look at a time per probe (its model's workspaces are its own)
@@ -70,12 +70,16 @@ class Probe:
 
 
 def take(trainer: Trainer, passage_chars: int = PASSAGE_CHARS, streams: int = GTT_STREAMS) -> Probe:
-    """A probe of the trainer as it is now; call it between two steps. The passage is the start
-    of the validation text from its first new line (the training text's if there is none)."""
+    """A probe of the trainer as it is now; call it between two steps. Its model holds the
+    validated weights (the average, or schedule-free's x: what the validation loss describes).
+    The passage is the start of the validation text from its first new line (the training
+    text's if there is none)."""
     ids = trainer.val if len(trainer.val) >= 2 else trainer.train
     head = trainer.vocab.decode(ids[:passage_chars + 200])
     start = head.find("\n", 0, 200) + 1                  # 0 when there is no newline early on
-    return Probe(model=copy_model(trainer.model), vocab=trainer.vocab,
+    with trainer.validated() as model:
+        twin = copy_model(model)
+    return Probe(model=twin, vocab=trainer.vocab,
                  text=head[start:start + passage_chars], batch=trainer.upcoming_batch(streams),
                  clip=trainer.clip_stats(), iteration=trainer.iteration)
 

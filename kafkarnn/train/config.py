@@ -22,14 +22,17 @@ class Config:
     weight_drop: float = 0.0     # DropConnect on the recurrent matrices (one mask per step)
     batch: int = 32              # parallel streams through the corpus
     seq_len: int = 64            # truncated-BPTT length
-    optimizer: str = "adam"      # adagrad | adam
+    optimizer: str = "adam"      # adagrad | adam | sfadamw (schedule-free AdamW)
     lr: float = 2e-3             # peak learning rate
     lr_min: float = 2e-3         # learning rate at the end of the decay
     warmup_iters: int = 0        # linear warmup from 0 to lr
     decay_iters: int = 0         # cosine decay from lr to lr_min over this many iterations (0: none)
+    decay_start: int = 0         # the decay waits until this iteration (warmup-stable-decay)
     weight_decay: float = 0.0    # decoupled (AdamW), matrices only
     clip: float = 5.0            # elementwise gradient clip (the seed's ±5); 0 turns it off
     clip_norm: float = 0.0       # global-norm gradient clip; 0 turns it off
+    average: str = "none"        # none | ema: validate (and save, sample) a moving average
+    ema_beta: float = 0.99       # the average's decay per update: it spans ~1/(1-β) updates
     init: str = "default"        # default | seed (randn·0.01, as min-char-rnn)
     embed_init: float = 1.0      # std of the first layer's input columns (default init)
     dtype: str = "float32"       # float32 | float64
@@ -51,6 +54,12 @@ class Config:
     def describe(self) -> str:
         return f"{self.model} {self.layers}×{self.hidden}"
 
+    def weights(self) -> str:
+        """Which weights the run validates, saves and samples, in a few words."""
+        if self.average == "ema":
+            return f"EMA {self.ema_beta:g}" + (" of x" if self.optimizer == "sfadamw" else "")
+        return "x (schedule-free)" if self.optimizer == "sfadamw" else "as trained"
+
 
 PRESETS: dict[str, Config] = {
     # min-char-rnn exactly: one rnn layer of 100, 25 steps, one stream, Adagrad 0.1, clip ±5.
@@ -60,10 +69,12 @@ PRESETS: dict[str, Config] = {
     # The best 5-minute model on 2 CPU cores (benchmarks/README.md, "Choosing the default"): two
     # GRU layers of 384, regularised hard because Metamorphosis is small (dropout between layers,
     # DropConnect on the recurrent weights, weight decay), Adam with a cosine decay that ends
-    # within such a run.
+    # within such a run. It validates, saves and samples a moving average of the weights (about
+    # the last 100 steps): as good as the weights themselves once the decay is over, and better
+    # before it, wherever a run stops (docs/training.md).
     "default": Config(model="gru", hidden=384, layers=2, dropout=0.3, weight_drop=0.3, batch=32,
                       seq_len=128, optimizer="adam", lr=2e-3, lr_min=1e-4, decay_iters=1000,
-                      weight_decay=0.1, clip=0.0, clip_norm=1.0),
+                      weight_decay=0.1, clip=0.0, clip_norm=1.0, average="ema", ema_beta=0.99),
     # Small and quick: something readable within a minute.
     "small": Config(model="lstm", hidden=128, batch=32, seq_len=64, lr=3e-3, lr_min=3e-3),
 }
@@ -84,8 +95,9 @@ def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
     """
     passes = FIT_PASSES * train_chars / (cfg.batch * cfg.seq_len)
     drop = min(cfg.dropout, max(0.0, 0.3 - 0.15 * math.log10(max(train_chars, 1) / FIT_SMALL)))
-    fitted = {"decay_iters": max(cfg.decay_iters, round(passes)),
-              "dropout": round(drop, 2), "weight_drop": round(min(cfg.weight_drop, drop), 2)}
+    fitted = {"dropout": round(drop, 2), "weight_drop": round(min(cfg.weight_drop, drop), 2)}
+    if cfg.decay_iters:                      # a preset with no decay (schedule-free) gets none
+        fitted["decay_iters"] = max(cfg.decay_iters, round(passes))
     return cfg.replace(**{k: v for k, v in fitted.items() if k not in given})
 
 
@@ -95,8 +107,12 @@ def check(cfg: Config) -> Config:
         raise KafkarnnError(msg)
     if cfg.model not in ("rnn", "lstm", "gru"):
         bad(f"--model must be rnn, lstm or gru, not {cfg.model!r}")
-    if cfg.optimizer not in ("adagrad", "adam"):
-        bad(f"--optimizer must be adagrad or adam, not {cfg.optimizer!r}")
+    if cfg.optimizer not in ("adagrad", "adam", "sfadamw"):
+        bad(f"--optimizer must be adagrad, adam or sfadamw, not {cfg.optimizer!r}")
+    if cfg.average not in ("none", "ema"):
+        bad(f"--average must be none or ema, not {cfg.average!r}")
+    if not 0.0 < cfg.ema_beta < 1.0:
+        bad(f"--ema-beta must be between 0 and 1, not {cfg.ema_beta}")
     for name in ("hidden", "layers", "batch", "seq_len"):
         if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
             bad(f"--{name.replace('_', '-')} must be a whole number ≥ 1, not {getattr(cfg, name)!r}")
@@ -110,7 +126,7 @@ def check(cfg: Config) -> Config:
     if not 0.0 < cfg.val_fraction < 0.9:
         bad(f"--val-fraction must be between 0 and 0.9, not {cfg.val_fraction}")
     for name in ("clip", "clip_norm", "weight_decay", "lr_min", "warmup_iters", "decay_iters",
-                 "embed_init"):
+                 "decay_start", "embed_init"):
         if getattr(cfg, name) < 0:
             bad(f"--{name.replace('_', '-')} must not be negative")
     if cfg.dtype not in ("float32", "float64"):

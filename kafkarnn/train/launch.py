@@ -98,8 +98,10 @@ def describe_start(launch: Launch) -> str:
     how = f"resuming at iteration {t.iteration:,}" if launch.resumed else "new run"
     fitted = ""
     if launch.run_meta["config"].get("preset") == "default":
-        fitted = (f", learning rate decaying over {t.cfg.decay_iters:,} steps, "
-                  f"dropout {t.cfg.dropout:g}")
+        schedule = (f"learning rate decaying over {t.cfg.decay_iters:,} steps" if t.cfg.decay_iters
+                    else "no decay")
+        weights = "" if t.cfg.weights() == "as trained" else f", validating the {t.cfg.weights()} weights"
+        fitted = f", {schedule}, dropout {t.cfg.dropout:g}{weights}"
     return (f"run {launch.run.name} ({how}) · corpus {c.name}: {len(c.data):,} characters, "
             f"{len(c.vocab)} symbols · {t.cfg.describe()}, {t.model.n_params():,} parameters"
             f"{fitted}{_baseline_note(launch)} · {launch.run.path}")

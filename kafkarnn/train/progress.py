@@ -27,7 +27,9 @@ def progress_line(s: Snapshot) -> str:
     best = f"{s.best_val_loss:.4f}" if s.best_val_loss is not None else "-"
     eta = f"  eta {format_duration(s.eta_s)}" if s.eta_s is not None else ""
     threads = f"  {s.threads} threads" if s.threads is not None else ""
-    return (f"iter {s.iteration:>8,}  loss {s.loss:.4f}  val {val} (best {best})  "
+    lr = f"  lr {s.lr:.2e}" if s.lr is not None else ""
+    weights = f" of {s.weights}" if s.weights not in ("", "as trained") else ""
+    return (f"iter {s.iteration:>8,}  loss {s.loss:.4f}  val{weights} {val} (best {best}){lr}  "
             f"{s.chars_per_sec:,.0f} chars/s  {s.iters_per_sec:.1f} it/s{threads}  "
             f"elapsed {format_duration(s.elapsed_s)}{eta}")
 
@@ -47,4 +49,5 @@ def snapshot_of(session: Session) -> Snapshot:
         max_seconds=s.limits.max_seconds, save_error=s.save_error, handed_to=s.handed_to,
         history_iters=tuple(s.history_iters), val_history=tuple(s.val_history),
         threads=s.tuner.threads if s.tuner else None, threads_auto=bool(s.tuner and s.tuner.auto),
-        ngram_order=(s.ngram.known or (None, None))[0], ngram_loss=(s.ngram.known or (None, None))[1])
+        ngram_order=(s.ngram.known or (None, None))[0], ngram_loss=(s.ngram.known or (None, None))[1],
+        lr=t.lr_at(t.iteration), weights=t.weights_name())

@@ -40,4 +40,5 @@ def metrics_line(trainer: Trainer, *, chars_per_sec: float, elapsed_s: float,
         rec["threads"] = threads
     if val is not None:
         rec["val_loss"] = round(val, 6)
+        rec["weights"] = t.weights_name()      # which weights that loss describes
     return rec

@@ -4,22 +4,28 @@
 moments, each stream's hidden state and position, the RNG, the iteration) is exported by
 `state_arrays()` / `state_meta()` and restored by `restore()`, so a resumed run continues
 bit for bit.
+
+The weights a run is known by are the validated ones (`validated_weights`): the training weights
+themselves, or with `average = "ema"` their moving average, or with the schedule-free optimizer
+its average x. Validation, samples, best.npz, the checkpoint's `param/*` and everything that
+reads a saved model use those; the weights the gradient is taken at are kept as `train/params`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 
-from kafkarnn.engine.model import CharModel, ModelSpec
-from kafkarnn.engine.optim import OPTIMIZERS, clip_elementwise, clip_global_norm
+from kafkarnn.engine.model import CharModel, ModelSpec, ParamDict
+from kafkarnn.engine.optim import OPTIMIZERS, WeightAverage
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
+from kafkarnn.train.clipping import ClipStats, Clipping, clip  # noqa: F401  (ClipStats: re-exported)
 from kafkarnn.train.config import Config
 from kafkarnn.train.generation import generate
+from kafkarnn.train.schedule import learning_rate
 from kafkarnn.train.scoring import validation_loss
 
 MAX_BAD_STEPS = 5             # consecutive non-finite steps before training stops
@@ -36,42 +42,11 @@ def build_model(cfg: Config, vocab_size: int) -> CharModel:
 
 
 def make_optimizer(cfg: Config, model: CharModel):
-    if cfg.optimizer == "adam":
+    if cfg.optimizer in ("adam", "sfadamw"):
         mask = model.matrix_mask() if cfg.weight_decay else None
-        return OPTIMIZERS["adam"](model.params.flat, weight_decay=cfg.weight_decay, decay_mask=mask)
+        return OPTIMIZERS[cfg.optimizer](model.params.flat, weight_decay=cfg.weight_decay,
+                                         decay_mask=mask)
     return OPTIMIZERS["adagrad"](model.params.flat)
-
-
-@dataclass(frozen=True)
-class ClipStats:
-    """Gradient norms and clipping over the steps this process has taken (skipped steps aside)."""
-    steps: int                      # steps counted
-    clipped: int                    # of them, steps where clipping changed the gradient
-    norm: float                     # the last step's global norm before clipping (NaN: no step yet)
-    recent: tuple[float, ...]       # the last RECENT_NORMS norms before clipping, oldest first
-
-    @property
-    def clipped_share(self) -> float:
-        return self.clipped / self.steps if self.steps else 0.0
-
-
-RECENT_NORMS = 256
-
-
-class Clipping:
-    """The counters behind ClipStats, updated by every step."""
-
-    def __init__(self):
-        self.steps, self.clipped, self.norms = 0, 0, deque(maxlen=RECENT_NORMS)
-
-    def add(self, norm: float, acted: bool) -> None:
-        self.steps += 1
-        self.clipped += acted
-        self.norms.append(norm)
-
-    def stats(self) -> ClipStats:
-        return ClipStats(self.steps, self.clipped, self.norms[-1] if self.norms else math.nan,
-                         tuple(self.norms))
 
 
 class Trainer:
@@ -87,6 +62,8 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed)     # initial weights, then dropout masks
         self.model.init(self.rng, cfg.init, cfg.embed_init)
         self.opt = make_optimizer(cfg, self.model)
+        self.average = (WeightAverage(self._learned(), cfg.ema_beta) if cfg.average == "ema"
+                        else None)
         self.state = self.model.zero_state(B)
         self.position = 0                              # offset of every stream within its region
         self.iteration = 0
@@ -103,14 +80,7 @@ class Trainer:
     # -- one update ---------------------------------------------------------------------------
 
     def lr_at(self, it: int) -> float:
-        """1) linear warmup, 2) cosine decay from lr to lr_min, 3) lr_min after that."""
-        c = self.cfg
-        if c.warmup_iters and it < c.warmup_iters:
-            return c.lr * (it + 1) / c.warmup_iters
-        if c.decay_iters:
-            frac = min(1.0, (it - c.warmup_iters) / c.decay_iters)
-            return c.lr_min + 0.5 * (c.lr - c.lr_min) * (1.0 + math.cos(math.pi * frac))
-        return c.lr
+        return learning_rate(self.cfg, it)
 
     def next_batch(self):
         """Inputs and targets (T, B). All streams move together, so they all reach their regions'
@@ -167,6 +137,8 @@ class Trainer:
             raise TrainingDiverged(
                 f"training diverged: the parameters overflowed to inf or NaN at iteration "
                 f"{self.iteration}; try a lower --lr or --weight-decay (the last good checkpoint is kept)")
+        if self.average is not None:
+            self.average.update(self._learned())
         self.state = new_state
         self.iteration += 1
         n = c.batch * c.seq_len
@@ -176,48 +148,75 @@ class Trainer:
         return loss
 
     def _clip(self, g: np.ndarray) -> None:
-        """Clip the gradients as configured, noting their global norm before and whether any
-        clipping acted (what the Inside screen shows); the clipping itself is unchanged."""
-        c = self.cfg
-        norm, acted = None, False
-        if c.clip:
-            sq = float(np.dot(g, g))
-            norm = math.sqrt(sq)
-            clip_elementwise(g, c.clip)
-            # no entry exceeds the norm: below the limit nothing was cut; above, a smaller sum tells
-            acted = norm > c.clip and float(np.dot(g, g)) < sq
-        if c.clip_norm:
-            before = clip_global_norm(g, c.clip_norm)         # after the elementwise clip, if any
-            norm = before if norm is None else norm
-            acted = acted or before > c.clip_norm
-        if norm is None:
-            norm = math.sqrt(float(np.dot(g, g)))
-        self.clipping.add(norm, acted)
+        clip(g, self.cfg.clip, self.cfg.clip_norm, self.clipping)
 
     def clip_stats(self) -> ClipStats:
         """The gradient norms and clipping of the steps taken in this process, as a frozen copy;
         call it between steps, from the thread that trains."""
         return self.clipping.stats()
 
+    # -- the validated weights ----------------------------------------------------------------
+
+    def _learned(self) -> np.ndarray:
+        """What the optimizer learned: schedule-free's average x, else the parameters."""
+        return getattr(self.opt, "validated", self.model.params.flat)
+
+    def validated_weights(self) -> np.ndarray:
+        """The weights validated, saved as best and sampled from (a live vector, not a copy)."""
+        return self.average.validated if self.average is not None else self._learned()
+
+    def weights_name(self) -> str:
+        """Which weights those are, in a few words (the monitor and the progress line say it)."""
+        return self.cfg.weights()
+
+    @contextlib.contextmanager
+    def validated(self):
+        """Within the block the model holds the validated weights; after it, the training ones
+        again, bit for bit (call it between steps, from the thread that trains)."""
+        weights, params = self.validated_weights(), self.model.params.flat
+        if weights is params:
+            yield self.model
+            return
+        kept = params.copy()
+        params[...] = weights
+        try:
+            yield self.model
+        finally:
+            params[...] = kept
+
     # -- evaluation and sampling --------------------------------------------------------------
 
     def evaluate(self, subset: bool = True, chunk: int = 256) -> float | None:
-        """Mean cross-entropy per character (nats) over the validation split, state from zeros:
-        its fixed subset when the split is big (scoring.validation_loss), else all of it."""
-        return validation_loss(self.model, self.val, subset, chunk)
+        """Mean cross-entropy per character (nats) of the validated weights over the validation
+        split, state from zeros: its fixed subset when the split is big (scoring.validation_loss),
+        else all of it."""
+        with self.validated() as model:
+            return validation_loss(model, self.val, subset, chunk)
 
     def generate(self, prompt: str, length: int, rng, temperature=1.0, top_k=None):
-        """Continue `prompt` from the current parameters; without a prompt, go on from where the
+        """Continue `prompt` from the validated weights; without a prompt, go on from where the
         first stream is in the text. Returns (text, per-character probabilities)."""
         i = min(self.position, len(self.train) - 1)
         stream = ([s[:, :, :1].copy() for s in self.state], int(self.train[i]))
-        return generate(self.model, self.vocab, prompt, length, rng, temperature, top_k, stream)
+        with self.validated() as model:
+            return generate(model, self.vocab, prompt, length, rng, temperature, top_k, stream)
 
     # -- checkpoint state ---------------------------------------------------------------------
 
+    def _states(self) -> dict[str, dict]:
+        """The optimizer's and the average's state by prefix, less the validated vector (it is
+        saved once, as `param/*`)."""
+        held = self.validated_weights()
+        parts = {"opt": self.opt.state, "avg": self.average.state if self.average else {}}
+        return {p: {k: v for k, v in s.items() if v is not held} for p, s in parts.items()}
+
     def state_arrays(self) -> dict[str, np.ndarray]:
-        out = {f"param/{k}": v for k, v in self.model.params.items()}
-        out.update({f"opt/{k}": np.asarray(v) for k, v in self.opt.state.items()})
+        held = self.validated_weights()
+        out = {f"param/{k}": v for k, v in ParamDict(self.model.layout, held).items()}
+        if held is not self.model.params.flat:
+            out["train/params"] = self.model.params.flat
+        for prefix, state in self._states().items():
+            out.update({f"{prefix}/{k}": np.asarray(v) for k, v in state.items()})
         out.update({f"state/l{l}": s for l, s in enumerate(self.state)})
         out["positions"] = np.full(self.cfg.batch, self.position, dtype=np.int64)   # one per stream
         return out
@@ -244,10 +243,14 @@ class Trainer:
         if (pos < 0).any() or (pos >= self.region).any() or (pos != pos[0]).any():
             raise KafkarnnError(f"checkpoint {where} has out-of-range or unequal stream positions")
         iteration, chars, smooth, bad_steps, rng = self._check_meta(arrays, meta, where)
-        for k in self.model.params:
-            self.model.params[k][...] = arrays[f"param/{k}"]
-        for k in self.opt.state:
-            self.opt.state[k][...] = arrays[f"opt/{k}"]
+        held = self.validated_weights()
+        for k, v in ParamDict(self.model.layout, held).items():
+            v[...] = arrays[f"param/{k}"]
+        if held is not self.model.params.flat:
+            self.model.params.flat[...] = arrays["train/params"]
+        for prefix, state in self._states().items():
+            for k in state:
+                state[k][...] = arrays[f"{prefix}/{k}"]
         self.state = [arrays[f"state/l{l}"].copy() for l in range(len(self.state))]
         self.position = int(pos[0])
         self.iteration, self.chars, self.smooth_loss = iteration, chars, smooth
@@ -287,8 +290,9 @@ class Trainer:
         mine = c.to_dict()
         if not isinstance(stored, dict) or any(stored[k] != mine[k] for k in mine if k in stored):
             raise KafkarnnError(f"checkpoint {where} was saved with another configuration than this run's")
-        k = arrays.get("opt/k")
-        if k is not None and int(k) != iteration:              # Adam counts its updates too
-            raise damaged(f"the optimizer took {int(k)} steps, not {iteration}")
+        for name in ("opt/k", "avg/k"):                         # Adam and the average count too
+            k = arrays.get(name)
+            if k is not None and int(k) != iteration:
+                raise damaged(f"{name} counted {int(k)} updates, not {iteration}")
         return iteration, chars, float(smooth), bad_steps, rng
 

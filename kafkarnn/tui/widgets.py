@@ -177,7 +177,9 @@ class LossPane(Vertical):
 
 
 class SpeedPane(_Pane):
-    """Iterations and characters per second, counts, elapsed time, ETA when a limit is set."""
+    """Iterations and characters per second, counts, the learning rate, which weights are
+    validated and sampled (when not the trained ones as they are), elapsed time, ETA when a
+    limit is set."""
 
     def on_mount(self) -> None:
         self.border_title = "Speed"
@@ -185,7 +187,7 @@ class SpeedPane(_Pane):
     def show(self, s: Snapshot) -> None:
         key = (s.state, round(s.iters_per_sec, 1), round(s.chars_per_sec), s.iteration,
                round(s.elapsed_s), round(s.session_s), None if s.eta_s is None else round(s.eta_s),
-               s.threads, s.threads_auto)
+               s.threads, s.threads_auto, s.lr, s.weights)
         self.show_if_changed(key, lambda: self._render_speed(s))
 
     @staticmethod
@@ -196,6 +198,8 @@ class SpeedPane(_Pane):
                 ("chars/s", rate(f"{s.chars_per_sec:,.0f}")),
                 ("iteration", Text(f"{s.iteration:,}", "bold")),
                 ("chars seen", human(s.chars)),
+                *([("lr", f"{s.lr:.2e}")] if s.lr is not None else []),
+                *([("validates", s.weights)] if s.weights not in ("", "as trained") else []),
                 *([("threads", f"{s.threads} ({'auto' if s.threads_auto else 'fixed'})")]
                   if s.threads is not None else []),
                 ("elapsed", format_duration(s.elapsed_s)),

@@ -143,7 +143,7 @@ def _fixed(state: State) -> Snapshot:
         history=tuple(3.0 * 0.97 ** i + 0.02 * (i % 3) for i in range(60)), eta_s=None,
         last_saved=None, sample=sample, sample_probs=tuple((i * 37 % 100) / 100 for i in
                                                            range(len(sample))),
-        sample_id=3, temperature=1.0)
+        sample_id=3, temperature=1.0, lr=1.25e-3, weights="EMA 0.99")
 
 
 def screen_lines(app) -> list[str]:
