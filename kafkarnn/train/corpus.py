@@ -53,7 +53,7 @@ def load_corpus(spec: str | None, *, encoding: str = "utf-8", data_dir: Path | N
     """Load `spec`: a file, a folder of text files, None/"metamorphosis", or "sample-texts"."""
     log = log or (lambda message: None)
     if spec is None or spec == METAMORPHOSIS_SPEC:
-        return _load_metamorphosis(data_dir, log)
+        return _load_metamorphosis(data_dir, log, retry=spec == METAMORPHOSIS_SPEC)
     if spec == SAMPLE_SPEC:
         return _load_bundled(None)
     if not spec.strip():
@@ -83,19 +83,36 @@ def bundled_texts_dir() -> Path:
 
 # --- the special corpora ---------------------------------------------------------------------------------------
 
-def _load_metamorphosis(data_dir: Path | None, log: Callable[[str], None]) -> Corpus:
+def _load_metamorphosis(data_dir: Path | None, log: Callable[[str], None], retry: bool) -> Corpus:
+    """The cached book, else a download; a failure falls back to the bundled texts. Without `retry`
+    (the default corpus) a download that failed less than a day ago is not tried again."""
     if data_dir is not None:
         cached = gutenberg.cache_path(data_dir)
         if cached.is_file():
             text = _read_file(cached, _show(cached), "utf-8-sig")
             return _build(text, name=METAMORPHOSIS_SPEC, source=os.path.abspath(cached), shown=_show(cached))
+        failed = None if retry else gutenberg.recent_failure(data_dir)
+        if failed is not None:
+            ago, reason = failed
+            notice = (f"offline: Metamorphosis could not be downloaded {_ago(ago)} ago ({reason}); training on "
+                      f"the bundled sample texts (tried again after a day, or now with --corpus metamorphosis)")
+            return _load_bundled(notice, reason=reason)
     try:
         text, url = gutenberg.fetch_metamorphosis(data_dir, log)
     except gutenberg.DownloadFailed as exc:
+        if data_dir is not None:
+            gutenberg.remember_failure(data_dir, str(exc))
         notice = (f"offline: could not download Metamorphosis ({exc}); "
                   "training on the bundled sample texts instead")
         return _load_bundled(notice, reason=str(exc))
+    if data_dir is not None:
+        gutenberg.forget_failure(data_dir)
     return _build(text, name=METAMORPHOSIS_SPEC, source=url, shown=url)
+
+
+def _ago(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 def _load_bundled(notice: str | None, reason: str | None = None) -> Corpus:

@@ -2,6 +2,8 @@
 
 Standard library only. Every failure (network, timeout, HTTP status, missing Gutenberg markers) is raised as
 `DownloadFailed` with a short one-line reason, so the caller can fall back to the bundled sample texts.
+A failure is remembered in the data folder (`remember_failure`) so that the default corpus does not try,
+wait and report again at every start: for RETRY_AFTER_S, `recent_failure` says when and why instead.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ URL_ENV = "KAFKARNN_METAMORPHOSIS_URL"
 TIMEOUT_S = 10.0            # connect timeout, and the longest wait for any one read
 DEADLINE_S = 60.0           # the whole download, so a server that drips bytes cannot hold us forever
 MAX_BYTES = 20 * 1024 * 1024  # the book is ~140 KB; anything this big is not it
+RETRY_AFTER_S = 24 * 3600.0  # after a failed download the default corpus tries again a day later
 
 # Gutenberg wraps each book in "*** START OF THE PROJECT GUTENBERG EBOOK ... ***" / "*** END OF ... ***" lines
 # (older files say "THIS" instead of "THE").
@@ -39,6 +42,36 @@ def metamorphosis_url() -> str:
 
 def cache_path(data_dir: Path) -> Path:
     return Path(data_dir) / "corpora" / "metamorphosis.txt"
+
+
+def failure_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "corpora" / "metamorphosis.failed"
+
+
+def remember_failure(data_dir: Path, reason: str) -> None:
+    """Note that a download failed now, and why (best effort: a read-only data folder just retries)."""
+    try:
+        _write_atomic(failure_path(data_dir), _one_line(reason) + "\n")
+    except OSError:
+        pass
+
+
+def recent_failure(data_dir: Path) -> tuple[float, str] | None:
+    """(seconds ago, reason) of the last failed download if it is under RETRY_AFTER_S old, else None."""
+    path = failure_path(data_dir)
+    try:
+        age = time.time() - path.stat().st_mtime
+        reason = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return (max(age, 0.0), reason) if age < RETRY_AFTER_S else None
+
+
+def forget_failure(data_dir: Path) -> None:
+    try:
+        failure_path(data_dir).unlink()
+    except OSError:
+        pass
 
 
 def strip_gutenberg(text: str) -> str:

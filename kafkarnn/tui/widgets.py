@@ -166,14 +166,18 @@ class LossPane(Vertical):
         self.query_one(LossChart).show(s)
 
     def show_numbers(self, s: Snapshot) -> None:
-        def row(name, nats):
+        def row(name, nats, at=None):
             if nats is None or not math.isfinite(nats):
                 return name, Text("-")
             return name, Text.assemble((f"{nats:.4f}", "bold"), " nats  ",
-                                       (f"{nats / LN2:.3f}", "bold"), " bits")
-        key = (round(s.loss, 4), s.val_loss, s.best_val_loss)
+                                       (f"{nats / LN2:.3f}", "bold"), " bits",
+                                       "" if at is None else f"  (it {at:,})")
+        # the last validation with its iteration: after a resume or a re-attach it comes from the
+        # run's history until this session validates again
+        at, val = s.val_history[-1] if s.val_history else (None, s.val_loss)
+        key = (round(s.loss, 4), at, val, s.best_val_loss)
         self.query_one("#loss-numbers", _Pane).show_if_changed(key, lambda: _grid([
-            row("train", s.loss), row("val", s.val_loss), row("best val", s.best_val_loss)]))
+            row("train", s.loss), row("val", val, at), row("best val", s.best_val_loss)]))
 
 
 class SpeedPane(_Pane):

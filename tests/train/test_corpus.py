@@ -390,3 +390,36 @@ def test_100_mb_loads_fast_and_lean(tmp_path):
     assert length == 100_000_000
     assert seconds < 20
     assert peak < 4 * 100_000_000
+
+
+def test_a_failed_download_is_remembered_for_a_day(tmp_path, monkeypatch, book_server, samples):
+    data = tmp_path / "data"
+    monkeypatch.setenv(gutenberg.URL_ENV, "http://127.0.0.1:9/x")   # nothing listens: it fails
+    first = []
+    load_corpus(None, data_dir=data, log=first.append)
+    assert any("downloading Metamorphosis" in line for line in first)
+    marker = gutenberg.failure_path(data)
+    assert marker.is_file() and marker.stat().st_mode & 0o077 == 0
+
+    # the server answers now, but the default corpus does not ask within the day
+    monkeypatch.setenv(gutenberg.URL_ENV, book_server)
+    again = []
+    c = load_corpus(None, data_dir=data, log=again.append)
+    assert again == [] and c.name == "sample-texts"
+    assert c.notice.startswith("offline: Metamorphosis could not be downloaded 0 min ago (")
+    assert "--corpus metamorphosis" in c.notice and "\n" not in c.notice
+
+    # a day later it tries again, and a success forgets the failure
+    day_ago = marker.stat().st_mtime - gutenberg.RETRY_AFTER_S - 1
+    os.utime(marker, (day_ago, day_ago))
+    assert text_of(load_corpus(None, data_dir=data)) == FAKE_BODY
+    assert not marker.exists()
+
+
+def test_asking_for_metamorphosis_by_name_tries_at_once(tmp_path, monkeypatch, book_server, samples):
+    data = tmp_path / "data"
+    gutenberg.remember_failure(data, "timed out")
+    assert gutenberg.recent_failure(data)[1] == "timed out"
+    monkeypatch.setenv(gutenberg.URL_ENV, book_server)
+    assert load_corpus(None, data_dir=data).name == "sample-texts"
+    assert text_of(load_corpus("metamorphosis", data_dir=data)) == FAKE_BODY

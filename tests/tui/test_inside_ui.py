@@ -12,7 +12,7 @@ import time
 import pytest
 from rich.console import Console
 from rich.style import Style
-from test_tui import STEP_SLEEP, corpus, open_run, run, snap, until  # noqa: F401  (fixtures)
+from test_tui import STEP_SLEEP, corpus, open_run, run, screen_text, snap, until  # noqa: F401
 from textual.widgets import ContentSwitcher, DataTable, Static
 
 from kafkarnn.pictures import text as pictures
@@ -195,6 +195,34 @@ async def test_the_loss_chart_shows_validation_and_its_best(tmp_path, corpus):
         assert [i for i, _ in again.val_history] == [i for i, _ in kept]       # metrics.jsonl
         assert [v for _, v in again.val_history] == pytest.approx([v for _, v in kept], abs=1e-5)
         assert again.val_history and again.history_iters == sorted(again.history_iters)
+    finally:
+        again.lock.unlock()
+
+
+async def test_after_a_resume_the_loss_pane_shows_the_last_validation_and_its_iteration(tmp_path,
+                                                                                       corpus):
+    run = open_run(tmp_path, corpus)
+    app = monitor(run, tmp_path, eval_every=0.3)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(snap(app).val_history) >= 1)
+        await pilot.press("q")
+        assert app.trained.wait(10)
+    run.lock.unlock()
+    again = open_run(tmp_path, corpus)
+    try:
+        at, val = again.val_history[-1]
+        app = monitor(again, tmp_path, eval_every=1e9)          # no validation in this session
+        app.session.send(Pause())
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: snap(app).state == "PAUSED")
+            await pilot.pause(0.3)
+            assert snap(app).val_loss is None
+            numbers = plain(app.query_one("#loss-numbers", Static).content, width=60)
+            line = next(x for x in numbers.splitlines() if x.startswith("val "))
+            assert f"{val:.4f} nats" in line and f"(it {at:,})" in line
+            assert f"(it {at:,})" in screen_text(app)             # and it fits at 80 × 24
+            await pilot.press("q")
+            assert app.trained.wait(10)
     finally:
         again.lock.unlock()
 
