@@ -145,7 +145,7 @@ def unit_values(tr: Trace, layer: int, unit: int, state: str = "h") -> np.ndarra
 class Inside:
     """One look inside: what `look` computed, frozen, for a screen to draw or a command to print."""
     iteration: int | None
-    cell: str                                # rnn | lstm | gru
+    cell: str                                # the cell's name (engine/cells)
     text: str                                # the passage
     trace: Trace                             # of the passage
     units: list[dict]                        # features.rank_units: best first

@@ -10,12 +10,13 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from kafkarnn.engine.cells import NAMES, names_text
 from kafkarnn.errors import KafkarnnError
 
 
 @dataclass(frozen=True)
 class Config:
-    model: str = "lstm"          # rnn | lstm | gru
+    model: str = "lstm"          # a cell's name (engine/cells: rnn, lstm, gru, …)
     hidden: int = 256            # units per layer
     layers: int = 1              # stacked recurrent layers
     dropout: float = 0.0         # between layers and before the output
@@ -93,8 +94,8 @@ def check(cfg: Config) -> Config:
     """Raise KafkarnnError on option values that cannot work; return cfg."""
     def bad(msg):
         raise KafkarnnError(msg)
-    if cfg.model not in ("rnn", "lstm", "gru"):
-        bad(f"--model must be rnn, lstm or gru, not {cfg.model!r}")
+    if cfg.model not in NAMES:
+        bad(f"--model must be {names_text()}, not {cfg.model!r}")
     if cfg.optimizer not in ("adagrad", "adam"):
         bad(f"--optimizer must be adagrad or adam, not {cfg.optimizer!r}")
     for name in ("hidden", "layers", "batch", "seq_len"):
