@@ -11,7 +11,7 @@ for all time steps at once on (features × steps·streams) matrices (layout.py):
     p_t     = softmax(y_t);  loss = -Σ log p_t[target_t]
 
 Training may also drop recurrent weights (DropConnect: the cell runs on Whh ⊙ mask, one mask
-per step).
+per step); a cell without a recurrent matrix (minGRU, minLSTM) has nothing to drop.
 
 Parameters live in one flat dict with names like "l0.Wxh", "l1.Whh", "Why", "by", each a view
 into one contiguous vector (`model.flat`), and gradients likewise (`grads.flat`): optimizers and
@@ -168,7 +168,8 @@ class CharModel:
         # a column.
         table = self.ws.buf("table", (self.spec.vocab_size, G + 16), self.dtype)
         np.add(Wx.T, b, out=table[:, :G])                       # row v = Wx[:, v] + b
-        if x.size * (G + 16) * self.dtype.itemsize > GATHER_ALL_BYTES:
+        big = x.size * (G + 16) * self.dtype.itemsize > GATHER_ALL_BYTES
+        if big and self.cells[0].per_step_input:               # (a min-cell reads all steps at once)
             return Lookup(table, x, G, self.ws.buf("row", (B, G + 16), self.dtype))
         rows = self.ws.buf("rows", x.shape + (G + 16,), self.dtype)
         np.take(table, x, axis=0, out=rows)                     # (T, B, G + 16)
@@ -189,10 +190,9 @@ class CharModel:
     def _drop_weights(self, l: int, rng):
         """Layer l's parameters, with DropConnect on its recurrent matrix when training: one mask
         per step, the same at every time step (the cell then runs on W ⊙ mask)."""
-        p, q = self.layer_params[l], self.spec.weight_drop
-        if rng is None or q <= 0.0:
+        p, q, key = self.layer_params[l], self.spec.weight_drop, self.cells[l].recurrent_key
+        if rng is None or q <= 0.0 or key is None:         # (a min-cell has no recurrent matrix)
             return p, None
-        key = self.cells[l].recurrent_key
         mask = self._mask(p[key].shape, q, rng)
         return {**p, key: p[key] * mask}, mask
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.checkpoint import load_checkpoint
-from kafkarnn.train.config import PRESETS, Config, check, fit_to_text
+from kafkarnn.train.config import PRESETS, Config, check, fit_to_cell, fit_to_text
 from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
 from kafkarnn.runs.handover import lock_run
 from kafkarnn.runs.folder import Run, RunLock, next_free_name, valid_run_name
@@ -181,7 +181,7 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
 def new_config(preset: str | None, overrides: dict, corpus: Corpus) -> Config:
     """A new run's configuration: the preset, the user's options, and for the default preset
     the schedule and regularisation fitted to the text's size (config.fit_to_text)."""
-    cfg = check(PRESETS[preset or "default"].replace(**overrides))
+    cfg = check(fit_to_cell(PRESETS[preset or "default"].replace(**overrides), given=overrides))
     if (preset or "default") == "default":
         train, _ = corpus.split(cfg.val_fraction)
         cfg = fit_to_text(cfg, len(train), given=overrides)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from terminal import Terminal, last_iteration, processes_of, until
 
+from kafkarnn.engine.cells import NAMES
 from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train.launch import TrainOptions, make_session, prepare
 from kafkarnn.runs.folder import Run
@@ -134,7 +135,7 @@ def in_process_hops(home, long_book, cell: str, n: int):
     return paths
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", NAMES)
 def test_hand_offs_in_between_change_nothing(home, long_book, cell):
     straight, hops = in_process_hops(home, long_book, cell, 40)
     assert_same_run(straight, hops)

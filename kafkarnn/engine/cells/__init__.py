@@ -17,6 +17,8 @@ REGISTRY = {                 # name (--model, checkpoints) -> (module here, clas
     "rnn": ("rnn", "RNNCell"),
     "lstm": ("lstm", "LSTMCell"),
     "gru": ("gru", "GRUCell"),
+    "mingru": ("mingru", "MinGRUCell"),
+    "minlstm": ("minlstm", "MinLSTMCell"),
 }
 NAMES = tuple(REGISTRY)
 

@@ -23,9 +23,10 @@ products between layers are then single matrix multiplies. Contract (docs/cells.
     record(cache)               what a forward pass shows, by name, step-major (T, H, B)
     back(p, rec, m)             the gradient through time's backward for m columns
                                 (through_time.py): .step(t, dh), .carried
+    shown(values, state)        a state's values on the −1 … +1 scale of the Inside shading
 
 and the class attributes below (state_names, activations, gates, recurrent_key, input_keys,
-through_time_note). A state is one array (S, H, B), S = len(state_names).
+through_time_note, per_step_input). A state is one array (S, H, B), S = len(state_names).
 
 Big per-sequence arrays come from a workspace kept by each cell (layout.py), reused while the
 shape stays the same. A buffer is only valid until the same cell runs again with the same shape,
@@ -63,6 +64,7 @@ class Cell(Workspace):
     input_keys: tuple[str, str] = ("Wx", "b")    # xproj = Wx·x + b: the model's part
     recurrent_key: str | None = None        # the matrix DropConnect masks; None: there is none
     through_time_note = ""                  # what the gradient-through-time view should know
+    per_step_input = True                   # the first layer's input may come step by step (Lookup)
 
     def __init__(self, n_in: int, hidden: int):
         super().__init__()
@@ -74,6 +76,12 @@ class Cell(Workspace):
 
     def init_biases(self, p: dict[str, np.ndarray]) -> None:
         """Set the biases that do not start at zero (the model has zeroed them all)."""
+
+    @staticmethod
+    def shown(values: np.ndarray, state: str = "h") -> np.ndarray:
+        """A state's values on the −1 … +1 scale a shading wants: h as it is (tanh keeps it
+        there), a cell state c through tanh, as the cell's output sees it."""
+        return np.tanh(values) if state == "c" else values
 
     def outputs(self, hs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """All T+1 states hs (T+1, H, B) feature-major: (h_0..h_{T-1}, h_{-1}..h_{T-2}), both views
