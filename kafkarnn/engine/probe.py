@@ -4,8 +4,9 @@ Evaluation mode throughout: no dropout, no DropConnect. A trace runs `CharModel.
 and keeps what the cells cached on the way (so it is the very computation the model does):
 
     h^l_t       the hidden state after reading character t             (T, H) per layer
-    c^l_t       the LSTM's cell                                         (T, H) per layer
-    gates       LSTM i, f, o (and the candidate g); GRU r, z (and n)    (T, H) each
+    c^l_t       the cell state, for a cell that has one (LSTM)          (T, H) per layer
+    gates       the cell's `activations`, by name: LSTM i f o g, GRU r z n, (T, H) each
+                minGRU z ht, minLSTM f i ht (what each cell records)
     logits_t    Why·h^top_t + by, the scores of character t+1           (T, V)
     p_t         softmax(logits_t), as the sampler computes it           (T, V) float64
 
@@ -41,8 +42,8 @@ class Trace:
     """One stream through a text; index t is "after reading character t"."""
     cell: str                               # the cell's name (engine/cells)
     h: list[np.ndarray]                     # per layer (T, H)
-    c: list[np.ndarray] | None              # per layer (T, H), lstm only
-    gates: list[dict[str, np.ndarray]]      # per layer, name -> (T, H): i f o g | r z n | none
+    c: list[np.ndarray] | None              # per layer (T, H), for a cell with a state c
+    gates: list[dict[str, np.ndarray]]      # per layer, name -> (T, H): the cell's activations
     logits: np.ndarray                      # (T, V), the scores of character t+1
     probs: np.ndarray                       # (T, V) float64, softmax of the logits
     state: list[np.ndarray]                 # the state after the last character, to go on from

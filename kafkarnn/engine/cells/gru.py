@@ -1,4 +1,4 @@
-"""The GRU (gated recurrent unit): its forward, backward, one-step form, what a trace shows, and gradient through time."""
+"""The GRU (gated recurrent unit): forward, backward, one-step form, trace and gradient through time."""
 
 from __future__ import annotations
 

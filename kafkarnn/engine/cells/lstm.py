@@ -1,4 +1,4 @@
-"""The LSTM (long short-term memory): its forward, backward, one-step form, what a trace shows, and gradient through time."""
+"""The LSTM (long short-term memory): forward, backward, one-step form, trace, gradient through time."""
 
 from __future__ import annotations
 

@@ -9,9 +9,6 @@ from kafkarnn.engine.cells import scan
 from kafkarnn.engine.cells.base import Cell, rows, sigmoid
 from kafkarnn.engine.layout import block
 
-GRADIENT_NOTE = ("a min-cell's gradient travels back only through the diagonal a_t "
-                 "(∂h_t/∂h_(t−1) = diag(a_t)): there is no recurrent matrix")
-
 
 class MinGRUBack:
     """h_t = (1 − z_t) ⊙ h_{t−1} + z_t ⊙ h̃_t, backwards for a set of columns (through_time.py)."""
@@ -48,7 +45,7 @@ class MinGRUCell(Cell):
     activations = ("z", "ht")
     gates = ("z",)
     per_step_input = False
-    through_time_note = GRADIENT_NOTE
+    through_time_note = scan.GRADIENT_NOTE
     shown = staticmethod(scan.shown)         # h is not bounded by ±1: through tanh for the shading
     form = "loop"                            # or "scan": the log-space form (scan.py)
 

@@ -7,7 +7,6 @@ import numpy as np
 
 from kafkarnn.engine.cells import scan
 from kafkarnn.engine.cells.base import Cell, rows, sigmoid
-from kafkarnn.engine.cells.mingru import GRADIENT_NOTE
 from kafkarnn.engine.layout import block
 
 
@@ -51,7 +50,7 @@ class MinLSTMCell(Cell):
     activations = ("f", "i", "ht")
     gates = ("f", "i")                       # the normalised f', i' that act on the state
     per_step_input = False
-    through_time_note = GRADIENT_NOTE
+    through_time_note = scan.GRADIENT_NOTE
     shown = staticmethod(scan.shown)         # h is not bounded by ±1: through tanh for the shading
     form = "loop"                            # or "scan": the log-space form (scan.py)
 

@@ -25,6 +25,9 @@ import numpy as np
 
 from kafkarnn.engine.layout import steps
 
+GRADIENT_NOTE = ("a min-cell's gradient travels back only through the diagonal a_t "
+                 "(∂h_t/∂h_(t−1) = diag(a_t)): there is no recurrent matrix")
+
 
 def softplus(x: np.ndarray) -> np.ndarray:
     """log(1 + eˣ), without overflow: −log σ(−x)."""
