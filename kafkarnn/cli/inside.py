@@ -116,6 +116,9 @@ def cmd_inspect(args) -> int:
         console.print(Text(f"gradient through time ‖∂L_t/∂h_(t−k)‖, k = 0 … {g.shape[1] - 1} "
                            f"(log scale ▁ {lo:.1e} … █ {hi:.1e}):", "dim"))
         console.print(chart)
+        note = model.cells[0].through_time_note                # what the cell's gradient goes through
+        if note:
+            console.print(Text(note, "dim"))
     return 0
 
 

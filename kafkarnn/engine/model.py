@@ -39,7 +39,7 @@ class ModelSpec:
     vocab_size: int
     hidden: int = 100          # units per layer
     layers: int = 1            # stacked recurrent layers
-    cell: str = "rnn"          # a name in cells.CELLS: rnn, lstm, gru, …
+    cell: str = "rnn"          # a name in cells.NAMES: rnn, lstm, gru, mingru, minlstm
     dropout: float = 0.0       # between layers and before the output, training only
     weight_drop: float = 0.0   # DropConnect on the recurrent matrices, one mask per step, training only
     dtype: str = "float32"     # float32 for training, float64 for gradient checks and the seed
@@ -123,8 +123,9 @@ class CharModel:
         layout, so the same RNG gives its exact starting weights for one rnn layer.
         "default": the first layer's input columns (one per character, in effect an embedding)
         from N(0, embed_std²); other matrices uniform ±1/√H as common frameworks do; zero biases
-        but those the cell sets itself (`init_biases`: the LSTM forget gate's, 1). Input columns of the ±1/√H scale make every character
-        nearly invisible to the gates at first, and training then starts several times slower.
+        but those the cell sets itself (`init_biases`: the LSTM forget gate's, 1). Input columns
+        of the ±1/√H scale make every character nearly invisible to the gates at first, and
+        training then starts several times slower.
         """
         H = self.spec.hidden
         for name, shape in self.shapes().items():

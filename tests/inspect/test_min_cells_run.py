@@ -44,6 +44,8 @@ def test_a_min_cell_run_trains_samples_and_is_inspected(home, book, capsys, cell
     assert out["cell"] == cell and len(out["gradient_through_time"]) == 2
     gates = {"mingru": ["z"], "minlstm": ["f", "i"]}[cell]
     assert [sorted(layer) for layer in out["saturation"]] == [gates, gates]
+    assert main(["inspect"]) == 0
+    assert "only through the diagonal a_t" in capsys.readouterr().out
 
 
 def test_an_explicit_weight_drop_on_a_min_cell_is_one_line_and_creates_nothing(home, book, capsys):
