@@ -113,6 +113,8 @@ def describe_start(launch: Launch) -> str:
     if launch.run_meta["config"].get("preset") == "default":
         fitted = (f", learning rate decaying over {t.cfg.decay_iters:,} steps, "
                   f"dropout {t.cfg.dropout:g}")
+    if t.model.cells[0].recurrent_key is None:            # the preset's DropConnect is off
+        fitted += f", no DropConnect (a {t.cfg.model} has no recurrent matrix)"
     return (f"run {launch.run.name} ({how}) · corpus {c.name}: {len(c.data):,} characters, "
             f"{len(c.vocab)} symbols · {t.cfg.describe()}, {t.model.n_params():,} parameters"
             f"{fitted} · {launch.run.path}")

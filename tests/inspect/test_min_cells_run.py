@@ -48,6 +48,21 @@ def test_a_min_cell_run_trains_samples_and_is_inspected(home, book, capsys, cell
     assert "only through the diagonal a_t" in capsys.readouterr().out
 
 
+def test_the_start_line_says_dropconnect_is_off(home, book):
+    from kafkarnn.seam import Role
+    from kafkarnn.train.launch import describe_start, prepare
+    for cell in ("mingru", "gru"):
+        launch = prepare(data_dir=home, corpus_spec=str(book), encoding=None, run_name=cell,
+                         new=False, preset=None,
+                         overrides=dict(model=cell, hidden=8, batch=2, seq_len=8),
+                         role=Role.HEADLESS)
+        try:
+            said = describe_start(launch)
+        finally:
+            launch.lock.unlock()
+        assert ("no DropConnect (a mingru has no recurrent matrix)" in said) == (cell == "mingru")
+
+
 def test_an_explicit_weight_drop_on_a_min_cell_is_one_line_and_creates_nothing(home, book, capsys):
     assert main(["--headless", "--corpus", str(book), "--model", "mingru", *SMALL,
                  "--weight-drop", "0.2", "--max-iters", "2"]) == 2
