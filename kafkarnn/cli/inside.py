@@ -76,7 +76,8 @@ def cmd_inspect(args) -> int:
                               shown={k: pick[k] for k in ("layer", "unit", "state")}), indent=1))
         return 0
     _print_inspection(f"run {run.name} · iteration {meta.get('iteration', '?')}{meta['weights']} · "
-                      f"{model.spec.cell} · {len(text):,} characters of {where}", text, result, pick)
+                      f"{model.spec.cell} · {len(text):,} characters of {where}", text, result, pick,
+                      model.cells[0].through_time_note)
     return 0
 
 
@@ -107,7 +108,7 @@ def _pick(args, result, chosen, where) -> dict:
     return result.units[0] if result.units else {"layer": 0, "unit": 0, "state": "h"}
 
 
-def _print_inspection(title: str, text: str, result, pick: dict) -> None:
+def _print_inspection(title: str, text: str, result, pick: dict, note: str = "") -> None:
     """The shaded text, the table of features and their units, the gradient through time."""
     from rich.table import Table
     from rich.text import Text
@@ -134,6 +135,8 @@ def _print_inspection(title: str, text: str, result, pick: dict) -> None:
         console.print(Text(f"gradient through time ‖∂L_t/∂h_(t−k)‖, k = 0 … {g.shape[1] - 1} "
                            f"(log scale ▁ {lo:.1e} … █ {hi:.1e}):", "dim"))
         console.print(chart)
+        if note:                                           # what the cell's gradient goes through
+            console.print(Text(note, "dim"))
 
 
 def _versus_ngram(run, vocab, text: str, network):

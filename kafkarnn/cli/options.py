@@ -13,6 +13,7 @@ import math
 import sys
 
 from kafkarnn import __version__
+from kafkarnn.engine.cells import names_text     # (the names only: no NumPy either)
 from kafkarnn.errors import KafkarnnError
 
 COMMANDS = ("train", "attach", "stop", "sample", "runs", "inspect", "score", "baseline", "compare")
@@ -32,7 +33,7 @@ EXAMPLES = """examples:
 
 # options that change the model or its training; None means "not given" (preset or stored value)
 MODEL_OPTIONS = [
-    ("--model", "model", str, "rnn, lstm or gru"),
+    ("--model", "model", str, names_text()),
     ("--hidden", "hidden", int, "units per layer"),
     ("--layers", "layers", int, "stacked recurrent layers"),
     ("--dropout", "dropout", float,

@@ -11,7 +11,7 @@ for all time steps at once on (features × steps·streams) matrices (layout.py):
     p_t     = softmax(y_t);  loss = -Σ log p_t[target_t]
 
 Training may also drop recurrent weights (DropConnect: the cell runs on Whh ⊙ mask, one mask
-per step).
+per step); a cell without a recurrent matrix (minGRU, minLSTM) has nothing to drop.
 
 Parameters live in one flat dict with names like "l0.Wxh", "l1.Whh", "Why", "by", each a view
 into one contiguous vector (`model.flat`), and gradients likewise (`grads.flat`): optimizers and
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kafkarnn.engine.cells import CELLS
+from kafkarnn.engine.cells import cell_class
 from kafkarnn.engine.layout import Lookup, Workspace
 
 
@@ -39,7 +39,7 @@ class ModelSpec:
     vocab_size: int
     hidden: int = 100          # units per layer
     layers: int = 1            # stacked recurrent layers
-    cell: str = "rnn"          # rnn | lstm | gru
+    cell: str = "rnn"          # a name in cells.NAMES: rnn, lstm, gru, mingru, minlstm
     dropout: float = 0.0       # between layers and before the output, training only
     weight_drop: float = 0.0   # DropConnect on the recurrent matrices, one mask per step, training only
     dtype: str = "float32"     # float32 for training, float64 for gradient checks and the seed
@@ -76,7 +76,7 @@ class CharModel:
     def __init__(self, spec: ModelSpec):
         self.spec = spec
         self.dtype = np.dtype(spec.dtype)
-        Cell = CELLS[spec.cell]
+        Cell = cell_class(spec.cell)
         self.cells = [Cell(spec.vocab_size if l == 0 else spec.hidden, spec.hidden)
                       for l in range(spec.layers)]
         self.layout, offset = [], 0                 # (name, start, stop, shape) in the flat vector
@@ -123,8 +123,9 @@ class CharModel:
         layout, so the same RNG gives its exact starting weights for one rnn layer.
         "default": the first layer's input columns (one per character, in effect an embedding)
         from N(0, embed_std²); other matrices uniform ±1/√H as common frameworks do; zero biases
-        but the LSTM forget gate's, 1. Input columns of the ±1/√H scale make every character
-        nearly invisible to the gates at first, and training then starts several times slower.
+        but those the cell sets itself (`init_biases`: the LSTM forget gate's, 1). Input columns
+        of the ±1/√H scale make every character nearly invisible to the gates at first, and
+        training then starts several times slower.
         """
         H = self.spec.hidden
         for name, shape in self.shapes().items():
@@ -132,8 +133,6 @@ class CharModel:
             base = name.split(".")[-1]
             if len(shape) == 1:
                 p[...] = 0.0
-                if self.spec.cell == "lstm" and base == "b":
-                    p[H:2 * H] = 1.0   # remember by default
             elif scheme == "seed":
                 p[...] = rng.standard_normal(shape) * 0.01
             elif name.startswith("l0.") and base == self.cells[0].input_keys[0]:
@@ -141,6 +140,8 @@ class CharModel:
             else:
                 k = 1.0 / np.sqrt(H)
                 p[...] = rng.uniform(-k, k, size=shape)
+        for cell, p in zip(self.cells, self.layer_params):
+            cell.init_biases(p)                              # e.g. the LSTM's forget gate, 1
 
     def zero_state(self, batch: int) -> list[np.ndarray]:
         H = self.spec.hidden
@@ -168,7 +169,8 @@ class CharModel:
         # a column.
         table = self.ws.buf("table", (self.spec.vocab_size, G + 16), self.dtype)
         np.add(Wx.T, b, out=table[:, :G])                       # row v = Wx[:, v] + b
-        if x.size * (G + 16) * self.dtype.itemsize > GATHER_ALL_BYTES:
+        big = x.size * (G + 16) * self.dtype.itemsize > GATHER_ALL_BYTES
+        if big and self.cells[0].per_step_input:               # (a min-cell reads all steps at once)
             return Lookup(table, x, G, self.ws.buf("row", (B, G + 16), self.dtype))
         rows = self.ws.buf("rows", x.shape + (G + 16,), self.dtype)
         np.take(table, x, axis=0, out=rows)                     # (T, B, G + 16)
@@ -189,10 +191,9 @@ class CharModel:
     def _drop_weights(self, l: int, rng):
         """Layer l's parameters, with DropConnect on its recurrent matrix when training: one mask
         per step, the same at every time step (the cell then runs on W ⊙ mask)."""
-        p, q = self.layer_params[l], self.spec.weight_drop
-        if rng is None or q <= 0.0:
+        p, q, key = self.layer_params[l], self.spec.weight_drop, self.cells[l].recurrent_key
+        if rng is None or q <= 0.0 or key is None:         # (a min-cell has no recurrent matrix)
             return p, None
-        key = self.cells[l].recurrent_key
         mask = self._mask(p[key].shape, q, rng)
         return {**p, key: p[key] * mask}, mask
 

@@ -4,8 +4,9 @@ Evaluation mode throughout: no dropout, no DropConnect. A trace runs `CharModel.
 and keeps what the cells cached on the way (so it is the very computation the model does):
 
     h^l_t       the hidden state after reading character t             (T, H) per layer
-    c^l_t       the LSTM's cell                                         (T, H) per layer
-    gates       LSTM i, f, o (and the candidate g); GRU r, z (and n)    (T, H) each
+    c^l_t       the cell state, for a cell that has one (LSTM)          (T, H) per layer
+    gates       the cell's `activations`, by name: LSTM i f o g, GRU r z n, (T, H) each
+                minGRU z ht, minLSTM f i ht (what each cell records)
     logits_t    Why·h^top_t + by, the scores of character t+1           (T, V)
     p_t         softmax(logits_t), as the sampler computes it           (T, V) float64
 
@@ -25,48 +26,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kafkarnn.engine.cells import cell_class
 from kafkarnn.engine.model import CharModel
 from kafkarnn.engine.sampling import next_distribution
 
-ACTIVATIONS = {"rnn": (), "lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n")}
-"""What a trace keeps of each cell besides h (and c): its gates and candidate, (T, H) each."""
-GATES = {"rnn": (), "lstm": ("i", "f", "o"), "gru": ("r", "z")}
-"""The gates whose saturation means something: sigmoids between 0 (shut) and 1 (open)."""
-
-
-def record(cell, cache) -> dict[str, np.ndarray]:
-    """What a cell's forward cached, by name, step-major (T, H, B): h, h_prev and the activations
-    (c, c_prev, tanh_c, i, f, o, g for lstm; r, z, n, hn = Whn·h_prev + bhn for gru). Views into
-    the cell's workspace: valid until the cell runs again."""
-    H = cell.H
-    if cell.kind == "rnn":
-        hs, _ = cache
-        return {"h": hs[1:], "h_prev": hs[:-1]}
-    if cell.kind == "lstm":
-        _, cs, acts, tcs = cache
-        gates = {name: acts[:, k * H:(k + 1) * H] for k, name in enumerate("ifog")}
-        return {"h": gates["o"] * tcs, "c": cs[1:], "c_prev": cs[:-1], "tanh_c": tcs, **gates}
-    if cell.kind == "gru":
-        hs, _, rzn, hns = cache
-        gates = {name: rzn[:, k * H:(k + 1) * H] for k, name in enumerate("rzn")}
-        return {"h": hs[1:], "h_prev": hs[:-1], "hn": hns, **gates}
-    raise ValueError(f"no record of a {cell.kind} cell")
-
-
 def run(model: CharModel, inputs: np.ndarray, state) -> tuple[np.ndarray, list[dict], list]:
     """The model's own forward in evaluation mode over inputs (T, B): logits (V, T·B), each layer's
-    `record`, and the new state."""
+    `record` (what its cell shows, by name), and the new state."""
     logits, (caches, _, _), new_state = model.forward(inputs, state)
-    return logits, [record(cell, c[1]) for cell, c in zip(model.cells, caches)], new_state
+    return logits, [cell.record(c[1]) for cell, c in zip(model.cells, caches)], new_state
 
 
 @dataclass(frozen=True)
 class Trace:
     """One stream through a text; index t is "after reading character t"."""
-    cell: str                               # rnn | lstm | gru
+    cell: str                               # the cell's name (engine/cells)
     h: list[np.ndarray]                     # per layer (T, H)
-    c: list[np.ndarray] | None              # per layer (T, H), lstm only
-    gates: list[dict[str, np.ndarray]]      # per layer, name -> (T, H): i f o g | r z n | none
+    c: list[np.ndarray] | None              # per layer (T, H), for a cell with a state c
+    gates: list[dict[str, np.ndarray]]      # per layer, name -> (T, H): the cell's activations
     logits: np.ndarray                      # (T, V), the scores of character t+1
     probs: np.ndarray                       # (T, V) float64, softmax of the logits
     state: list[np.ndarray]                 # the state after the last character, to go on from
@@ -78,9 +55,10 @@ def trace(model: CharModel, ids, state=None, chunk: int = 1024) -> Trace:
     ids = np.asarray(ids, dtype=np.intp)
     state = model.zero_state(1) if state is None else [s.copy() for s in state]
     T, L, H, V, dt = len(ids), len(model.cells), model.spec.hidden, model.spec.vocab_size, model.dtype
-    lstm, names = model.spec.cell == "lstm", ACTIVATIONS[model.spec.cell]
+    cell = model.cells[0]
+    has_c, names = "c" in cell.state_names, cell.activations
     h = [np.empty((T, H), dt) for _ in range(L)]
-    c = [np.empty((T, H), dt) for _ in range(L)] if lstm else None
+    c = [np.empty((T, H), dt) for _ in range(L)] if has_c else None
     gates = [{n: np.empty((T, H), dt) for n in names} for _ in range(L)]
     logits = np.empty((T, V), dt)
     for a in range(0, T, chunk):
@@ -89,7 +67,7 @@ def trace(model: CharModel, ids, state=None, chunk: int = 1024) -> Trace:
         logits[a:b] = lg.T
         for l, r in enumerate(recs):                         # copied before the next chunk runs
             h[l][a:b] = r["h"][:, :, 0]
-            if lstm:
+            if has_c:
                 c[l][a:b] = r["c"][:, :, 0]
             for n in names:
                 gates[l][n][a:b] = r[n][:, :, 0]
@@ -106,13 +84,13 @@ def saturation(a: np.ndarray, low: float = 0.1, high: float = 0.9) -> tuple[np.n
 
 
 def gate_saturation(tr: Trace, low: float = 0.1, high: float = 0.9) -> list[dict[str, dict]]:
-    """Per layer, per sigmoid gate (GATES): the share of all its activations below `low` and above
+    """Per layer, per sigmoid gate (the cell's `gates`): the share of all its activations below `low` and above
     `high` ("low", "high"), and the same per unit ("units_low", "units_high", arrays (H,)), as in
     the 2015 paper's scatter plots. An rnn has no gates: empty dicts."""
     out = []
     for gates in tr.gates:
         layer = {}
-        for name in GATES[tr.cell]:
+        for name in cell_class(tr.cell).gates:
             lo, hi = saturation(gates[name], low, high)
             layer[name] = {"low": float(lo.mean()), "high": float(hi.mean()),   # every unit
                            "units_low": lo, "units_high": hi}                 # counts alike

@@ -11,9 +11,10 @@ no DropConnect. For an LSTM, ∂/∂h holds the cell c fixed (the state is the p
 
 How: one forward pass (the model's own), then one backward pass in which every (source step s,
 stream b) pair is its own column: its gradient enters at the top layer at step s,
-∂L_s/∂h^top_s = Whyᵀ(p_s − onehot(target_s)), and is carried back through the recurrences of
-cells.py's backward, written out again here for a set of columns (training's own loops are left
-as they are; finite-difference tests hold these to the maths). Going back from s = T−1, a column
+∂L_s/∂h^top_s = Whyᵀ(p_s − onehot(target_s)), and is carried back through the recurrences by
+each cell's own `back` (its backward written out again for a set of columns, in the cell's
+module; training's own loops are left as they are; finite-difference tests hold these to the
+maths). Going back from s = T−1, a column
 joins when the pass reaches its source step, so at step t only the sources s ≥ t are carried:
 T(T+1)/2 columns·steps per stream, not T². The columns are rows here, (sources, streams,
 features), so the live ones are a contiguous prefix. Choosing m evenly spaced source steps
@@ -34,93 +35,6 @@ import numpy as np
 
 from kafkarnn.engine.model import CharModel, log_softmax_nll
 from kafkarnn.engine.probe import run
-
-
-def rows(a: np.ndarray) -> np.ndarray:
-    """A step-major sequence (T, X, B) as (T, B, X), contiguous: each step's factors as rows."""
-    return np.ascontiguousarray(a.transpose(0, 2, 1))
-
-
-class RNNBack:
-    """h_t = tanh(Wxh·x + Whh·h_{t-1} + bh), backwards for a set of columns."""
-
-    def __init__(self, p, rec, m):
-        h = rows(rec["h"])
-        self.k = 1.0 - h * h                                 # tanh' = 1 - h²
-        self.W = p["Whh"]
-        self.d = np.empty((m,) + h.shape[1:], h.dtype)
-        self.carried = []                                    # no state but h
-
-    def step(self, t, dh):
-        """dh (live, B, H): ∂L/∂h_t, overwritten by ∂L/∂h_{t-1}. Returns ∂L/∂xproj_t (live, B, G)."""
-        live = len(dh)
-        d = np.multiply(dh, self.k[t], out=self.d[:live])    # backprop through tanh
-        np.matmul(d.reshape(-1, d.shape[2]), self.W, out=dh.reshape(-1, dh.shape[2]))
-        return d
-
-
-class LSTMBack:
-    """c_t = f ⊙ c_{t-1} + i ⊙ g, h_t = o ⊙ tanh(c_t), backwards for a set of columns."""
-
-    def __init__(self, p, rec, m):
-        i, f, o, g, tc = (rows(rec[k]) for k in ("i", "f", "o", "g", "tanh_c"))
-        T, B, H = i.shape
-        self.k = np.empty((T, B, 4 * H), i.dtype)            # ∂z from dc, dc, dh, dc
-        self.k[..., :H] = g * i * (1 - i)                    # di = dc·g·σ'(i)
-        self.k[..., H:2 * H] = rows(rec["c_prev"]) * f * (1 - f)   # df = dc·c_{t-1}·σ'(f)
-        self.k[..., 2 * H:3 * H] = tc * o * (1 - o)          # do = dh·tanh(c)·σ'(o)
-        self.k[..., 3 * H:] = i * (1 - g * g)                # dg = dc·i·(1-g²)
-        self.kc = o * (1 - tc * tc)                          # ∂c from h = o⊙tanh(c)
-        self.f, self.W, self.H = f, p["Wh"], H
-        self.dcnext = np.zeros((m, B, H), i.dtype)           # into c_t from t+1, per column
-        self.dc = np.empty((m, B, H), i.dtype)
-        self.d = np.empty((m, B, 4 * H), i.dtype)
-        self.carried = [self.dcnext]
-
-    def step(self, t, dh):
-        live, H = len(dh), self.H
-        dc, d, k = self.dc[:live], self.d[:live], self.k[t]
-        np.multiply(dh, self.kc[t], out=dc)
-        dc += self.dcnext[:live]                             # into c from h and from t+1
-        for gate in (slice(0, H), slice(H, 2 * H), slice(3 * H, 4 * H)):
-            np.multiply(dc, k[:, gate], out=d[..., gate])    # i, f, g
-        np.multiply(dh, k[:, 2 * H:3 * H], out=d[..., 2 * H:3 * H])   # o
-        np.multiply(dc, self.f[t], out=self.dcnext[:live])   # into c_{t-1}
-        np.matmul(d.reshape(-1, 4 * H), self.W, out=dh.reshape(-1, H))   # into h_{t-1}
-        return d
-
-
-class GRUBack:
-    """h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}, n = tanh(Wxn·x + bn + r ⊙ (Whn·h_{t-1} + bhn)),
-    backwards for a set of columns."""
-
-    def __init__(self, p, rec, m):
-        r, z, n, hn = (rows(rec[k]) for k in ("r", "z", "n", "hn"))
-        T, B, H = r.shape
-        self.kn = (1 - z) * (1 - n * n)                      # ∂n-pre from h: (1-z)(1-n²)
-        self.kr = hn * r * (1 - r)                           # ∂r-pre from n-pre: (Whn·h + bhn)·σ'(r)
-        self.kz = (rows(rec["h_prev"]) - n) * z * (1 - z)    # ∂z-pre from h: (h_{t-1} - n)·σ'(z)
-        self.r, self.z, self.W, self.H = r, z, p["Wh"], H
-        self.da = np.empty((m, B, H), r.dtype)
-        self.zh = np.empty((m, B, H), r.dtype)
-        self.d = np.empty((m, B, 3 * H), r.dtype)
-        self.carried = []
-
-    def step(self, t, dh):
-        live, H = len(dh), self.H
-        da, zh, d = self.da[:live], self.zh[:live], self.d[:live]
-        np.multiply(dh, self.kn[t], out=da)                  # through h = (1-z)n + z·h_prev, tanh
-        np.multiply(da, self.kr[t], out=d[..., :H])          # r
-        np.multiply(dh, self.kz[t], out=d[..., H:2 * H])     # z
-        np.multiply(da, self.r[t], out=d[..., 2 * H:])       # Whn·h + bhn, inside r⊙(·)
-        np.multiply(dh, self.z[t], out=zh)
-        np.matmul(d.reshape(-1, 3 * H), self.W, out=dh.reshape(-1, H))
-        dh += zh                                             # into h_{t-1}: through z⊙h_prev and Wh
-        d[..., 2 * H:] = da                                  # the input's grads: n's pre-activation's
-        return d
-
-
-BACK = {"rnn": RNNBack, "lstm": LSTMBack, "gru": GRUBack}
 
 
 def source_steps(T: int, sources=None) -> np.ndarray:
@@ -174,7 +88,7 @@ def backward_through_time(model: CharModel, inputs, targets, state, steps, visit
     dy = e / norm
     dy.reshape(-1)[picks] -= 1.0                             # ∂L_s/∂y_s = p_s - onehot(target_s)
     enter = (dy.T @ model.params["Why"]).reshape(T, B, -1)   # ∂L_s/∂h^top_s, (T, B, H)
-    backs = [BACK[cell.kind](model.layer_params[l], rec, m)
+    backs = [cell.back(model.layer_params[l], rec, m)
              for l, (cell, rec) in enumerate(zip(model.cells, recs))]
     dh = [np.zeros((m, B, model.spec.hidden), model.dtype) for _ in model.cells]
     exps = np.zeros((m, B), dtype=np.int64)

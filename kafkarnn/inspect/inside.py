@@ -26,7 +26,7 @@ API
     next_guesses(trace, vocab, text, k=5) -> Guesses
     read(probe, text) -> (Trace, Guesses): the probe's model reading another text (a live sample,
         a continuation), from zeros; in the thread that runs `look`, after it
-    unit_values(trace, layer, unit, state="h") -> (T,) in [-1, 1]: h, or tanh(c) for an LSTM's c
+    unit_values(trace, layer, unit, state="h") -> (T,) in [-1, 1]: as the cell shows its state
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kafkarnn.engine.cells import cell_class
 from kafkarnn.engine.model import CharModel
 from kafkarnn.engine.probe import Trace, gate_saturation, trace
 from kafkarnn.engine.through_time import gradient_through_time
@@ -136,20 +137,19 @@ def read(probe: Probe, text: str) -> tuple[Trace, Guesses]:
 
 
 def unit_values(tr: Trace, layer: int, unit: int, state: str = "h") -> np.ndarray:
-    """One unit's activation at every character, on the scale −1 … +1 a shading wants: h itself
-    (already in it), an LSTM cell c through tanh, as the cell's output sees it."""
-    if state == "c":
-        if tr.c is None:
-            raise ValueError(f"a {tr.cell} has no cell state c")
-        return np.tanh(tr.c[layer][:, unit])
-    return tr.h[layer][:, unit]
+    """One unit's activation at every character, on the scale −1 … +1 a shading wants, as the
+    cell shows it (`Cell.shown`: h itself for rnn, lstm, gru; an LSTM cell c through tanh)."""
+    if state == "c" and tr.c is None:
+        raise ValueError(f"a {tr.cell} has no cell state c")
+    values = (tr.c if state == "c" else tr.h)[layer][:, unit]
+    return cell_class(tr.cell).shown(values, state)
 
 
 @dataclass(frozen=True)
 class Inside:
     """One look inside: what `look` computed, frozen, for a screen to draw or a command to print."""
     iteration: int | None
-    cell: str                                # rnn | lstm | gru
+    cell: str                                # the cell's name (engine/cells)
     text: str                                # the passage
     trace: Trace                             # of the passage
     units: list[dict]                        # features.rank_units: best first

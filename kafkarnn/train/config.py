@@ -10,12 +10,13 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from kafkarnn.engine.cells import NAMES, cell_class, names_text
 from kafkarnn.errors import KafkarnnError
 
 
 @dataclass(frozen=True)
 class Config:
-    model: str = "lstm"          # rnn | lstm | gru
+    model: str = "lstm"          # a cell's name (engine/cells: rnn, lstm, gru, …)
     hidden: int = 256            # units per layer
     layers: int = 1              # stacked recurrent layers
     dropout: float = 0.0         # between layers and before the output
@@ -101,12 +102,25 @@ def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
     return cfg.replace(**{k: v for k, v in fitted.items() if k not in given})
 
 
+def fit_to_cell(cfg: Config, given=()) -> Config:
+    """cfg with DropConnect off for a cell that has no recurrent matrix (minGRU, minLSTM) unless
+    the user gave --weight-drop (which `check` then refuses): the preset's 0.3 would otherwise be
+    stored and shown for a regulariser that does nothing."""
+    if cfg.model in NAMES and "weight_drop" not in given and cfg.weight_drop > 0 \
+            and cell_class(cfg.model).recurrent_key is None:
+        return cfg.replace(weight_drop=0.0)
+    return cfg
+
+
 def check(cfg: Config) -> Config:
     """Raise KafkarnnError on option values that cannot work; return cfg."""
     def bad(msg):
         raise KafkarnnError(msg)
-    if cfg.model not in ("rnn", "lstm", "gru"):
-        bad(f"--model must be rnn, lstm or gru, not {cfg.model!r}")
+    if cfg.model not in NAMES:
+        bad(f"--model must be {names_text()}, not {cfg.model!r}")
+    if cfg.weight_drop > 0 and cell_class(cfg.model).recurrent_key is None:
+        bad(f"--weight-drop: a {cfg.model} has no recurrent matrix for DropConnect to act on; "
+            "leave it out (--dropout still acts between layers)")
     if cfg.optimizer not in ("adagrad", "adam", "sfadamw"):
         bad(f"--optimizer must be adagrad, adam or sfadamw, not {cfg.optimizer!r}")
     if cfg.average not in ("none", "ema"):

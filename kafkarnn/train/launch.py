@@ -21,7 +21,7 @@ from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train import baseline as ngram_baseline
 from kafkarnn.train.baseline import Baseline
-from kafkarnn.train.config import PRESETS, Config, check, fit_to_text
+from kafkarnn.train.config import PRESETS, Config, check, fit_to_cell, fit_to_text
 from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
 from kafkarnn.train.matching import check_resume, corpus_of, stored_spec
 from kafkarnn.runs.handover import lock_run
@@ -102,6 +102,8 @@ def describe_start(launch: Launch) -> str:
                     else "no decay")
         weights = "" if t.cfg.weights() == "as trained" else f", validating the {t.cfg.weights()} weights"
         fitted = f", {schedule}, dropout {t.cfg.dropout:g}{weights}"
+    if t.model.cells[0].recurrent_key is None:            # the preset's DropConnect is off
+        fitted += f", no DropConnect (a {t.cfg.model} has no recurrent matrix)"
     return (f"run {launch.run.name} ({how}) · corpus {c.name}: {len(c.data):,} characters, "
             f"{len(c.vocab)} symbols · {t.cfg.describe()}, {t.model.n_params():,} parameters"
             f"{fitted}{_baseline_note(launch)} · {launch.run.path}")
@@ -181,7 +183,7 @@ def _named_corpus(run: Run, spec: str | None, encoding: str | None) -> tuple[str
 def new_config(preset: str | None, overrides: dict, corpus: Corpus) -> Config:
     """A new run's configuration: the preset, the user's options, and for the default preset
     the schedule and regularisation fitted to the text's size (config.fit_to_text)."""
-    cfg = check(PRESETS[preset or "default"].replace(**overrides))
+    cfg = check(fit_to_cell(PRESETS[preset or "default"].replace(**overrides), given=overrides))
     if (preset or "default") == "default":
         train, _ = corpus.split(cfg.val_fraction)
         cfg = fit_to_text(cfg, len(train), given=overrides)

@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Static
 from textual.worker import get_current_worker
 
+from kafkarnn.engine.cells import cell_class
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.pictures.text import activation_legend, activation_text, surprise_legend, versus_legend
 from kafkarnn.inspect import inside
@@ -241,7 +242,7 @@ class InsideScreen(Screen):
             self.draw()
 
     def action_state(self) -> None:
-        if self.look is not None and self.look.inside.cell == "lstm":
+        if self.look is not None and "c" in cell_class(self.look.inside.cell).state_names:
             self.at_state = "c" if self.at_state == "h" else "h"
             self.draw()
 

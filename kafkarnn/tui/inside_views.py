@@ -18,6 +18,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from kafkarnn.engine.cells import cell_class
 from kafkarnn.engine.probe import Trace
 from kafkarnn.pictures.text import log_rows, surprise_style, versus_style, visible
 from kafkarnn.inspect.inside import Guesses, Inside
@@ -92,7 +93,7 @@ def next_view(text: str, guesses: Guesses, cursor: int, width: int, lines: int,
 
 def gradient_view(inside: Inside, width: int) -> Group:
     """The gradient through time per layer, gate saturation, and the gradient norm and clipping."""
-    gtt = inside.gradient_through_time
+    gtt, cell = inside.gradient_through_time, cell_class(inside.cell)
     parts: list = []
     if gtt.shape[1] == 0:
         parts.append(Text("no gradient through time: the text is too short", "dim"))
@@ -113,9 +114,11 @@ def gradient_view(inside: Inside, width: int) -> Group:
             ratio = f"×{last / first:.1e}" if first > 0 else "-"
             parts.append(Text.assemble((label, "bold"), f": {first:.2e} at k=0, {last:.2e} at "
                                        f"k={T - 1} ({ratio})"))
+        if cell.through_time_note:
+            parts.append(Text(cell.through_time_note, "dim"))
     parts.append(Text())
-    if inside.cell == "rnn":
-        parts.append(Text("gate saturation: a vanilla rnn has no gates", "dim"))
+    if not cell.gates:
+        parts.append(Text(f"gate saturation: a {inside.cell} has no sigmoid gates", "dim"))
     else:
         parts.append(Text("gate saturation: the share of time a gate is shut (<0.1) or open (>0.9)",
                           "bold"))

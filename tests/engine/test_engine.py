@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kafkarnn.engine import model as model_module
+from kafkarnn.engine.cells import NAMES, cell_class
 from kafkarnn.engine.gradcheck import max_relative_error
 from kafkarnn.engine.model import CharModel, ModelSpec
 from kafkarnn.engine.optim import Adagrad, Adam, clip_elementwise, clip_global_norm
@@ -20,7 +21,7 @@ def tiny_model(cell, layers=1, seed=0, V=5, H=4):
     return m, rng
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", NAMES)
 @pytest.mark.parametrize("layers,batch", [(1, 1), (2, 1), (1, 3), (2, 3)])
 @pytest.mark.parametrize("reduction", ["mean", "seq-sum"])
 def test_gradients_match_centred_differences(cell, layers, batch, reduction):
@@ -33,7 +34,7 @@ def test_gradients_match_centred_differences(cell, layers, batch, reduction):
     assert max(errors.values()) < 1e-6, errors
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", NAMES)
 def test_gradients_with_dropout_and_weight_drop_match_centred_differences(cell):
     m = CharModel(ModelSpec(vocab_size=5, hidden=4, layers=2, cell=cell, dropout=0.3,
                             weight_drop=0.4, dtype="float64"))
@@ -49,7 +50,7 @@ def test_gradients_with_dropout_and_weight_drop_match_centred_differences(cell):
     assert masked_loss != m.loss_and_grads(x, y, state)[0] and plain["Why"] < 1e-6   # masks act
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", NAMES)
 @pytest.mark.parametrize("batch", [1, 3])
 def test_input_rows_gathered_step_by_step_give_the_same_loss_and_gradients(cell, batch, monkeypatch):
     m, rng = tiny_model(cell, layers=2, seed=batch)
@@ -78,7 +79,7 @@ def test_gradient_check_catches_a_wrong_gradient(monkeypatch):
     assert errors["l0.Wh"] > 1e-4 and errors["Why"] < 1e-6
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", NAMES)
 def test_learns_a_periodic_text(cell):
     text = "the clerk waits at the door. " * 8
     chars = sorted(set(text))
@@ -180,7 +181,7 @@ def test_clipping():
     assert np.linalg.norm(g) == pytest.approx(1.0, rel=1e-5)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", NAMES)
 def test_one_character_steps_match_the_sequence_forward(cell):
     from kafkarnn.engine.sampling import Stepper
     m, rng = tiny_model(cell, layers=2, V=6, H=5)
@@ -236,7 +237,7 @@ def test_dropout_zeroes_a_share_p_and_scales_what_it_keeps_by_1_over_1_minus_p(p
             assert np.allclose(logits, m.params["Why"] @ top + m.params["by"][:, None])
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", [n for n in NAMES if cell_class(n).recurrent_key])
 def test_dropconnect_runs_the_cell_on_one_masked_matrix_at_every_time_step(cell):
     q, T, B = 0.4, 6, 3
     m = dropout_model(cell, weight_drop=q, V=7, H=32)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from kafkarnn.engine.cells import NAMES
 from kafkarnn.engine.model import CharModel, ModelSpec
 from kafkarnn.engine.probe import gate_saturation, saturation, trace
 from kafkarnn.engine.through_time import (gradient_through_time, source_steps,
@@ -55,7 +56,7 @@ def step_by_step(m, ids, targets, state, nudge=None):
 
 # -- the engine: gradient through time --------------------------------------------------------
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", NAMES)
 @pytest.mark.parametrize("layers", [1, 2])
 def test_state_gradients_match_centred_differences_of_a_nudged_state(cell, layers):
     m, rng = tiny_model(cell, layers, seed=layers)
@@ -83,7 +84,7 @@ def test_state_gradients_match_centred_differences_of_a_nudged_state(cell, layer
     assert worst < 1e-6
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", NAMES)
 def test_gradient_through_time_is_the_mean_norm_over_streams_and_steps(cell):
     m, rng = tiny_model(cell, layers=2, seed=5)
     T, B = 6, 3
@@ -123,7 +124,7 @@ def test_vanishing_gradients_are_followed_far_below_float32s_smallest_number():
 
 # -- the engine: traces and saturation --------------------------------------------------------
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", NAMES)
 def test_trace_is_the_models_forward_and_its_states(cell):
     m, rng = tiny_model(cell, layers=2, seed=3)
     ids = rng.integers(0, 5, 30)
@@ -143,7 +144,13 @@ def test_trace_is_the_models_forward_and_its_states(cell):
     if cell == "gru":                                         # h_t = (1-z)⊙n + z⊙h_{t-1}
         h_prev = np.vstack([np.zeros((1, 4)), tr.h[1][:-1]])
         assert np.allclose(tr.h[1], (1 - g["z"]) * g["n"] + g["z"] * h_prev)
-    assert sorted(g) == {"rnn": [], "lstm": ["f", "g", "i", "o"], "gru": ["n", "r", "z"]}[cell]
+    if cell in ("mingru", "minlstm"):                        # h_t = a_t⊙h_{t-1} + b_t, a from the input
+        h_prev = np.vstack([np.zeros((1, 4)), tr.h[1][:-1]])
+        a, b = (1 - g["z"], g["z"]) if cell == "mingru" else (g["f"], g["i"])
+        assert np.allclose(tr.h[1], a * h_prev + b * g["ht"])
+    assert sorted(g) == {"rnn": [], "lstm": ["f", "g", "i", "o"], "gru": ["n", "r", "z"],
+                         "mingru": ["ht", "z"], "minlstm": ["f", "ht", "i"]}[cell]
+    assert (tr.c is not None) == (cell == "lstm")
 
 
 def test_saturation_counts_the_share_below_and_above_the_thresholds():
