@@ -18,8 +18,10 @@ from pathlib import Path
 
 from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
+from kafkarnn.inspect.copy_index import Checker, cache_path
 from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train.config import PRESETS, Config, check, fit_to_text
+from kafkarnn.train import gutenberg
 from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
 from kafkarnn.runs.handover import lock_run
 from kafkarnn.runs.folder import Run, RunLock, next_free_name, valid_run_name
@@ -46,6 +48,7 @@ class TrainOptions:
     eval_every: float = 30.0
     threads: int | None = None
     mouse: bool = True
+    copy_min: int = 20                   # samples mark stretches this long from the training text
 
 
 @dataclass
@@ -103,6 +106,13 @@ def make_session(opts: TrainOptions, launch: Launch, **kw) -> Session:
                    history_iters=launch.history_iters, val_history=launch.val_history,
                    best_val_loss=launch.best_val_loss, elapsed_s=launch.elapsed_s,
                    seed=launch.trainer.cfg.seed + launch.trainer.iteration, **kw)
+
+
+def copy_checker(launch: Launch, min_len: int) -> Checker:
+    """The copy check of the run's training text; its index is read or built in the background."""
+    train = launch.trainer.train
+    path = cache_path(launch.run.data_dir, launch.corpus.fingerprint, len(train))
+    return Checker(train, launch.corpus.vocab, path, min_len)
 
 
 def describe_start(launch: Launch) -> str:
@@ -233,14 +243,25 @@ def _stored_spec(stored: dict) -> str | None:
     return spec
 
 
+def stored_corpus(run: Run, log=None, download: bool = True) -> tuple[Corpus, Config]:
+    """The corpus a run's config.json names, checked to be the very text it was trained on, and
+    the run's configuration (KafkarnnError if the corpus is gone or changed; without `download`,
+    also if it is Metamorphosis and not in the data folder's cache)."""
+    record = run.read_config()
+    stored = _corpus_of(run, record)
+    spec = _stored_spec(stored)
+    if not download and spec in (None, METAMORPHOSIS_SPEC) and \
+            not gutenberg.cache_path(run.data_dir).is_file():
+        raise KafkarnnError(f"Metamorphosis is not in {run.data_dir}")
+    corpus = load_corpus(spec, encoding=stored.get("encoding") or "utf-8",
+                         data_dir=run.data_dir, log=log)
+    return corpus, _check_resume(run, record, corpus, None, {})
+
+
 def validation_text(run: Run, log=None) -> str:
     """The run's validation text, from the corpus its config.json names (KafkarnnError if that
     corpus is gone, or holds none)."""
-    record = run.read_config()
-    stored = _corpus_of(run, record)
-    corpus = load_corpus(_stored_spec(stored), encoding=stored.get("encoding") or "utf-8",
-                         data_dir=run.data_dir, log=log)
-    cfg = _check_resume(run, record, corpus, None, {})       # the very text it was trained on
+    corpus, cfg = stored_corpus(run, log)
     _, val = corpus.split(cfg.val_fraction)
     if len(val) < 2:
         raise KafkarnnError(f"run {run.name} holds out no validation text: pass --text FILE")

@@ -43,7 +43,7 @@ class Session:
                  sample_len: int = 200, metrics_every: float = 2.0, report_every: float | None = None,
                  log=None, stay_open: bool = False, history=(), history_iters=(), val_history=(),
                  best_val_loss=None, elapsed_s: float = 0.0, temperature: float = 1.0,
-                 seed: int | None = None, tuner=None):
+                 seed: int | None = None, tuner=None, copying=None):
         self.trainer, self.run_dir, self.run_meta = trainer, run, run_meta
         self.corpus, self.data_dir = corpus, data_dir
         self.max_iters, self.max_seconds = max_iters, max_seconds
@@ -51,6 +51,7 @@ class Session:
         self.sample_len, self.metrics_every, self.report_every = sample_len, metrics_every, report_every
         self.log, self.stay_open = log, stay_open
         self.tuner = tuner                # a ThreadTuner (train/threads.py) told of every step, or None
+        self.copying = copying            # a copy_index.Checker that marks copied samples, or None
         history = list(history)
         iters = list(history_iters) if len(history_iters) == len(history) else [0] * len(history)
         kept = [(i, h) for i, h in zip(iters, history) if math.isfinite(h)]
@@ -68,6 +69,7 @@ class Session:
         self.last_saved: float | None = None
         self.save_error = ""              # set while the checkpoint on disk is behind a failed save
         self.sample, self.sample_probs, self.sample_id = "", (), 0
+        self.sample_copied = None
         self.session_s = 0.0
         self.rate = (0.0, 0.0)            # iterations/s, chars/s over the last metrics interval
         self.done = False                 # a limit was reached, or training failed
@@ -119,7 +121,7 @@ class Session:
             temperature=self.temperature, message=self.message,
             max_iters=self.max_iters, max_seconds=self.max_seconds, save_error=self.save_error,
             handed_to=self.handed_to, history_iters=tuple(self.history_iters),
-            val_history=tuple(self.val_history),
+            val_history=tuple(self.val_history), sample_copied=self.sample_copied,
             threads=self.tuner.threads if self.tuner else None,
             threads_auto=bool(self.tuner and self.tuner.auto))
         with self._lock:
@@ -274,6 +276,7 @@ class Session:
     def _live_sample(self) -> None:
         text, probs = self.trainer.generate("", self.sample_len, self.sample_rng, self.temperature)
         self.sample, self.sample_probs = text, tuple(float(p) for p in probs)
+        self.sample_copied = self.copying.check(text) if self.copying else None   # milliseconds
         self.sample_id += 1
 
     def _validate(self) -> float | None:

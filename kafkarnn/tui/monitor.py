@@ -12,7 +12,8 @@ import sys
 import time
 
 from kafkarnn.runs import handover
-from kafkarnn.train.launch import Launch, TrainOptions, make_session, open_run, thread_tuner
+from kafkarnn.train.launch import (Launch, TrainOptions, copy_checker, make_session, open_run,
+                                   thread_tuner)
 from kafkarnn.train.outcome import Outcome, end_of_session
 from kafkarnn.seam import Role, State
 from kafkarnn.train.signals import Signals
@@ -40,7 +41,8 @@ class Monitor:
     def __init__(self, opts: TrainOptions, launch: Launch, early_signals: Signals | None = None):
         self.opts, self.launch, self.run = opts, launch, launch.run
         self.session = make_session(opts, launch, sample_every=3.0, stay_open=True,
-                                    tuner=thread_tuner(opts))
+                                    tuner=thread_tuner(opts),
+                                    copying=copy_checker(launch, opts.copy_min))
         self.started = time.time()
         if launch.resumed:                           # "saved" shows the checkpoint we resumed from
             with contextlib.suppress(OSError):

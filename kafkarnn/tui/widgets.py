@@ -21,12 +21,13 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from kafkarnn.pictures import line_chart
-from kafkarnn.seam import Snapshot, State
+from kafkarnn.seam import Copied, Snapshot, State
 from kafkarnn.train.progress import format_duration
 
 LN2 = math.log(2)
 SURE, UNSURE = 0.5, 0.1                  # probability thresholds for shading a character
 STYLE_SURE, STYLE_MID, STYLE_UNSURE = "bold", "", "dim underline"
+STYLE_COPIED = "reverse"                 # a stretch also found in the training text (reads in NO_COLOR)
 
 # characters that must not reach the terminal as they are (besides C0/C1 controls)
 _INVISIBLE = {"Cf", "Zl", "Zp", "Cs", "Co"}
@@ -71,8 +72,24 @@ def shaded(text: str, probs=(), prefix: str = "") -> Text:
     return out
 
 
-def legend() -> Text:
-    return Text.assemble(("sure", STYLE_SURE), " · so-so · ", ("unsure", STYLE_UNSURE))
+def legend(copies: bool = False) -> Text:
+    out = Text.assemble(("sure", STYLE_SURE), " · so-so · ", ("unsure", STYLE_UNSURE))
+    return Text.assemble(out, " · ", ("copied", STYLE_COPIED)) if copies else out
+
+
+def mark_copies(out: Text, copied: Copied | None, offset: int = 0) -> Text:
+    """`out` with the copied stretches (at least `copied.min_len` long) in STYLE_COPIED; the
+    characters of `out` from `offset` on are the checked text's, one for one."""
+    for start, length, _ in copied.stretches if copied else ():
+        out.stylize(STYLE_COPIED, offset + start, offset + start + length)
+    return out
+
+
+def copy_title(copied: Copied | None) -> str:
+    """The longest stretch shared with the training text, for a pane's title."""
+    if copied is None:
+        return ""
+    return f" · {copied.note}" if copied.note else f" · longest copied {copied.longest}"
 
 
 def human(n: float) -> str:
@@ -257,7 +274,7 @@ class RunPane(Vertical):
 class SamplePane(_Pane):
     """The latest live sample, each character shaded by the probability the model gave it."""
 
-    _temperature: float | None = None
+    _title: tuple | None = None
 
     def on_mount(self) -> None:
         self.border_title = "Sample"
@@ -265,11 +282,13 @@ class SamplePane(_Pane):
         self.update(Text("the first sample arrives after a few seconds of training", "dim"))
 
     def show(self, s: Snapshot) -> None:
-        if s.temperature != self._temperature:
-            self._temperature = s.temperature
-            self.border_title = Text(f"Sample · T {s.temperature:.2f}")
+        if (s.temperature, s.sample_copied) != self._title:
+            self._title = (s.temperature, s.sample_copied)
+            self.border_title = Text(f"Sample · T {s.temperature:.2f}{copy_title(s.sample_copied)}")
+            self.border_subtitle = legend(copies=bool(s.sample_copied and s.sample_copied.stretches))
         if s.sample_id:
-            self.show_if_changed(s.sample_id, lambda: shaded(s.sample, s.sample_probs))
+            self.show_if_changed(s.sample_id, lambda: mark_copies(shaded(s.sample, s.sample_probs),
+                                                                  s.sample_copied))
 
     def show_text(self, text: str, probs=()) -> None:
         """Show `text` (used by tests and screenshots, and for any string at all)."""
@@ -284,8 +303,10 @@ class GeneratedPane(_Pane):
         self.border_title = "Generated"
         self.update(Text("press g to continue a prompt of your own with the current model", "dim"))
 
-    def show(self, prompt: str, text: str, probs, temperature: float, iteration: int) -> None:
-        self.border_title = Text(f"Generated · T {temperature:.2f} · iteration {iteration:,}")
-        self.border_subtitle = legend()
+    def show(self, prompt: str, text: str, probs, temperature: float, iteration: int,
+             copied: Copied | None = None) -> None:
+        self.border_title = Text(f"Generated · T {temperature:.2f} · iteration {iteration:,}"
+                                 f"{copy_title(copied)}")
+        self.border_subtitle = legend(copies=bool(copied and copied.stretches))
         self._key = None
-        self.update(shaded(text, probs, prefix=prompt))
+        self.update(mark_copies(shaded(text, probs, prefix=prompt), copied, offset=len(prompt)))

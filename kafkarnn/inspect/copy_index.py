@@ -1,0 +1,99 @@
+"""The copy check of one training text: its suffix array, built once and cached, then queried.
+
+The array is cached in `<data dir>/copying/<key>.npy`, the key a hash of the training text's
+fingerprint (its characters and vocabulary) and length, so a changed text gets a new array and
+an unchanged one is read back, memory-mapped, in milliseconds. The file is the owner's alone
+(0600 in a 0700 folder) and written atomically: a crash never leaves half an array there.
+
+`Checker` builds or reads the array in a background thread, so training and sampling never
+wait for it; until it is ready `check()` answers "checking…".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from kafkarnn.engine.vocab import Vocab
+from kafkarnn.inspect.copying import DEFAULT_MIN, CopyIndex, check, suffix_array
+from kafkarnn.runs.checkpoint import atomic_write
+from kafkarnn.seam import Copied
+
+CACHE_FOLDER = "copying"
+CHECKING = "checking…"
+PRIVATE_DIR = 0o700
+
+
+def cache_path(data_dir: Path, fingerprint: dict, length: int) -> Path:
+    """Where the array of the first `length` characters of the text with `fingerprint` lives."""
+    key = hashlib.sha256(f"{fingerprint.get('sha256')}:{length}".encode()).hexdigest()[:32]
+    return Path(data_dir) / CACHE_FOLDER / f"{key}.npy"
+
+
+def load_or_build(ids: np.ndarray, path: Path) -> tuple[np.ndarray, bool]:
+    """The suffix array of `ids`: memory-mapped from `path` when a sound one is there, else
+    built and written there (a write that fails leaves it in memory only). (array, built)."""
+    with contextlib.suppress(OSError, ValueError):
+        sa = np.load(path, mmap_mode="r", allow_pickle=False)
+        if sa.ndim == 1 and len(sa) == len(ids) and sa.dtype in (np.int32, np.int64):
+            return sa, False
+    sa = suffix_array(ids)
+    with contextlib.suppress(OSError):
+        if not path.parent.is_dir():
+            path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        atomic_write(path, lambda f: np.save(f, sa, allow_pickle=False))
+    return sa, True
+
+
+class Checker:
+    """Marks what samples share with one training text (`ids` in `vocab`). The index is built
+    or read in a daemon thread (`background`) or at once."""
+
+    def __init__(self, ids: np.ndarray, vocab: Vocab, path: Path, min_len: int = DEFAULT_MIN,
+                 background: bool = True):
+        self.vocab, self.path, self.min_len = vocab, path, min_len
+        self.index: CopyIndex | None = None
+        self.built = False                # True when this checker built the array (not cached)
+        self.failed = ""                  # why there is no index, if building failed
+        self._done = threading.Event()
+        if background:
+            threading.Thread(target=self._build, args=(ids,), name="copy-index",
+                             daemon=True).start()
+        else:
+            self._build(ids)
+
+    def _build(self, ids: np.ndarray) -> None:
+        try:
+            sa, self.built = load_or_build(ids, self.path)
+            self.index = CopyIndex(ids, sa)
+        except (MemoryError, ValueError) as e:
+            self.failed = f"no copy check ({type(e).__name__}: {e})"
+        finally:
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the index is ready (or failed); True when it is ready."""
+        self._done.wait(timeout)
+        return self.index is not None
+
+    def check(self, text: str, min_len: int | None = None) -> Copied:
+        """What `text` shares with the training text; a note instead while the index builds."""
+        if self.index is None:
+            return Copied(min_len=self.min_len, note=self.failed or CHECKING)
+        ids = [self.vocab.index.get(c, -1) for c in text]
+        return check(self.index, ids, self.min_len if min_len is None else min_len)
+
+
+def describe(copied: Copied | None) -> str:
+    """One line about a check, e.g. "longest stretch shared with the training text: 34 characters"."""
+    if copied is None:
+        return ""
+    if copied.note:
+        return copied.note
+    n = len(copied.stretches)
+    marked = f"; {n} stretch{'es' if n != 1 else ''} of {copied.min_len}+ marked" if n else ""
+    return f"longest stretch shared with the training text: {copied.longest} characters{marked}"
