@@ -28,6 +28,7 @@ LN2 = math.log(2)
 SURE, UNSURE = 0.5, 0.1                  # probability thresholds for shading a character
 STYLE_SURE, STYLE_MID, STYLE_UNSURE = "bold", "", "dim underline"
 STYLE_COPIED = "reverse"                 # a stretch also found in the training text (reads in NO_COLOR)
+STYLE_PROMPT = "dim italic"              # the user's own text: never mistaken for a copied stretch
 
 # characters that must not reach the terminal as they are (besides C0/C1 controls)
 _INVISIBLE = {"Cf", "Zl", "Zp", "Cs", "Co"}
@@ -49,12 +50,12 @@ def visible(ch: str) -> str:
 
 
 def shaded(text: str, probs=(), prefix: str = "") -> Text:
-    """`prefix` in reverse video, then `text` with each character styled by its probability:
+    """`prefix` dim and italic, then `text` with each character styled by its probability:
     bold when the model was sure (p > 0.5), plain in between, dim and underlined when it was
     unsure (p < 0.1) — legible without colour too."""
     out = Text()
     if prefix:
-        out.append("".join(visible(c) for c in prefix), style="reverse")
+        out.append("".join(visible(c) for c in prefix), style=STYLE_PROMPT)
     run, run_style = [], None
     for i, ch in enumerate(text):
         p = probs[i] if i < len(probs) else None
@@ -297,7 +298,7 @@ class SamplePane(_Pane):
 
 
 class GeneratedPane(_Pane):
-    """The latest continuation from the `g` dialog: the prompt in reverse video, then the text."""
+    """The latest continuation from the `g` dialog: the prompt dim and italic, then the text."""
 
     def on_mount(self) -> None:
         self.border_title = "Generated"

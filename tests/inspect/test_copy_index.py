@@ -1,0 +1,121 @@
+"""The copy index's cache (built once, rebuilt for a changed text, private files) and the
+background Checker, and the live sample's copy check through the training session."""
+
+import os
+import stat
+import threading
+
+import numpy as np
+import pytest
+
+from kafkarnn.engine.vocab import Vocab
+from kafkarnn.inspect import copy_index
+from kafkarnn.inspect.copy_index import CHECKING, Checker, cache_path, describe, load_or_build
+
+TEXT = ("Gregor woke one morning from troubled dreams and found himself changed in his bed. "
+        "His many legs, pitifully thin, waved about helplessly as he looked. ") * 3
+
+
+def ids_of(text):
+    vocab = Vocab.from_text(text)
+    return vocab, vocab.encode(text)
+
+
+def test_the_cache_is_built_once_then_read_back(tmp_path, monkeypatch):
+    _, ids = ids_of(TEXT)
+    path = cache_path(tmp_path, {"sha256": "abc"}, len(ids))
+    sa, built = load_or_build(ids, path)
+    assert built and path.is_file()
+    calls = []
+    monkeypatch.setattr(copy_index, "suffix_array", lambda x: calls.append(1))
+    again, built = load_or_build(ids, path)
+    assert not built and not calls and np.array_equal(again, sa)
+    assert isinstance(again, np.memmap)                       # read back, not copied in
+
+
+def test_a_changed_text_gets_its_own_array(tmp_path):
+    vocab, ids = ids_of(TEXT)
+    first = cache_path(tmp_path, {"sha256": "abc"}, len(ids))
+    assert first != cache_path(tmp_path, {"sha256": "abd"}, len(ids))
+    assert first != cache_path(tmp_path, {"sha256": "abc"}, len(ids) - 1)   # another split
+    load_or_build(ids, first)
+    _, other = ids_of(TEXT.replace("Gregor", "Grete"))
+    sa, built = load_or_build(other, first)                   # a stale file of the wrong length
+    assert built and len(sa) == len(other)
+
+
+def test_a_damaged_cache_file_is_rebuilt(tmp_path):
+    _, ids = ids_of(TEXT)
+    path = cache_path(tmp_path, {"sha256": "abc"}, len(ids))
+    path.parent.mkdir()
+    path.write_bytes(b"not an array")
+    sa, built = load_or_build(ids, path)
+    assert built and np.array_equal(np.load(path), sa)
+
+
+def test_the_cache_is_its_owners_alone(tmp_path):
+    _, ids = ids_of(TEXT)
+    path = cache_path(tmp_path / "data", {"sha256": "abc"}, len(ids))
+    load_or_build(ids, path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert [p.name for p in path.parent.iterdir()] == [path.name]   # no temporary file left
+
+
+def test_checker_says_checking_until_its_index_is_ready(tmp_path, monkeypatch):
+    vocab, ids = ids_of(TEXT)
+    release = threading.Event()
+    real = copy_index.suffix_array
+
+    def slow(x):
+        release.wait(10)
+        return real(x)
+    monkeypatch.setattr(copy_index, "suffix_array", slow)
+    checker = Checker(ids, vocab, tmp_path / "sa.npy", min_len=20)
+    early = checker.check(TEXT[:50])
+    assert early.note == CHECKING and describe(early) == CHECKING and not early.stretches
+    release.set()
+    assert checker.wait(10)
+    copied = checker.check(TEXT[10:60] + "zz")
+    assert copied.longest == 50 and copied.stretches[0][:2] == (0, 50) and not copied.note
+    assert "50 characters" in describe(copied)
+
+
+def test_checker_with_characters_the_text_lacks(tmp_path):
+    vocab, ids = ids_of(TEXT)
+    checker = Checker(ids, vocab, tmp_path / "sa.npy", background=False)
+    assert checker.check("Gregor\u00e9woke").longest == len("Gregor")
+
+
+# -- the live sample, through the session -----------------------------------------------------
+
+@pytest.fixture
+def session(tmp_path):
+    from kafkarnn.runs.folder import Run
+    from kafkarnn.train.config import Config, check
+    from kafkarnn.train.session import Session
+    from kafkarnn.train.trainer import Trainer
+    vocab, ids = ids_of(TEXT)
+    cfg = check(Config(model="rnn", hidden=8, batch=2, seq_len=8))
+    trainer = Trainer(cfg, vocab, ids[:-40], ids[-40:])
+    checker = Checker(ids[:-40], vocab, tmp_path / "sa.npy", min_len=20, background=False)
+    return Session(trainer, Run(tmp_path, "r"), corpus="t", data_dir=str(tmp_path), run_meta={},
+                   copying=checker)
+
+
+def test_a_model_that_quotes_its_text_is_labelled_copying(session, monkeypatch):
+    quote = TEXT[30:130]
+    monkeypatch.setattr(session.trainer, "generate", lambda *a: (quote, [0.9] * len(quote)))
+    session._live_sample()
+    session._publish()
+    copied = session.snapshot().sample_copied
+    assert copied.longest == 100 and copied.stretches == ((0, 100, copied.stretches[0][2]),)
+    start = copied.stretches[0][2]
+    assert TEXT[start:start + 100] == quote                  # the place in the training text
+
+
+def test_an_untrained_model_is_not(session):
+    session._live_sample()
+    session._publish()
+    snap = session.snapshot()
+    assert snap.sample and snap.sample_copied.longest < 20 and snap.sample_copied.stretches == ()
