@@ -2,7 +2,8 @@
 
 1. build: the suffix array of texts of growing size (a source text repeated), by libdivsufsort
    (pydivsufsort, when installed) and by NumPy prefix doubling, each in a fresh child process:
-   build seconds, peak extra memory (ru_maxrss after minus before), the time to check a
+   build seconds, peak extra memory (ru_maxrss after minus before, the ids already loaded:
+   the array and what the build needs besides), the time to check a
    200-character sample (median of 50: half copied from the text, half random symbols), and the
    time to read the cached array back memory-mapped.
 2. overhead: training steps of the small preset alone, then while a Checker builds the index of
@@ -39,13 +40,10 @@ import json, resource, sys, time
 import numpy as np
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from kafkarnn.engine.vocab import Vocab
 from kafkarnn.inspect.copying import CopyIndex, check, suffix_array
 from kafkarnn.inspect.copy_index import load_or_build
-text = Path(sys.argv[2]).read_text(encoding="utf-8")[:int(sys.argv[3])]
-vocab = Vocab.from_text(text)
-ids = vocab.encode(text)
-del text
+ids = np.load(sys.argv[2])                 # the text's ids, and nothing else, before the build
+symbols = int(sys.argv[3])
 rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # MiB
 before = rss()
 t0 = time.perf_counter()
@@ -60,7 +58,7 @@ for k in range(50):
         start = int(rng.integers(0, len(ids) - 200))
         sample = ids[start:start + 200].astype(np.int64)
     else:
-        sample = rng.integers(0, len(vocab), 200)
+        sample = rng.integers(0, symbols, 200)
     t0 = time.perf_counter()
     check(index, sample)
     times.append(time.perf_counter() - t0)
@@ -72,7 +70,7 @@ load = time.perf_counter() - t0
 assert not built and np.array_equal(again, sa)
 print(json.dumps({"build_s": build, "peak_extra_mib": peak, "check_ms": 1000 * float(np.median(times)),
                   "check_max_ms": 1000 * max(times), "cached_load_ms": 1000 * load,
-                  "symbols": len(vocab)}))
+                  "symbols": symbols}))
 """
 
 
@@ -88,14 +86,20 @@ def source_text(path: str | None, mb: float, folder: Path) -> Path:
 
 
 def build_rows(sizes, methods, numpy_max_mb, src: Path, folder: Path) -> list[dict]:
+    from kafkarnn.engine.vocab import Vocab
     rows = []
     for mb in sizes:
+        text = src.read_text(encoding="utf-8")[:int(mb * 1e6)]
+        vocab = Vocab.from_text(text)
+        ids_path = folder / "ids.npy"
+        np.save(ids_path, vocab.encode(text))
+        del text
         for method in methods:
             if method == "numpy" and mb > numpy_max_mb:
                 continue
             cache = folder / f"sa-{method}-{mb}.npy"
-            proc = subprocess.run([sys.executable, "-c", CHILD, str(common.REPO), str(src),
-                                   str(int(mb * 1e6)), method, str(cache)],
+            proc = subprocess.run([sys.executable, "-c", CHILD, str(common.REPO), str(ids_path),
+                                   str(len(vocab)), method, str(cache)],
                                   capture_output=True, text=True)
             if proc.returncode:
                 raise SystemExit(proc.stderr[-2000:])

@@ -32,7 +32,7 @@ def cmd_sample(args) -> int:
     text, _ = sampler.generate(prompt, args.length, rng, args.temperature, args.top_k)
     copied = None
     if checker is not None:
-        if not checker.wait(0.0):
+        if not checker.cached:
             eprint("kafkarnn: indexing the training text for the copy check (once per text)")
         checker.wait()
         copied = checker.check(text)

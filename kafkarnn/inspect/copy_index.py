@@ -56,6 +56,7 @@ class Checker:
     def __init__(self, ids: np.ndarray, vocab: Vocab, path: Path, min_len: int = DEFAULT_MIN,
                  background: bool = True):
         self.vocab, self.path, self.min_len = vocab, path, min_len
+        self.cached = path.is_file()      # else this checker builds the index (once per text)
         self.index: CopyIndex | None = None
         self.built = False                # True when this checker built the array (not cached)
         self.failed = ""                  # why there is no index, if building failed

@@ -86,3 +86,15 @@ def test_a_stretch_inside_the_previous_one_is_not_repeated():
     from kafkarnn.inspect.copying import Matches
     m = Matches(np.array([5, 4, 3, 6, 0]), np.zeros(5, int))
     assert stretches(m, 3) == ((0, 5, 0), (3, 6, 0))        # 1 and 2 lie inside 0's stretch
+
+
+def test_a_stretch_as_long_as_the_previous_one_reaches_further():
+    from kafkarnn.inspect.copying import Matches
+    m = Matches(np.array([3, 3, 0]), np.array([4, 9, 0]))
+    assert stretches(m, 3) == ((0, 3, 4), (1, 3, 9))
+
+
+def test_an_unknown_symbol_matches_nothing_even_in_a_full_byte_alphabet():
+    text = np.arange(256, dtype=np.uint8)                   # 255 is a symbol of this text
+    index = CopyIndex(text, prefix_doubling(text))
+    assert list(index.matches([254, -1, 255]).length) == [1, 0, 1]
