@@ -4,6 +4,7 @@ background Checker, and the live sample's copy check through the training sessio
 import os
 import stat
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from kafkarnn.engine.vocab import Vocab
 from kafkarnn.inspect import copy_index
 from kafkarnn.inspect.copy_index import CHECKING, Checker, cache_path, describe, load_or_build
 
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_texts"
 TEXT = ("Gregor woke one morning from troubled dreams and found himself changed in his bed. "
         "His many legs, pitifully thin, waved about helplessly as he looked. ") * 3
 
@@ -119,3 +121,22 @@ def test_an_untrained_model_is_not(session):
     session._publish()
     snap = session.snapshot()
     assert snap.sample and snap.sample_copied.longest < 20 and snap.sample_copied.stretches == ()
+
+
+def test_a_really_overfit_model_copies_and_the_same_model_untrained_does_not(tmp_path):
+    from kafkarnn.train.config import Config, check
+    from kafkarnn.train.trainer import Trainer
+    text = (SAMPLES / "the_petition.txt").read_text(encoding="utf-8")[:500]
+    vocab, ids = ids_of(text)
+    train, val = ids[:450], ids[450:]
+    cfg = check(Config(model="lstm", hidden=64, batch=4, seq_len=32, lr=3e-2, lr_min=3e-2))
+    trainer = Trainer(cfg, vocab, train, val)                 # no dropout: free to memorise
+    checker = Checker(train, vocab, tmp_path / "sa.npy", min_len=20, background=False)
+    rng = np.random.default_rng(0)
+
+    def longest():
+        return max(checker.check(trainer.generate("", 200, rng)[0]).longest for _ in range(3))
+    assert longest() < 20
+    for _ in range(100):                                      # ~14 passes through the text
+        trainer.step()
+    assert longest() >= 40
