@@ -194,7 +194,7 @@ def main(argv=None) -> None:
     ap.add_argument("--hidden", type=int, default=256)
     args = ap.parse_args(argv)
     if args.quick:
-        args.sizes, args.growth_seconds, args.points, args.samples = "0.05", 4, 2, 2
+        args.sizes, args.growth_seconds, args.points, args.samples = "0.05", 2, 2, 2
         args.hidden = 32
     try:
         import pydivsufsort  # noqa: F401

@@ -50,6 +50,12 @@ def test_marks_cover_each_stretch_after_the_prompt():
 async def test_the_live_sample_and_a_continuation_show_what_they_copy(launch, tmp_path):
     quote = TEXT[100:160]
     launch.trainer.generate = lambda *a, **k: (quote, [0.5] * len(quote))   # a model that quotes
+    step = launch.trainer.step
+
+    def slow_step():                     # tiny steps would keep the GIL from the app
+        time.sleep(0.01)
+        return step()
+    launch.trainer.step = slow_step
     opts = TrainOptions(data_dir=tmp_path / "home")
     session = make_session(opts, launch, sample_every=0.2, stay_open=True, metrics_every=0.1,
                            copying=copy_checker(launch, 20))
