@@ -50,16 +50,28 @@ def cmd_sample(args) -> int:
 def copy_checker(run, min_len: int):
     """The copy check of the run's training text, its index read or built in the background;
     None (and a line on stderr) when that text is gone or changed."""
-    from kafkarnn.inspect.copy_index import Checker, cache_path
+    from kafkarnn.engine.vocab import Vocab
+    from kafkarnn.inspect.copy_index import Checker, cache_path, cached_ids, source_stamp
     from kafkarnn.train.launch import stored_corpus
+    try:                                             # the ids kept from an unchanged file
+        stored = run.read_config()["corpus"]
+        stamp = source_stamp(stored["source"])
+        n = stored["fingerprint"]["length"]
+        n_train = n - round(n * run.read_config()["val_fraction"])
+        path = cache_path(run.data_dir, stored["fingerprint"], n_train)
+        ids = cached_ids(path, stamp)
+        if ids is not None and len(ids) == n_train:
+            return Checker(ids, Vocab(stored["vocab"]), path, min_len)
+    except (KeyError, TypeError, ValueError, AttributeError, KafkarnnError):
+        stamp = None                                 # a damaged record: the checks below say so
     try:
         corpus, cfg = stored_corpus(run, download=False)
     except KafkarnnError as e:
         eprint(f"kafkarnn: no copy check, the training text is gone or changed: {e}")
         return None
     train, _ = corpus.split(cfg.val_fraction)
-    return Checker(train, corpus.vocab, cache_path(run.data_dir, corpus.fingerprint, len(train)),
-                   min_len)
+    path = cache_path(run.data_dir, corpus.fingerprint, len(train))
+    return Checker(train, corpus.vocab, path, min_len, stamp=stamp)
 
 
 def copied_json(copied) -> dict:

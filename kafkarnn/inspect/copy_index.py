@@ -7,12 +7,19 @@ an unchanged one is read back, memory-mapped, in milliseconds. The file is the o
 
 `Checker` builds or reads the array in a background thread, so training and sampling never
 wait for it; until it is ready `check()` answers "checking…".
+
+Reading a 100 MB corpus again only to hash it takes seconds, so `kafkarnn sample` also keeps the
+training ids beside the array (`<key>.ids.npy`) with the size and time of the one file they came
+from (`<key>.json`): while that file is unchanged it reads neither the text nor its hash.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import os
+import stat
 import threading
 from pathlib import Path
 
@@ -49,13 +56,44 @@ def load_or_build(ids: np.ndarray, path: Path) -> tuple[np.ndarray, bool]:
     return sa, True
 
 
+def source_stamp(source: str | None) -> dict | None:
+    """Path, size and modification time of a corpus that is one regular file, else None."""
+    try:
+        st = os.stat(source)
+    except (OSError, TypeError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return {"source": source, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def cached_ids(path: Path, stamp: dict | None) -> np.ndarray | None:
+    """The training ids kept beside the array at `path`, if the file they came from still has
+    the stamp it had then; else None."""
+    try:
+        if stamp is None or json.loads(path.with_suffix(".json").read_text()) != stamp:
+            return None
+        ids = np.load(path.with_suffix(".ids.npy"), mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return ids if ids.ndim == 1 and ids.dtype.kind == "u" else None
+
+
+def keep_ids(path: Path, ids: np.ndarray, stamp: dict) -> None:
+    """Keep the training ids and their file's stamp beside the array (the stamp last: it
+    vouches for the ids)."""
+    with contextlib.suppress(OSError):
+        atomic_write(path.with_suffix(".ids.npy"), lambda f: np.save(f, ids, allow_pickle=False))
+        atomic_write(path.with_suffix(".json"), lambda f: f.write(json.dumps(stamp).encode()))
+
+
 class Checker:
     """Marks what samples share with one training text (`ids` in `vocab`). The index is built
     or read in a daemon thread (`background`) or at once."""
 
     def __init__(self, ids: np.ndarray, vocab: Vocab, path: Path, min_len: int = DEFAULT_MIN,
-                 background: bool = True):
-        self.vocab, self.path, self.min_len = vocab, path, min_len
+                 background: bool = True, stamp: dict | None = None):
+        self.vocab, self.path, self.min_len, self.stamp = vocab, path, min_len, stamp
         self.cached = path.is_file()      # else this checker builds the index (once per text)
         self.index: CopyIndex | None = None
         self.built = False                # True when this checker built the array (not cached)
@@ -71,6 +109,8 @@ class Checker:
         try:
             sa, self.built = load_or_build(ids, self.path)
             self.index = CopyIndex(ids, sa)
+            if self.stamp is not None:            # taken before the text was read
+                keep_ids(self.path, ids, self.stamp)
         except (MemoryError, ValueError) as e:
             self.failed = f"no copy check ({type(e).__name__}: {e})"
         finally:

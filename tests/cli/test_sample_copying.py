@@ -32,14 +32,37 @@ def test_json_gives_the_stretches_and_their_place_in_the_text(home, book, capsys
     assert f"longest stretch shared with the training text: {copied['longest']} characters" in err
 
 
-def test_the_cache_is_made_once_in_the_data_folder(home, book, capsys):
+def test_the_cache_is_made_once_then_the_text_is_not_read_again(home, book, capsys, monkeypatch):
     assert train_tiny(book, "--max-iters", "3") == 0
     assert main(["sample", "--length", "10"]) == 0
     assert "indexing the training text" in capsys.readouterr().err
-    files = list((home / "copying").iterdir())
-    assert len(files) == 1
+    files = sorted((home / "copying").iterdir())
+    assert [f.name.split(".", 1)[1] for f in files] == ["ids.npy", "json", "npy"]
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+    import kafkarnn.train.launch as launch
+
+    def unread(*a, **k):
+        raise AssertionError("the unchanged text was read again")
+    monkeypatch.setattr(launch, "load_corpus", unread)
+    assert main(["sample", "--length", "40", "--json", "--copy-min", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "indexing" not in err and sorted((home / "copying").iterdir()) == files
+    assert json.loads(out)["copied"]["stretches"]
+
+
+@pytest.mark.parametrize("change", ["edited", "touched"])
+def test_a_file_changed_after_the_ids_were_kept_is_read_again(home, book, capsys, change):
+    assert train_tiny(book, "--max-iters", "3") == 0
     assert main(["sample", "--length", "10"]) == 0
-    assert "indexing" not in capsys.readouterr().err and list((home / "copying").iterdir()) == files
+    text = book.read_text()
+    book.write_text(text.replace("porter", "keeper") if change == "edited" else text)
+    capsys.readouterr()
+    assert main(["sample", "--length", "30", "--json", "--copy-min", "1"]) == 0
+    out, err = capsys.readouterr()
+    if change == "edited":
+        assert json.loads(out)["copied"] is None and "gone or changed" in err
+    else:                                         # same text, new time: hashed, still marked
+        assert json.loads(out)["copied"]["stretches"] and "gone or changed" not in err
 
 
 @pytest.mark.parametrize("change", ["gone", "changed"])
