@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from kafkarnn.engine.vocab import Vocab
-from kafkarnn.inspect.copying import DEFAULT_MIN, CopyIndex, check, suffix_array
+from kafkarnn.inspect.copying import DEFAULT_MIN, CopyIndex, TooBig, check, suffix_array
 from kafkarnn.runs.checkpoint import atomic_write
 from kafkarnn.seam import Copied
 
@@ -111,6 +111,8 @@ class Checker:
             self.index = CopyIndex(ids, sa)
             if self.stamp is not None:            # taken before the text was read
                 keep_ids(self.path, ids, self.stamp)
+        except TooBig as e:
+            self.failed = str(e)
         except (MemoryError, ValueError) as e:
             self.failed = f"no copy check ({type(e).__name__}: {e})"
         finally:

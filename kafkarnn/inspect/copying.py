@@ -22,22 +22,29 @@ import numpy as np
 from kafkarnn.seam import Copied
 
 DEFAULT_MIN = 20     # a shared stretch this long or longer is marked as copied
+NUMPY_MAX = 20_000_000   # prefix doubling beyond this needs gigabytes: libdivsufsort's job
+
+
+class TooBig(ValueError):
+    """A text too long to index without libdivsufsort."""
 
 
 def suffix_array(ids: np.ndarray, fast: bool = True) -> np.ndarray:
-    """The starts of the suffixes of `ids` (1-D, unsigned) in lexicographic order, int32 or int64."""
+    """The starts of the suffixes of `ids` (1-D, unsigned) in lexicographic order, int32 or int64:
+    by libdivsufsort when `fast` and installed, else by NumPy (TooBig past NUMPY_MAX if `fast`)."""
     ids = np.ascontiguousarray(ids)
     if len(ids) == 0:
         return np.zeros(0, np.int32)
-    if fast:
-        try:
-            from pydivsufsort import divsufsort
-        except ImportError:
-            pass
-        else:
-            # it takes only writeable arrays (a corpus's ids are read-only)
-            return divsufsort(ids if ids.flags.writeable else ids.copy())
-    return prefix_doubling(ids)
+    if not fast:
+        return prefix_doubling(ids)
+    try:
+        from pydivsufsort import divsufsort
+    except ImportError:
+        if len(ids) > NUMPY_MAX:
+            raise TooBig(f"no copy check: {len(ids):,} characters need pydivsufsort "
+                         f"(pip install 'kafkarnn[copying]')") from None
+        return prefix_doubling(ids)
+    return divsufsort(ids if ids.flags.writeable else ids.copy())   # it wants a writeable array
 
 
 def prefix_doubling(ids: np.ndarray) -> np.ndarray:

@@ -140,3 +140,16 @@ def test_a_really_overfit_model_copies_and_the_same_model_untrained_does_not(tmp
     for _ in range(100):                                      # ~14 passes through the text
         trainer.step()
     assert longest() >= 40
+
+
+def test_a_text_too_big_for_numpy_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+    from kafkarnn.inspect import copying
+    monkeypatch.setitem(sys.modules, "pydivsufsort", None)      # as if it were not installed
+    monkeypatch.setattr(copying, "NUMPY_MAX", 50)
+    vocab, ids = ids_of(TEXT)
+    checker = Checker(ids, vocab, tmp_path / "sa.npy", background=False)
+    note = checker.check("Gregor").note
+    assert "pydivsufsort" in note and not (tmp_path / "sa.npy").exists()
+    small = Checker(ids[:50], vocab, tmp_path / "small.npy", background=False)
+    assert small.check("Gregor").longest == 6
