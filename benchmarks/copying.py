@@ -2,7 +2,7 @@
 
 1. build: the suffix array of texts of growing size (a source text repeated), by libdivsufsort
    (pydivsufsort, when installed) and by NumPy prefix doubling, each in a fresh child process:
-   build seconds, peak extra memory (ru_maxrss after minus before, the ids already loaded:
+   build seconds, peak extra memory (VmHWM after minus before, the ids already loaded:
    the array and what the build needs besides), the time to check a
    200-character sample (median of 50: half copied from the text, half random symbols), and the
    time to read the cached array back memory-mapped.
@@ -44,7 +44,10 @@ from kafkarnn.inspect.copying import CopyIndex, check, suffix_array
 from kafkarnn.inspect.copy_index import load_or_build
 ids = np.load(sys.argv[2])                 # the text's ids, and nothing else, before the build
 symbols = int(sys.argv[3])
-rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # MiB
+def rss():
+    # the peak of this process's own memory: ru_maxrss would start at the parent's (Linux)
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024    # MiB
 before = rss()
 t0 = time.perf_counter()
 sa = suffix_array(ids, fast=sys.argv[4] == "libdivsufsort")
