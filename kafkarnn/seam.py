@@ -8,6 +8,7 @@
   end; `Ask`: why another process asked for the run (its hand-over note says);
 - `Snapshot`: an immutable picture of the session that the loop replaces a few times a second
   and a UI reads whenever it likes (never a half-updated state: nothing in it changes);
+- `Copied`: the stretches a sample shares with the training text (marked in the sample panes);
 - `Event`: something that happened once (saved, save failed, finished, error, info);
 - commands (`Pause`, `Resume`, `SaveNow`, `SetTemperature`, `Generate`, `LookInside`, `HandOff`):
   sent by a UI with `Session.send()` and carried out by the loop between two training steps.
@@ -90,6 +91,15 @@ class Ending(str, Enum):
 
 
 @dataclass(frozen=True)
+class Copied:
+    """What a sample shares with the training text (train/copying.py), or why that is unknown."""
+    longest: int = 0                 # the longest stretch, in characters, that also occurs there
+    stretches: tuple[tuple[int, int, int], ...] = ()   # (start in sample, length, start in text)
+    min_len: int = 20                # the stretches are those at least this long
+    note: str = ""                   # e.g. "checking…" while the index builds: then no figures
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What the UI shows. Immutable: the loop replaces it, never changes it."""
     state: State
@@ -128,6 +138,7 @@ class Snapshot:
     lr: float | None = None          # the learning rate of the next step
     weights: str = ""                # which weights are validated and sampled ("as trained",
                                      # "EMA 0.99", "x (schedule-free)"); "" when not known
+    sample_copied: Copied | None = None  # what the live sample shares with the training text
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ LAYERS = {
     "kafkarnn.errors": (set(), set()),
     "kafkarnn.engine": ({"engine"}, {"numpy"}),
     "kafkarnn.runs": ({"runs"}, {"numpy", "platformdirs"}),
-    "kafkarnn.train": ({"engine", "runs", "train"}, {"numpy", "threadpoolctl"}),
+    "kafkarnn.train": ({"engine", "runs", "train"}, {"numpy", "threadpoolctl", "pydivsufsort"}),
     "kafkarnn.inspect": ({"engine", "runs", "train", "inspect"}, {"numpy"}),
     "kafkarnn.pictures": (BELOW | {"pictures"}, {"rich"}),    # draws what inspect found
     "kafkarnn.cli": (BELOW | {"cli", "pictures"}, {"numpy", "rich"}),

@@ -109,6 +109,12 @@ def _training_limits(g) -> None:
                         "N fixes it, and keeps hand-offs bit-reproducible)")
 
 
+def _copy_min(g) -> None:
+    g.add_argument("--copy-min", type=positive(int), default=20, metavar="N",
+                   help="mark stretches of N or more characters that the sample shares with "
+                        "the training text (20)")
+
+
 def build_parser() -> Parser:
     p = Parser(prog="kafkarnn", description="Teach a from-scratch NumPy character-level RNN to "
                "write like any text, and watch it learn in your terminal.", epilog=EXAMPLES,
@@ -147,12 +153,14 @@ def build_parser() -> Parser:
     how.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
     g.add_argument("--after", type=positive(int), help=argparse.SUPPRESS)   # the PID handing over
     g.add_argument("--no-mouse", action="store_true", help="monitor without mouse tracking (SSH)")
+    _copy_min(g)
 
     a = _subparser(sub, "attach", "open the monitor on a run that trains in the background "
                    "(it takes the run over)")
     _common(a)
     _training_limits(a)
     a.add_argument("--no-mouse", action="store_true", help="monitor without mouse tracking (SSH)")
+    _copy_min(a)
 
     s = _subparser(sub, "stop", "save and end a run's trainer (in the background or a monitor)")
     _common(s)
@@ -169,6 +177,9 @@ def build_parser() -> Parser:
     s.add_argument("--top-k", type=positive(int), metavar="K", help="draw only from the K likeliest")
     s.add_argument("--seed", type=int, help="make the sample reproducible")
     s.add_argument("--best", action="store_true", help="use best.npz (lowest validation loss)")
+    _copy_min(s)
+    s.add_argument("--json", action="store_true", help="the text and the stretches it shares "
+                   "with the training text (start in the sample, length, start in the text)")
     s.add_argument("--threads", type=positive(int), help=argparse.SUPPRESS)
 
     i = _subparser(sub, "inspect", "what a run's hidden units track, and how far back its "
@@ -260,7 +271,8 @@ def train_options(args):
                         run=args.run, new=getattr(args, "new", False), overrides=overrides,
                         max_iters=args.max_iters, max_seconds=args.max_seconds,
                         save_every=args.save_every, eval_every=args.eval_every,
-                        threads=args.threads, mouse=not args.no_mouse)
+                        threads=args.threads, mouse=not args.no_mouse,
+                        copy_min=getattr(args, "copy_min", 20))
 
 
 def wants_monitor(args) -> bool:

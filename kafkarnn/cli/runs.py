@@ -13,6 +13,7 @@ from kafkarnn.errors import KafkarnnError
 def cmd_sample(args) -> int:
     import numpy as np
 
+    from kafkarnn.train.copy_index import describe
     from kafkarnn.inspect.inference import load_for_sampling
     from kafkarnn.runs.folder import resolve_data_dir
     data_dir = resolve_data_dir(args.data_dir)
@@ -26,9 +27,23 @@ def cmd_sample(args) -> int:
     if args.run is None:                             # say which run "the latest" turned out to be
         eprint(f"kafkarnn: sampling from run {run.name} (iteration "
                f"{sampler.meta.get('iteration', '?')}{', best' if args.best else ''}{sampler.weights})")
+    checker = copy_checker(run, args.copy_min)       # reads or builds its index meanwhile
     rng = np.random.default_rng(args.seed)
     text, _ = sampler.generate(prompt, args.length, rng, args.temperature, args.top_k)
-    sys.stdout.write(prompt + text + "\n")
+    copied = None
+    if checker is not None:
+        if not checker.cached:
+            eprint("kafkarnn: indexing the training text for the copy check (once per text)")
+        checker.wait()
+        copied = checker.check(text)
+        eprint(f"kafkarnn: {describe(copied)}")
+    if args.json:
+        print(json.dumps({"run": run.name, "prompt": prompt, "text": text,
+                          "copied": copied and copied_json(copied)}, ensure_ascii=False))
+    elif sys.stdout.isatty() and copied and copied.stretches:
+        sys.stdout.write(prompt + marked_for_terminal(text, copied) + "\n")
+    else:
+        sys.stdout.write(prompt + text + "\n")
     return 0
 
 
@@ -45,6 +60,52 @@ def _with_baseline(data_dir, summary: dict) -> dict:
     if base is not None:
         summary["ngram_order"], summary["ngram_loss"] = base.order, base.loss
     return summary
+
+
+def copy_checker(run, min_len: int):
+    """The copy check of the run's training text, its index read or built in the background;
+    None (and a line on stderr) when that text is gone or changed."""
+    from kafkarnn.engine.vocab import Vocab
+    from kafkarnn.train.copy_index import Checker, cache_path, cached_ids, source_stamp
+    from kafkarnn.train.matching import run_corpus
+    try:                                             # the ids kept from an unchanged file
+        stored = run.read_config()["corpus"]
+        stamp = source_stamp(stored["source"])
+        n = stored["fingerprint"]["length"]
+        n_train = n - round(n * run.read_config()["val_fraction"])
+        path = cache_path(run.data_dir, stored["fingerprint"], n_train)
+        ids = cached_ids(path, stamp)
+        if ids is not None and len(ids) == n_train:
+            return Checker(ids, Vocab(stored["vocab"]), path, min_len)
+    except (KeyError, TypeError, ValueError, AttributeError, KafkarnnError):
+        stamp = None                                 # a damaged record: the checks below say so
+    try:
+        corpus, cfg = run_corpus(run, download=False)
+    except KafkarnnError as e:
+        eprint(f"kafkarnn: no copy check, the training text is gone or changed: {e}")
+        return None
+    train, _ = corpus.split(cfg.val_fraction)
+    path = cache_path(run.data_dir, corpus.fingerprint, len(train))
+    return Checker(train, corpus.vocab, path, min_len, stamp=stamp)
+
+
+def copied_json(copied) -> dict:
+    return {"longest": copied.longest, "min_len": copied.min_len, "note": copied.note,
+            "stretches": [{"start": s, "length": n, "corpus_start": c}
+                          for s, n, c in copied.stretches]}
+
+
+def marked_for_terminal(text: str, copied) -> str:
+    """`text` with its copied stretches in reverse video (it reads without colour too)."""
+    from kafkarnn.train.copying import marked
+    mask = marked(len(text), copied)
+    out, inside = [], False
+    for ch, m in zip(text, mask):
+        if m != inside:
+            out.append("\x1b[7m" if m else "\x1b[27m")
+            inside = bool(m)
+        out.append(ch)
+    return "".join(out) + ("\x1b[27m" if inside else "")
 
 
 def cmd_runs(args) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
+from kafkarnn.train.copy_index import Checker, cache_path
 from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train import baseline as ngram_baseline
 from kafkarnn.train.baseline import Baseline
@@ -49,6 +50,7 @@ class TrainOptions:
     eval_every: float = 30.0
     threads: int | None = None
     mouse: bool = True
+    copy_min: int = 20                   # samples mark stretches this long from the training text
 
     @property
     def limits(self) -> Limits:
@@ -90,6 +92,13 @@ def open_run(opts: TrainOptions, role: Role, *, take_over: bool = False,
                      log=log, role=role, take_over=take_over, after_pid=after_pid)
     launch.baseline = ngram_baseline.quick(opts.data_dir, launch.corpus, launch.trainer.cfg.val_fraction)
     return launch
+
+
+def copy_checker(launch: Launch, min_len: int) -> Checker:
+    """The copy check of the run's training text; its index is read or built in the background."""
+    train = launch.trainer.train
+    path = cache_path(launch.run.data_dir, launch.corpus.fingerprint, len(train))
+    return Checker(train, launch.corpus.vocab, path, min_len)
 
 
 def describe_start(launch: Launch) -> str:

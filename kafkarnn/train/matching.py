@@ -10,7 +10,8 @@ from __future__ import annotations
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.folder import Run
 from kafkarnn.train.config import Config, check
-from kafkarnn.train.corpus import SAMPLE_SPEC, Corpus, load_corpus
+from kafkarnn.train import gutenberg
+from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
 
 
 def corpus_of(run: Run, record: dict) -> dict:
@@ -31,12 +32,17 @@ def stored_spec(stored: dict) -> str | None:
     return spec
 
 
-def run_corpus(run: Run, log=None) -> tuple[Corpus, Config]:
+def run_corpus(run: Run, log=None, download: bool = True) -> tuple[Corpus, Config]:
     """The corpus a run's config.json names, checked to be the very text it was trained on, and
-    the run's configuration (KafkarnnError if that corpus is gone or changed)."""
+    the run's configuration (KafkarnnError if that corpus is gone or changed; without `download`,
+    also if it is Metamorphosis and not in the data folder's cache)."""
     record = run.read_config()
     stored = corpus_of(run, record)
-    corpus = load_corpus(stored_spec(stored), encoding=stored.get("encoding") or "utf-8",
+    spec = stored_spec(stored)
+    if not download and spec in (None, METAMORPHOSIS_SPEC) and \
+            not gutenberg.cache_path(run.data_dir).is_file():
+        raise KafkarnnError(f"Metamorphosis is not in {run.data_dir}")
+    corpus = load_corpus(spec, encoding=stored.get("encoding") or "utf-8",
                          data_dir=run.data_dir, log=log)
     return corpus, check_resume(run, record, corpus, None, {})
 

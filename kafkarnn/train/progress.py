@@ -50,4 +50,4 @@ def snapshot_of(session: Session) -> Snapshot:
         history_iters=tuple(s.history_iters), val_history=tuple(s.val_history),
         threads=s.tuner.threads if s.tuner else None, threads_auto=bool(s.tuner and s.tuner.auto),
         ngram_order=(s.ngram.known or (None, None))[0], ngram_loss=(s.ngram.known or (None, None))[1],
-        lr=t.lr_at(t.iteration), weights=t.weights_name())
+        lr=t.lr_at(t.iteration), weights=t.weights_name(), sample_copied=s.sample_copied)

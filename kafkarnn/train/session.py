@@ -44,12 +44,14 @@ class Session:
     done so far) within this invocation's `Limits`, at a `Cadence`."""
 
     def __init__(self, launch: Launch, limits: Limits = Limits(), cadence: Cadence = Cadence(), *,
-                 log=None, stay_open: bool = False, tuner=None, temperature: float = 1.0):
+                 log=None, stay_open: bool = False, tuner=None, temperature: float = 1.0,
+                 copying=None):
         self.trainer, self.run_dir, self.run_meta = launch.trainer, launch.run, launch.run_meta
         self.corpus, self.data_dir = launch.corpus.name, str(launch.run.data_dir)
         self.limits, self.cadence = limits, cadence
         self.log, self.stay_open = log, stay_open
         self.tuner = tuner                # a ThreadTuner (train/threads.py) told of every step, or None
+        self.copying = copying            # a copy_index.Checker that marks copied samples, or None
         self.history = collections.deque(launch.history, maxlen=HISTORY)      # finite, one
         self.history_iters = collections.deque(launch.history_iters, maxlen=HISTORY)  # per iteration
         self.val_history = collections.deque(launch.val_history, maxlen=HISTORY)
@@ -65,6 +67,7 @@ class Session:
         self.last_saved: float | None = None
         self.save_error = ""              # set while the checkpoint on disk is behind a failed save
         self.sample, self.sample_probs, self.sample_id = "", (), 0
+        self.sample_copied = None
         self.session_s = 0.0
         self.rate = (0.0, 0.0)            # iterations/s, chars/s over the last metrics interval
         self.done = False                 # a limit was reached, or training failed
@@ -202,6 +205,7 @@ class Session:
     def _live_sample(self) -> None:
         text, probs = self.trainer.generate("", self.cadence.sample_len, self.sample_rng, self.temperature)
         self.sample, self.sample_probs = text, tuple(float(p) for p in probs)
+        self.sample_copied = self.copying.check(text) if self.copying else None   # milliseconds
         self.sample_id += 1
 
     def _validate(self) -> float | None:

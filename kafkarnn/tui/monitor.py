@@ -9,7 +9,7 @@ import contextlib
 import sys
 
 from kafkarnn.seam import Role
-from kafkarnn.train.launch import Launch, TrainOptions
+from kafkarnn.train.launch import Launch, TrainOptions, copy_checker
 from kafkarnn.train.life import Life
 from kafkarnn.train.outcome import Outcome
 from kafkarnn.train.cadence import Cadence
@@ -35,7 +35,8 @@ def _say(text: str) -> None:
 def monitor_app(life: Life, early_signals=()) -> MonitorApp:
     """The App over the opened run's session (the live sample every 3 s; it stays open after a
     limit, for generating and looking inside)."""
-    session = life.start_session(Cadence(sample_every=3.0), stay_open=True)
+    session = life.start_session(Cadence(sample_every=3.0), stay_open=True,
+                                 copying=copy_checker(life.launch, life.opts.copy_min))
     if life.launch.resumed:                          # "saved" shows the checkpoint we resumed from
         with contextlib.suppress(OSError):
             session.last_saved = life.run.checkpoint_path.stat().st_mtime

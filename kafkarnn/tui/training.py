@@ -21,7 +21,8 @@ from kafkarnn.train.session import Session
 from kafkarnn.tui.compare_screen import CompareScreen
 from kafkarnn.tui.inside_screen import InsideScreen
 from kafkarnn.tui.screens import Continuation, GenerateScreen
-from kafkarnn.tui.widgets import GeneratedPane, LossPane, RunPane, SamplePane, SpeedPane
+from kafkarnn.tui.samples import GeneratedPane, SamplePane
+from kafkarnn.tui.widgets import LossPane, RunPane, SpeedPane
 
 POLL_S, CURVE_S = 0.25, 1.0        # numbers at 4 Hz, the loss chart at 1 Hz
 GENERATE_TIMEOUT_S = 60.0
@@ -58,6 +59,7 @@ class TrainingScreen(Screen):
         self.last_prompt = ("", 200, snap.temperature)
         self.save_requested = 0
         self.continuation = ""             # the last `g` prompt and continuation, for Inside
+        self.copied = ("", None)           # (continuation, what it shares with the training text)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -147,15 +149,20 @@ class TrainingScreen(Screen):
         """Ask the training loop for a continuation (between steps) and wait for it."""
         command = Generate(prompt, length, temperature)
         self.session.send(command)
-        return await asyncio.wait_for(asyncio.wrap_future(command.reply), GENERATE_TIMEOUT_S)
+        text, probs = await asyncio.wait_for(asyncio.wrap_future(command.reply), GENERATE_TIMEOUT_S)
+        checker = getattr(self.session, "copying", None)   # checked off the UI thread
+        self.copied = (text, checker and await asyncio.to_thread(checker.check, text))
+        return text, probs
 
     def show_continuation(self, result: Continuation | None) -> None:
         if result is None:
             return
         self.last_prompt = (result.prompt, result.length, result.temperature)
         self.continuation = result.prompt + result.text
+        text, copied = self.copied
         self.query_one(GeneratedPane).show(result.prompt, result.text, result.probs,
-                                           result.temperature, self.session.snapshot().iteration)
+                                           result.temperature, self.session.snapshot().iteration,
+                                           copied if text == result.text else None)
 
     def action_inside(self) -> None:
         self.app.push_screen(InsideScreen(self.session, self.inside_texts))

@@ -1,5 +1,5 @@
-"""The monitor's panes: loss (a chart of training and validation), speed, run, live sample and
-generated text.
+"""The monitor's panes: loss (a chart of training and validation), speed and run; the sample
+panes are in samples.py.
 
 Each pane turns a `Snapshot` (or a generated continuation) into Rich text and re-renders only
 when what it shows has changed; the App decides how often to ask. Text the model wrote always
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-import unicodedata
 from datetime import datetime
 
 from rich.table import Table
@@ -25,56 +24,6 @@ from kafkarnn.seam import Snapshot, State
 from kafkarnn.train.progress import format_duration
 
 LN2 = math.log(2)
-SURE, UNSURE = 0.5, 0.1                  # probability thresholds for shading a character
-STYLE_SURE, STYLE_MID, STYLE_UNSURE = "bold", "", "dim underline"
-
-# characters that must not reach the terminal as they are (besides C0/C1 controls)
-_INVISIBLE = {"Cf", "Zl", "Zp", "Cs", "Co"}
-
-
-def visible(ch: str) -> str:
-    """How one generated character is drawn: control characters become visible symbols."""
-    if ch == "\n":
-        return ch
-    o = ord(ch)
-    if o < 0x20:
-        return chr(0x2400 + o)            # ␀ … ␟ (tab is ␉, escape ␛, carriage return ␍)
-    if o == 0x7F:
-        return "␡"
-    cat = unicodedata.category(ch)
-    if cat == "Cc" or cat in _INVISIBLE:
-        return "�"
-    return ch
-
-
-def shaded(text: str, probs=(), prefix: str = "") -> Text:
-    """`prefix` in reverse video, then `text` with each character styled by its probability:
-    bold when the model was sure (p > 0.5), plain in between, dim and underlined when it was
-    unsure (p < 0.1) — legible without colour too."""
-    out = Text()
-    if prefix:
-        out.append("".join(visible(c) for c in prefix), style="reverse")
-    run, run_style = [], None
-    for i, ch in enumerate(text):
-        p = probs[i] if i < len(probs) else None
-        if p is None or not math.isfinite(p):
-            style = STYLE_MID
-        else:
-            style = STYLE_SURE if p > SURE else STYLE_UNSURE if p < UNSURE else STYLE_MID
-        if style != run_style and run:
-            out.append("".join(run), style=run_style or None)
-            run = []
-        run_style = style
-        run.append(visible(ch))
-    if run:
-        out.append("".join(run), style=run_style or None)
-    return out
-
-
-def legend() -> Text:
-    return Text.assemble(("sure", STYLE_SURE), " · so-so · ", ("unsure", STYLE_UNSURE))
-
-
 def human(n: float) -> str:
     """12,345 / 1.23M / 4.56G: compact counts for narrow panes."""
     for size, unit in ((1e9, "G"), (1e6, "M")):
@@ -267,40 +216,3 @@ class RunPane(Vertical):
                 rows.append(("note", Text(s.message, "bold" if s.state == State.FAILED else "")))
             return _grid(rows, fold=True)
         self.query_one("#run-info", _Pane).show_if_changed(key, make)
-
-
-class SamplePane(_Pane):
-    """The latest live sample, each character shaded by the probability the model gave it."""
-
-    _temperature: float | None = None
-
-    def on_mount(self) -> None:
-        self.border_title = "Sample"
-        self.border_subtitle = legend()
-        self.update(Text("the first sample arrives after a few seconds of training", "dim"))
-
-    def show(self, s: Snapshot) -> None:
-        if s.temperature != self._temperature:
-            self._temperature = s.temperature
-            self.border_title = Text(f"Sample · T {s.temperature:.2f}")
-        if s.sample_id:
-            self.show_if_changed(s.sample_id, lambda: shaded(s.sample, s.sample_probs))
-
-    def show_text(self, text: str, probs=()) -> None:
-        """Show `text` (used by tests and screenshots, and for any string at all)."""
-        self._key = None
-        self.update(shaded(text, probs))
-
-
-class GeneratedPane(_Pane):
-    """The latest continuation from the `g` dialog: the prompt in reverse video, then the text."""
-
-    def on_mount(self) -> None:
-        self.border_title = "Generated"
-        self.update(Text("press g to continue a prompt of your own with the current model", "dim"))
-
-    def show(self, prompt: str, text: str, probs, temperature: float, iteration: int) -> None:
-        self.border_title = Text(f"Generated · T {temperature:.2f} · iteration {iteration:,}")
-        self.border_subtitle = legend()
-        self._key = None
-        self.update(shaded(text, probs, prefix=prompt))

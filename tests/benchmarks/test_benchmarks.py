@@ -112,3 +112,18 @@ def test_ladder_puts_the_ngram_line_under_every_network(tmp_path):
     assert rnn["best_val"] == min(v for _, v in rnn["val_history"])
     below = [s for s, v in rnn["val_history"] if v < ngram["best_val"]]
     assert rnn["below_ngram_at_s"] == (below[0] if below else None)
+
+
+def test_copying_times_the_index_and_follows_copying_as_training_goes_on(tmp_path):
+    r = run_benchmark("copying", tmp_path, "--corpus", str(CORPUS), "--source", str(CORPUS))
+    assert r["methods"][-1] == "numpy" and {row["method"] for row in r["build"]} == set(r["methods"])
+    for row in r["build"]:
+        assert row["build_s"] > 0 and 0 < row["check_ms"] <= row["check_max_ms"]
+        assert row["cached_load_ms"] > 0 and row["peak_extra_mib"] >= 0
+    over = r["overhead"]
+    assert over["step_s_alone"] > 0 and over["step_s_while_building"] > 0
+    points = r["growth"]
+    assert [p["iter"] for p in points] == sorted(p["iter"] for p in points) and points[0]["iter"] == 0
+    for p in points:
+        assert p["gap"] == pytest.approx(p["val_loss"] - p["train_loss"])
+        assert 0 < p["longest_median"] <= p["longest_max"] <= 200

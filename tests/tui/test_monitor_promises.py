@@ -36,7 +36,7 @@ from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.seam import Pause, Resume, Snapshot, State
 from kafkarnn.tui.app import MonitorApp
 from kafkarnn.tui.screens import GenerateScreen
-from kafkarnn.tui.widgets import SamplePane
+from kafkarnn.tui.samples import SamplePane
 
 TINY = ["--model", "rnn", "--hidden", "16", "--batch", "2", "--seq-len", "8"]
 SNAPSHOTS = Path(__file__).parent / "snapshots"

@@ -23,7 +23,8 @@ from kafkarnn.train.trainer import TrainingDiverged
 from kafkarnn.tui.app import MonitorApp
 from kafkarnn.tui.monitor import start_note
 from kafkarnn.tui.screens import GenerateScreen
-from kafkarnn.tui.widgets import GeneratedPane, LossChart, SamplePane, shaded, visible
+from kafkarnn.tui.samples import GeneratedPane, SamplePane, shaded, visible
+from kafkarnn.tui.widgets import LossChart
 
 TINY = {"hidden": 16, "batch": 4, "seq_len": 16, "model": "rnn"}
 STEP_SLEEP = 0.01          # seconds added to each training step (see the module docstring)
