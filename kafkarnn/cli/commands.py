@@ -3,7 +3,7 @@ function that carries it out and returns its exit code."""
 
 from __future__ import annotations
 
-from kafkarnn.cli import inside, runs, train
+from kafkarnn.cli import inside, runs, sweep, train
 from kafkarnn.cli.options import train_options
 from kafkarnn.seam import Role
 
@@ -23,6 +23,7 @@ COMMANDS = {
     "runs": runs.cmd_runs,
     "inspect": inside.cmd_inspect,
     "score": inside.cmd_score,
+    "sweep": sweep.cmd_sweep,
 }
 
 

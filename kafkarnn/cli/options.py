@@ -17,7 +17,7 @@ from kafkarnn import __version__
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.threads import THREAD_VARS     # (imports no NumPy: threads are set first)
 
-COMMANDS = ("train", "attach", "stop", "sample", "runs", "inspect", "score")
+COMMANDS = ("train", "attach", "stop", "sample", "runs", "inspect", "score", "sweep")
 EXAMPLES = """examples:
   kafkarnn                                   train the default model on Metamorphosis (resumes)
   kafkarnn --corpus mybook.txt               any UTF-8 text file, or a folder of them
@@ -27,6 +27,7 @@ EXAMPLES = """examples:
   kafkarnn runs                              every run, and which are training now
   kafkarnn inspect --feature in_quotes       the unit that tracks quotation marks, on the text
   kafkarnn score letter.txt                  how well the latest run predicts a text
+  kafkarnn sweep cmp --model rnn,gru --max-seconds 300   a run per setting, side by side
 
 `kafkarnn COMMAND --help` tells more about each command."""
 
@@ -191,10 +192,46 @@ def build_parser() -> Parser:
                    "perplexity as JSON")
     c.add_argument("--threads", type=positive(int), help=argparse.SUPPRESS)
 
+    _sweep_parser(sub)
     r = _subparser(sub, "runs", "list the runs, and which are training now")
     r.add_argument("--data-dir", metavar="DIR", help="where runs live")
     r.add_argument("--json", action="store_true", help="a JSON list instead of a table")
     return p
+
+
+def _sweep_parser(sub) -> None:
+    w = _subparser(sub, "sweep", "train a run for every combination of settings, side by side "
+                   "(or on a Ray cluster), in the background", epilog=(
+        "examples:\n  kafkarnn sweep cmp --model rnn,lstm,gru --hidden 256,384 --max-seconds 300\n"
+        "  kafkarnn sweep cmp                  where it stands; resumes what is unfinished\n"
+        "  kafkarnn sweep big --grid grid.json --ray auto --data-dir /shared/kafkarnn\n\n"
+        "Every setting takes a comma list; the sweep is their product. Each trial is an ordinary\n"
+        "run named NAME-SETTING_VALUE-…, trained by a background process: Ctrl-C or a dropped\n"
+        "connection leaves the sweep going. See docs/sweeps.md."))
+    w.add_argument("name", metavar="NAME", help="the sweep's name (and its runs' first part)")
+    w.add_argument("--data-dir", metavar="DIR", help="where runs live (shared by every node with --ray)")
+    g = w.add_argument_group("the grid (comma lists)")
+    g.add_argument("--grid", metavar="FILE", help="settings from a JSON or TOML file: "
+                   '{"model": ["rnn", "gru"], "max_seconds": 300}')
+    for flag, dest, _, text in [("--corpus", "corpus", str, "text files or folders"),
+                                ("--preset", "preset", str, "default, seed or small"),
+                                *CONFIG_OPTIONS, ("--max-iters", "max_iters", int, "iteration limits"),
+                                ("--max-seconds", "max_seconds", float, "training-time budgets")]:
+        g.add_argument(flag, dest="grid_" + dest, metavar="LIST", help=text)
+    g = w.add_argument_group("how it runs")
+    g.add_argument("--threads", type=positive(int), metavar="N", help="BLAS threads per trial (1)")
+    g.add_argument("--parallel", type=positive(int), metavar="N",
+                   help="trials side by side (default: cores // threads)")
+    g.add_argument("--ray", metavar="ADDRESS", help="run each trial as a Ray task on the cluster "
+                   "at HOST:PORT (or auto)")
+    g.add_argument("--save-every", type=positive(float), default=60.0, metavar="S",
+                   help="seconds between each trial's checkpoints (60)")
+    g.add_argument("--eval-every", type=positive(float), default=30.0, metavar="S",
+                   help="seconds between each trial's validation passes (30)")
+    how = g.add_mutually_exclusive_group()
+    how.add_argument("--detach", action="store_true", help="start it and return at once")
+    how.add_argument("--stop", action="store_true", help="ask every trial to save, and end the sweep")
+    how.add_argument("--coordinate", action="store_true", help=argparse.SUPPRESS)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
