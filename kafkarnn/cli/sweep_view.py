@@ -15,6 +15,7 @@ from kafkarnn.sweep.folder import TrialStatus
 from kafkarnn.sweep.table import Row, counts, rows, seconds_left
 
 REFRESH_S = 1.0
+POLL_S = 0.1                 # how soon the view sees that the coordinator ended
 LINE_EVERY_S = 10.0          # without a terminal: a progress line this often, or on a change
 
 
@@ -116,20 +117,21 @@ def _keys():
 
 def _lines(folder) -> None:
     """A line every LINE_EVERY_S seconds, or when a trial starts or ends (readable in a log)."""
-    said, last = None, 0.0
+    said, last, looked = None, 0.0, 0.0
     while True:
         running = folder.coordinator() is not None
-        table, state = rows(folder)
-        now = counts(table)
-        if now != said or time.monotonic() - last > LINE_EVERY_S or not running:
-            live = "; ".join(f"{r.trial.run} it {r.iteration} loss {_fmt(r.loss, '.3f')}"
-                             for r in table if r.status == TrialStatus.RUNNING)
-            print(f"{time.strftime('%H:%M:%S')} {_summary(folder.name, table, state)}"
-                  f"{' · ' + live if live else ''}", flush=True)
-            said, last = now, time.monotonic()
+        if time.monotonic() - looked >= REFRESH_S or not running:
+            table, state = rows(folder)
+            looked, now = time.monotonic(), counts(table)
+            if now != said or looked - last > LINE_EVERY_S or not running:
+                live = "; ".join(f"{r.trial.run} it {r.iteration} loss {_fmt(r.loss, '.3f')}"
+                                 for r in table if r.status == TrialStatus.RUNNING)
+                print(f"{time.strftime('%H:%M:%S')} {_summary(folder.name, table, state)}"
+                      f"{' · ' + live if live else ''}", flush=True)
+                said, last = now, looked
         if not running:
             return
-        time.sleep(REFRESH_S)
+        time.sleep(POLL_S)
 
 
 def print_comparison(name: str, table: list[Row]) -> None:

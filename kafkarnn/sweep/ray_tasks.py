@@ -34,9 +34,12 @@ def import_ray():
 
 
 def check_address(address: str) -> None:
-    """Refuse at once an address whose head does not answer (Ray itself would wait a minute)."""
-    import_ray()
+    """Refuse at once an address whose head does not answer (Ray itself would wait a minute);
+    `auto` is tried for real (Ray finds the cluster this machine belongs to)."""
+    ray = import_ray()
     if address == "auto":
+        connect(address)
+        ray.shutdown()
         return
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
@@ -48,7 +51,8 @@ def check_address(address: str) -> None:
 
 
 def connect(address: str):
-    check_address(address)
+    if address != "auto":
+        check_address(address)
     ray = import_ray()
     try:
         ray.init(address=address, logging_level="warning", log_to_driver=False)

@@ -1,0 +1,125 @@
+"""Sweeps with real processes: a coordinator in the background, trainers side by side, a stop
+and a resume that end exactly like a sweep never interrupted, a time budget that survives an
+interruption, and a view that Ctrl-C leaves while the sweep goes on."""
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from kafkarnn.runs.checkpoint import load_checkpoint
+from kafkarnn.runs.folder import Run
+from kafkarnn.sweep.folder import SweepFolder
+
+TINY = ["--hidden", "8", "--batch", "2", "--seq-len", "8"]
+# steps of a few ms, so that a stop lands in the middle of a trial
+SLOW = ["--hidden", "64", "--batch", "4", "--seq-len", "32", "--save-every", "1000"]
+
+
+def kafkarnn(*args, home, timeout: float = 90, **kw):
+    env = dict(os.environ, KAFKARNN_HOME=str(home))
+    return subprocess.run([sys.executable, "-m", "kafkarnn", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=env, **kw)
+
+
+def until(predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def params(home, name):
+    arrays, meta = load_checkpoint(Run(home, name).checkpoint_path)
+    return {k: v for k, v in arrays.items() if k.startswith("param/")}, meta
+
+
+def same(a, b) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def states(home, name):
+    return {k: v["status"] for k, v in SweepFolder(home, name).read_state()["trials"].items()}
+
+
+def test_a_sweep_trains_every_point_and_compares_them(home, book):
+    done = kafkarnn("sweep", "s", "--corpus", book, *TINY, "--model", "rnn,gru", "--max-iters",
+                    "30", "--save-every", "1", home=home)
+    assert done.returncode == 0, done.stderr
+    assert "best validation loss first" in done.stdout and "s-model_gru" in done.stdout
+    assert "sweep s: 2 done" in done.stdout                      # the progress lines of a log
+    assert states(home, "s") == {"s-model_rnn": "done", "s-model_gru": "done"}
+    for name in ("s-model_rnn", "s-model_gru"):
+        run = Run(home, name)
+        assert run.read_config()["model"] == name[-3:] and params(home, name)[1]["iteration"] == 30
+        assert stat.S_IMODE(os.stat(run.checkpoint_path).st_mode) == 0o600
+    folder = SweepFolder(home, "s")
+    for path in (folder.plan_path, folder.state_path, folder.log_path):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    listed = json.loads(kafkarnn("runs", "--json", home=home).stdout)
+    assert {r["name"] for r in listed} == {"s-model_rnn", "s-model_gru"}
+    again = kafkarnn("sweep", "s", home=home)                    # done: only the comparison
+    assert again.returncode == 0 and "s-model_rnn" in again.stdout
+    assert params(home, "s-model_rnn")[1]["iteration"] == 30
+
+
+def test_a_stopped_sweep_resumes_and_ends_as_if_never_stopped(home, book):
+    grid = ["--corpus", book, *SLOW, "--model", "rnn,gru", "--max-iters", "1000", "--threads", "1"]
+    whole = kafkarnn("sweep", "whole", *grid, home=home)
+    assert whole.returncode == 0, whole.stderr
+    started = kafkarnn("sweep", "cut", *grid, "--detach", home=home)
+    assert started.returncode == 0 and "runs in the background" in started.stderr
+    until(lambda: Run(home, "cut-model_gru").holder() is not None)
+    time.sleep(0.5)
+    stopped = kafkarnn("sweep", "cut", "--stop", home=home)
+    assert stopped.returncode == 0 and "stopped sweep cut" in stopped.stderr, stopped.stderr
+    assert SweepFolder(home, "cut").coordinator() is None
+    cut_at = [params(home, n)[1]["iteration"] for n in ("cut-model_rnn", "cut-model_gru")]
+    assert min(cut_at) < 1000, "the stop came too late to interrupt anything"
+    assert "waiting" in states(home, "cut").values()
+    resumed = kafkarnn("sweep", "cut", home=home)
+    assert resumed.returncode == 0, resumed.stderr
+    for model in ("rnn", "gru"):
+        assert same(params(home, f"cut-model_{model}")[0], params(home, f"whole-model_{model}")[0])
+        assert params(home, f"cut-model_{model}")[1]["iteration"] == 1000
+
+
+def test_an_interrupted_time_budget_is_respected(home, book):
+    budget = 3.0
+    kafkarnn("sweep", "t", "--corpus", book, *SLOW, "--model", "rnn", "--max-seconds", budget,
+             "--detach", home=home)
+    until(lambda: Run(home, "t").holder() is not None)
+    time.sleep(1.5)
+    assert kafkarnn("sweep", "t", "--stop", home=home).returncode == 0
+    spent = params(home, "t")[1]["elapsed_s"]
+    assert 0 < spent < budget
+    assert kafkarnn("sweep", "t", home=home).returncode == 0
+    final = params(home, "t")[1]["elapsed_s"]
+    assert budget <= final < budget + 0.5        # a resume with the whole budget again: ~4.5
+
+
+def test_ctrl_c_leaves_the_view_and_the_sweep_goes_on(home, book):
+    env = dict(os.environ, KAFKARNN_HOME=str(home))
+    view = subprocess.Popen([sys.executable, "-m", "kafkarnn", "sweep", "v", "--corpus", str(book),
+                             *SLOW, "--max-iters", "100000"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        until(lambda: Run(home, "v").holder() is not None)
+        view.send_signal(signal.SIGINT)
+        out, err = view.communicate(timeout=30)
+    finally:
+        view.kill()
+    assert view.returncode == 0 and "goes on in the background" in err, err
+    assert "kafkarnn sweep v --stop" in err
+    pid = SweepFolder(home, "v").coordinator()
+    assert pid and Run(home, "v").holder() is not None          # still training
+    stopped = kafkarnn("sweep", "v", "--stop", home=home)
+    assert stopped.returncode == 0 and Run(home, "v").holder() is None
+    assert states(home, "v") == {"v": "waiting"}
