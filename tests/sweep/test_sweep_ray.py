@@ -1,0 +1,66 @@
+"""A sweep on a Ray cluster: a local Ray head on 127.0.0.1, started here and stopped at the
+end; the same small grid gives runs bit-identical to the local sweep's. Skipped without Ray."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from test_sweep_processes import TINY, kafkarnn, params, same, states
+
+pytest.importorskip("ray")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head(tmp_path):
+    """`ray start --head --block` as our own process group, killed at the end (never `ray stop`,
+    which would end every Ray of this machine)."""
+    port = free_port()
+    ray = os.path.join(os.path.dirname(sys.executable), "ray")
+    head = subprocess.Popen([ray, "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+                             "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
+                             "--disable-usage-stats"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.monotonic() < deadline, "no Ray head"
+                time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(head.pid, signal.SIGINT)          # `ray start --block` ends its cluster on ^C
+        try:
+            head.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(head.pid, signal.SIGKILL)      # whatever of the group is left
+        except ProcessLookupError:
+            pass
+        head.wait()
+
+
+def test_a_ray_sweep_gives_the_local_sweeps_runs_bit_for_bit(home, book, ray_head):
+    grid = ["--corpus", book, *TINY, "--model", "rnn,gru", "--max-iters", "40", "--threads", "1"]
+    local = kafkarnn("sweep", "here", *grid, home=home)
+    assert local.returncode == 0, local.stderr
+    remote = kafkarnn("sweep", "there", *grid, "--ray", ray_head, home=home, timeout=180)
+    assert remote.returncode == 0, remote.stderr
+    assert f"Ray {ray_head}" in (home / "sweeps" / "there" / "coordinator.log").read_text()
+    assert states(home, "there") == {"there-model_rnn": "done", "there-model_gru": "done"}
+    for model in ("rnn", "gru"):
+        here, there = params(home, f"here-model_{model}"), params(home, f"there-model_{model}")
+        assert there[1]["iteration"] == 40 and same(here[0], there[0])
