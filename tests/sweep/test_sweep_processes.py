@@ -123,3 +123,26 @@ def test_ctrl_c_leaves_the_view_and_the_sweep_goes_on(home, book):
     stopped = kafkarnn("sweep", "v", "--stop", home=home)
     assert stopped.returncode == 0 and Run(home, "v").holder() is None
     assert states(home, "v") == {"v": "waiting"}
+
+
+def test_a_dropped_connection_or_q_leaves_the_live_view_not_the_sweep(home, book, terminals):
+    from terminal import Terminal
+    grid = ["--corpus", book, *SLOW, "--model", "rnn,gru", "--max-iters", "100000"]
+    first = Terminal("sweep", "d", *grid, home=home, size=(140, 30))
+    terminals.append(first)
+    until(lambda: "Ctrl-C or q leaves the view" in first.text() and "running" in first.text())
+    assert "d-model_gru" in first.text()
+    first.hang_up()                                          # the connection drops
+    first.wait()
+    time.sleep(0.5)
+    assert SweepFolder(home, "d").coordinator() is not None
+    assert states(home, "d") == {"d-model_rnn": "running", "d-model_gru": "running"}
+    second = Terminal("sweep", "d", home=home, size=(140, 30))  # the same command: the view again
+    terminals.append(second)
+    until(lambda: "Ctrl-C or q leaves the view" in second.text())
+    second.type("q")
+    assert second.wait() == 0
+    assert "goes on in the background" in second.text()
+    assert Run(home, "d-model_rnn").holder() is not None
+    assert kafkarnn("sweep", "d", "--stop", home=home).returncode == 0
+    assert states(home, "d") == {"d-model_rnn": "waiting", "d-model_gru": "waiting"}
