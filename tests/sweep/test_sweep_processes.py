@@ -11,6 +11,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.runs.folder import Run
@@ -19,6 +20,22 @@ from kafkarnn.sweep.folder import SweepFolder
 TINY = ["--hidden", "8", "--batch", "2", "--seq-len", "8"]
 # steps of a few ms, so that a stop lands in the middle of a trial
 SLOW = ["--hidden", "64", "--batch", "4", "--seq-len", "32", "--save-every", "1000"]
+
+
+@pytest.fixture(autouse=True)
+def no_sweep_left(home):
+    """Whatever a test leaves running (a failed one, say) is asked to end: the coordinators of
+    its sweeps (which stop their trainers), then any trainer still holding one of its runs."""
+    yield
+    for folder in (home / "sweeps").glob("*"):
+        pid = SweepFolder(home, folder.name).coordinator()
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            until(lambda: SweepFolder(home, folder.name).coordinator() is None)
+    for folder in (home / "runs").glob("*"):
+        holder = Run(home, folder.name).holder()
+        if holder is not None and holder.pid:
+            os.kill(holder.pid, signal.SIGTERM)
 
 
 def kafkarnn(*args, home, timeout: float = 90, **kw):
@@ -146,3 +163,16 @@ def test_a_dropped_connection_or_q_leaves_the_live_view_not_the_sweep(home, book
     assert Run(home, "d-model_rnn").holder() is not None
     assert kafkarnn("sweep", "d", "--stop", home=home).returncode == 0
     assert states(home, "d") == {"d-model_rnn": "waiting", "d-model_gru": "waiting"}
+
+
+def test_a_trial_stopped_by_hand_waits_for_the_next_sweep_command(home, book):
+    kafkarnn("sweep", "k", "--corpus", book, *SLOW, "--max-iters", "100000", "--detach", home=home)
+    until(lambda: Run(home, "k").holder() is not None)
+    assert kafkarnn("stop", "--run", "k", home=home).returncode == 0
+    until(lambda: SweepFolder(home, "k").coordinator() is None)   # nothing left to train
+    assert states(home, "k") == {"k": "stopped"}
+    shown = kafkarnn("sweep", "k", "--detach", home=home)          # resumes it
+    assert shown.returncode == 0
+    until(lambda: Run(home, "k").holder() is not None)
+    assert kafkarnn("sweep", "k", "--stop", home=home).returncode == 0
+    assert states(home, "k") == {"k": "waiting"}

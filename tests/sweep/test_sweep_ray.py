@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from test_sweep_processes import TINY, kafkarnn, params, same, states
+from test_sweep_processes import TINY, kafkarnn, no_sweep_left, params, same, states  # noqa: F401
 
 pytest.importorskip("ray")
 
