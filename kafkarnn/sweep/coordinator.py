@@ -138,13 +138,13 @@ class Coordinator:
             if len(self.running) >= self.slots:
                 break
             run = self._run(trial)
+            if reached(trial, run):               # (a monitor that took it over may train on)
+                self._set(trial, TrialStatus.DONE)
+                changed = True
+                continue
             if run.holder() is not None:          # someone else trains it: wait for them
                 changed |= self.records[trial.run]["status"] != TrialStatus.ELSEWHERE.value
                 self._set(trial, TrialStatus.ELSEWHERE)
-                continue
-            if reached(trial, run):
-                self._set(trial, TrialStatus.DONE)
-                changed = True
                 continue
             run.create()
             argv = trial_argv(trial, run, threads=self.threads, **self.intervals)

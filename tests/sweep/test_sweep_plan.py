@@ -138,3 +138,12 @@ def test_an_unreachable_ray_address_is_refused(home, book, capsys):
                                                                       "127.0.0.1:1")
     assert "HOST:PORT" in refused(capsys, "s", *grid, "--ray", "nowhere")
     assert not (home / "sweeps").exists() and not (home / "runs").exists()
+
+
+def test_the_sweep_package_imports_no_ui_and_no_ray():
+    import subprocess
+    from pathlib import Path
+    code = ("import sys, kafkarnn.sweep.plan, kafkarnn.sweep.folder, kafkarnn.sweep.coordinator, "
+            "kafkarnn.sweep.table, kafkarnn.sweep.ray_tasks, kafkarnn.cli.sweep; "
+            "bad = [m for m in ('textual', 'rich', 'ray') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

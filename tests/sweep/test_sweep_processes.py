@@ -88,24 +88,24 @@ def test_a_sweep_trains_every_point_and_compares_them(home, book):
 
 
 def test_a_stopped_sweep_resumes_and_ends_as_if_never_stopped(home, book):
-    grid = ["--corpus", book, *SLOW, "--model", "rnn,gru", "--max-iters", "1000", "--threads", "1"]
+    grid = ["--corpus", book, *SLOW, "--model", "rnn,gru", "--max-iters", "500", "--threads", "1"]
     whole = kafkarnn("sweep", "whole", *grid, home=home)
     assert whole.returncode == 0, whole.stderr
     started = kafkarnn("sweep", "cut", *grid, "--detach", home=home)
     assert started.returncode == 0 and "runs in the background" in started.stderr
     until(lambda: Run(home, "cut-model_gru").holder() is not None)
-    time.sleep(0.5)
+    time.sleep(0.3)
     stopped = kafkarnn("sweep", "cut", "--stop", home=home)
     assert stopped.returncode == 0 and "stopped sweep cut" in stopped.stderr, stopped.stderr
     assert SweepFolder(home, "cut").coordinator() is None
     cut_at = [params(home, n)[1]["iteration"] for n in ("cut-model_rnn", "cut-model_gru")]
-    assert min(cut_at) < 1000, "the stop came too late to interrupt anything"
+    assert min(cut_at) < 500, "the stop came too late to interrupt anything"
     assert "waiting" in states(home, "cut").values()
     resumed = kafkarnn("sweep", "cut", home=home)
     assert resumed.returncode == 0, resumed.stderr
     for model in ("rnn", "gru"):
         assert same(params(home, f"cut-model_{model}")[0], params(home, f"whole-model_{model}")[0])
-        assert params(home, f"cut-model_{model}")[1]["iteration"] == 1000
+        assert params(home, f"cut-model_{model}")[1]["iteration"] == 500
 
 
 def test_an_interrupted_time_budget_is_respected(home, book):
