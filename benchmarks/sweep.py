@@ -5,11 +5,12 @@
 The same grid of four small trials (`--preset small --model rnn,gru --hidden 128,256`, each
 with a training-time budget of --seconds) is swept three times, in fresh data folders: one
 trial at a time with one BLAS thread, one at a time with --parallel threads, and --parallel
-trials side by side with one thread each. For each: the wall time of `kafkarnn sweep` from start to its comparison table, the
-sum of the trials' training time (their checkpoints' elapsed_s), the characters they trained
-on per second of wall time, all trials together, and the share of the slots' time not spent
-training: 1 − Σ training time / (wall time × slots), i.e. start-up of each trainer (Python,
-NumPy, corpus, model), its last validation and save, and the coordinator's hand-offs.
+trials side by side with one thread each. For each: the wall time of `kafkarnn sweep` from
+start to its comparison table, the sum of the trials' training time (their checkpoints'
+elapsed_s), the characters they trained on per second of wall time, all trials together, and
+the share of the slots' time not spent training: 1 − Σ training time / (wall time × slots),
+i.e. start-up of each trainer (Python, NumPy, corpus, model), its last validation and save,
+and the coordinator's hand-offs.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def main() -> None:
     results = [sweep_once(args.corpus, seconds, 1),
                sweep_once(args.corpus, seconds, 1, threads=args.parallel),
                sweep_once(args.corpus, seconds, args.parallel)]
-    print(common.table(results, [("parallel", "side by side"), ("threads", "threads each"), ("wall_s", "wall s"),
+    print(common.table(results, [("parallel", "side by side"), ("threads", "threads each"),
+                                 ("wall_s", "wall s"),
                                  ("train_s_sum", "Σ training s"), ("chars_per_s_all", "chars/s, all"),
                                  ("lost_share", "share not training")]))
     for r in results:

@@ -240,5 +240,6 @@ def coordinate(folder: SweepFolder, *, slots: int, threads: int, save_every: flo
     for record in coordinator.records.values():
         counts[record["status"]] = counts.get(record["status"], 0) + 1
     said = ", ".join(f"{n} {status}" for status, n in counts.items())
-    print(f"{stamp()} kafkarnn: sweep {folder.name} {'stopped' if coordinator.stopping else 'ended'}: {said}", flush=True)
+    how = "stopped" if coordinator.stopping else "ended"
+    print(f"{stamp()} kafkarnn: sweep {folder.name} {how}: {said}", flush=True)
     return 0

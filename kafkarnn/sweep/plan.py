@@ -189,7 +189,9 @@ def _run_name(sweep: str, differs: dict) -> str:
     """NAME-model_lstm-hidden_256: the sweep, then each differing setting and its value."""
     parts = [sweep]
     for key, value in differs.items():
-        shown = Path(value).stem if key == "corpus" else (f"{value:g}" if isinstance(value, float) else str(value))
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        if key == "corpus":
+            shown = Path(value).stem
         shown = "".join(c if c.isalnum() or c in "._" else "-" for c in shown) or "x"
         parts.append(f"{key.replace('_', '-')}_{shown}")
     return "-".join(parts)

@@ -57,7 +57,8 @@ def connect(address: str):
     try:
         ray.init(address=address, logging_level="warning", log_to_driver=False)
     except Exception as e:                      # Ray raises ConnectionError, RuntimeError, ...
-        raise KafkarnnError(f"cannot join the Ray cluster at {address} ({' '.join(str(e).split())[:200]})") from None
+        said = " ".join(str(e).split())[:200]
+        raise KafkarnnError(f"cannot join the Ray cluster at {address} ({said})") from None
     return ray
 
 
