@@ -68,14 +68,15 @@ def _left(table: list[Row], state: dict) -> str:
 
 def _summary(name: str, table: list[Row], state: dict) -> str:
     said = ", ".join(f"{n} {s}" for s, n in counts(table).items())
-    return f"sweep {name}: {said} · {_left(table, state)}"
+    going = any(r.status in (TrialStatus.WAITING, TrialStatus.RUNNING) for r in table)
+    return f"sweep {name}: {said}" + (f" · {_left(table, state)}" if going else "")
 
 
 def _render(folder):
     from rich.table import Table
     table, state = rows(folder)
     keys = list(table[0].trial.differs) if table else []
-    t = Table(title=_summary(folder.name, table, state), title_justify="left", pad_edge=False,
+    t = Table(title=_summary(folder.name, table, state), title_justify="left",
               caption="Ctrl-C or q leaves the view; the sweep goes on", caption_justify="left")
     for col in ("trial", *keys, "status", "iter", "loss", "best val", "chars/s", "trained"):
         t.add_column(col.replace("_", "-"), justify="left" if col in ("trial", "status") else "right")
