@@ -124,7 +124,7 @@ def _lines(folder) -> None:
         if time.monotonic() - looked >= REFRESH_S or not running:
             table, state = rows(folder)
             looked, now = time.monotonic(), counts(table)
-            if now != said or looked - last > LINE_EVERY_S or not running:
+            if now != said or looked - last > LINE_EVERY_S:
                 live = "; ".join(f"{r.trial.run} it {r.iteration} loss {_fmt(r.loss, '.3f')}"
                                  for r in table if r.status == TrialStatus.RUNNING)
                 print(f"{time.strftime('%H:%M:%S')} {_summary(folder.name, table, state)}"
