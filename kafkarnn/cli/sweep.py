@@ -56,12 +56,15 @@ def cmd_sweep(args) -> int:
     from kafkarnn.sweep.folder import SweepFolder
     data_dir = resolve_data_dir(args.data_dir)
     folder = SweepFolder(data_dir, args.name)
+    given_how = any(v is not None for v in (args.threads, args.parallel, args.ray))
+    if not args.stop:
+        remember_how(folder, args)
     threads = args.threads or 1
     if args.coordinate:
         from kafkarnn.sweep.coordinator import coordinate
         slots = args.parallel or max(1, (os.cpu_count() or 1) // threads)
         return coordinate(folder, slots=slots, threads=threads, save_every=args.save_every,
-                          eval_every=args.eval_every, ray=args.ray)
+                          eval_every=args.eval_every, ray=args.ray, parallel=args.parallel)
     if args.stop:
         return stop_sweep(folder)
     plan = the_plan(folder, args)
@@ -75,7 +78,7 @@ def cmd_sweep(args) -> int:
         if not folder.exists():
             folder.write_plan(plan)
         pid = start_coordinator(folder, args)
-    elif args.ray or args.threads or args.parallel:
+    elif given_how:
         eprint(f"kafkarnn: sweep {folder.name} is running already (process {pid}); its "
                "--threads, --parallel and --ray stay as they were started")
     if args.detach:
@@ -85,6 +88,15 @@ def cmd_sweep(args) -> int:
         return 0
     from kafkarnn.cli.sweep_view import watch
     return watch(folder)
+
+
+def remember_how(folder, args) -> None:
+    """--threads, --parallel and --ray not given: as the sweep's last coordinator ran (a Ray
+    sweep resumes on Ray, and a trial's BLAS threads stay what its trajectory was made with)."""
+    state = folder.read_state()
+    for key, kind in (("threads", int), ("parallel", int), ("ray", str)):
+        if getattr(args, key) is None and isinstance(state.get(key), kind):
+            setattr(args, key, state[key])
 
 
 def coordinator_argv(folder, args) -> list[str]:

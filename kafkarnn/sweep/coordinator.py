@@ -86,7 +86,8 @@ def trial_argv(trial: Trial, run: Run, *, threads: int, save_every: float, eval_
 
 class Coordinator:
     def __init__(self, folder: SweepFolder, trials, *, slots: int, threads: int,
-                 save_every: float = 60.0, eval_every: float = 30.0, ray: str | None = None):
+                 save_every: float = 60.0, eval_every: float = 30.0, ray: str | None = None,
+                 parallel: int | None = None):
         self.folder, self.trials = folder, trials
         self.slots, self.threads, self.ray = slots, threads, ray
         self.intervals = {"save_every": save_every, "eval_every": eval_every}
@@ -96,7 +97,8 @@ class Coordinator:
         self.records = {t.run: {"status": TrialStatus.WAITING.value, "starts": 0, "wall_s": 0.0}
                         | _numbers(previous.get(t.run)) for t in trials}
         self.state = {"pid": os.getpid(), "started": time.time(), "ended": None, "slots": slots,
-                      "threads": threads, "ray": ray, "error": None, "trials": self.records}
+                      "threads": threads, "parallel": parallel, "ray": ray, "error": None,
+                      "trials": self.records}
 
     def run(self, launcher) -> None:
         """Train every trial to its limit, or until SIGTERM; state.json says where each stands."""
@@ -181,6 +183,7 @@ class Coordinator:
             self._set(trial, TrialStatus.WAITING if self.stopping else TrialStatus.STOPPED)
 
     def _stop_all(self, launcher) -> None:
+        self.stopping = self.stopping or bool(self.running)   # (an exception): they resume later
         for handle, _ in self.running.values():
             launcher.stop(handle)
         deadline = time.monotonic() + STOP_TIMEOUT_S
@@ -204,21 +207,26 @@ def _numbers(record) -> dict:
 
 
 def coordinate(folder: SweepFolder, *, slots: int, threads: int, save_every: float,
-               eval_every: float, ray: str | None) -> int:
+               eval_every: float, ray: str | None, parallel: int | None = None) -> int:
     """The coordinator process's life: lock, train the trials, say how it ended (exit code)."""
     stamp = lambda: time.strftime("%Y-%m-%d %H:%M:%S")       # noqa: E731
     lock = folder.lock()                                     # SweepBusy: another one runs it
     coordinator = Coordinator(folder, folder.read_plan().trials(), slots=slots, threads=threads,
-                              save_every=save_every, eval_every=eval_every, ray=ray)
+                              save_every=save_every, eval_every=eval_every, ray=ray,
+                              parallel=parallel)
 
     def ask_to_stop(signum, frame):
         coordinator.stopping = True
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, ask_to_stop)
+
+    def listen() -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, ask_to_stop)
+    listen()
     try:
         if ray:
             from kafkarnn.sweep.ray_tasks import RayTrials
             launcher = RayTrials(ray, threads, folder.path / "stop")
+            listen()                              # ray.init put in its own handlers, which exit
         else:
             launcher = LocalTrials(slots)
         coordinator.slots = coordinator.state["slots"] = launcher.slots

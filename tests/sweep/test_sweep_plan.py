@@ -147,3 +147,14 @@ def test_the_sweep_package_imports_no_ui_and_no_ray():
             "kafkarnn.sweep.table, kafkarnn.sweep.ray_tasks, kafkarnn.cli.sweep; "
             "bad = [m for m in ('textual', 'rich', 'ray') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_a_resumed_sweep_runs_as_it_was_started_unless_told_otherwise(tmp_path):
+    import argparse
+    from kafkarnn.cli.sweep import remember_how
+    folder = SweepFolder(tmp_path, "s")
+    folder.create()
+    folder.write_state({"threads": 2, "parallel": None, "ray": "head:6379", "trials": {}})
+    args = argparse.Namespace(threads=None, parallel=3, ray=None)
+    remember_how(folder, args)
+    assert (args.threads, args.parallel, args.ray) == (2, 3, "head:6379")
