@@ -64,3 +64,22 @@ def test_a_ray_sweep_gives_the_local_sweeps_runs_bit_for_bit(home, book, ray_hea
     for model in ("rnn", "gru"):
         here, there = params(home, f"here-model_{model}"), params(home, f"there-model_{model}")
         assert there[1]["iteration"] == 40 and same(here[0], there[0])
+
+
+def test_a_ray_sweep_stops_every_trial_saved_and_resumes_on_ray(home, book, ray_head):
+    from test_sweep_processes import SLOW, until
+    from kafkarnn.runs.folder import Run
+    grid = ["--corpus", book, *SLOW, "--model", "rnn,gru", "--max-iters", "100000"]
+    assert kafkarnn("sweep", "r", *grid, "--ray", ray_head, "--detach", home=home).returncode == 0
+    until(lambda: all(Run(home, f"r-model_{m}").holder() for m in ("rnn", "gru")))
+    stopped = kafkarnn("sweep", "r", "--stop", home=home)
+    assert stopped.returncode == 0, stopped.stderr
+    assert states(home, "r") == {"r-model_rnn": "waiting", "r-model_gru": "waiting"}
+    said = (home / "sweeps" / "r" / "coordinator.log").read_text()
+    assert "sweep r stopped: 2 waiting" in said and "Traceback" not in said
+    assert all(params(home, f"r-model_{m}")[1]["iteration"] > 0 for m in ("rnn", "gru"))
+    assert kafkarnn("sweep", "r", "--detach", home=home).returncode == 0     # no --ray: as before
+    until(lambda: all(Run(home, f"r-model_{m}").holder() for m in ("rnn", "gru")))
+    log = (home / "sweeps" / "r" / "coordinator.log").read_text()
+    assert log.count(f"Ray {ray_head}") == 2
+    assert kafkarnn("sweep", "r", "--stop", home=home).returncode == 0
