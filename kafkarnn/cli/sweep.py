@@ -123,9 +123,12 @@ def start_coordinator(folder, args) -> int:
         os.close(fd)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if folder.coordinator() == proc.pid:
+        holder = folder.coordinator()
+        if holder == proc.pid:
             return proc.pid
         code = proc.poll()
+        if code is not None and holder:           # another `kafkarnn sweep` started it first
+            return holder
         if code == 0:                             # it found nothing to do, and ended at once
             return proc.pid
         if code is not None:
