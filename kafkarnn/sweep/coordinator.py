@@ -52,11 +52,13 @@ class LocalTrials:
 
 
 def progress(run: Run) -> tuple[int, float]:
-    """(iteration, seconds of training) of the run's checkpoint; (0, 0) before its first."""
-    if not run.checkpoint_path.exists():
+    """(iteration, seconds of training) of the run's checkpoint; (0, 0) before its first, or
+    when it cannot be read (its trainer then refuses it, and the trial fails with that line)."""
+    try:
+        _, meta = load_checkpoint(run.checkpoint_path)
+        return int(meta.get("iteration", 0)), float(meta.get("elapsed_s", 0.0))
+    except (KafkarnnError, TypeError, ValueError):
         return 0, 0.0
-    _, meta = load_checkpoint(run.checkpoint_path)
-    return int(meta.get("iteration", 0)), float(meta.get("elapsed_s", 0.0))
 
 
 def reached(trial: Trial, run: Run) -> bool:
@@ -103,7 +105,8 @@ class Coordinator:
     def run(self, launcher) -> None:
         """Train every trial to its limit, or until SIGTERM; state.json says where each stands."""
         for trial in self.trials:                 # a trial stopped by hand resumes with the sweep
-            self._set(trial, TrialStatus.DONE if reached(trial, self._run(trial)) else TrialStatus.WAITING)
+            done = reached(trial, self._run(trial))
+            self._set(trial, TrialStatus.DONE if done else TrialStatus.WAITING)
         written = 0.0
         try:
             while True:

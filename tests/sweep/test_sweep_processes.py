@@ -176,3 +176,17 @@ def test_a_trial_stopped_by_hand_waits_for_the_next_sweep_command(home, book):
     until(lambda: Run(home, "k").holder() is not None)
     assert kafkarnn("sweep", "k", "--stop", home=home).returncode == 0
     assert states(home, "k") == {"k": "waiting"}
+
+
+def test_a_damaged_checkpoint_fails_its_trial_alone_and_is_left_as_it_is(home, book):
+    grid = ["--corpus", book, *TINY, "--model", "rnn,gru", "--max-iters", "10"]
+    assert kafkarnn("sweep", "f", *grid, home=home).returncode == 0
+    damaged = Run(home, "f-model_rnn").checkpoint_path
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    kept = Run(home, "f-model_gru").checkpoint_path.read_bytes()
+    again = kafkarnn("sweep", "f", home=home)
+    assert again.returncode == 2
+    assert again.stderr.splitlines()[-1].startswith("kafkarnn: error: sweep f: 1 trial(s) failed: f-model_rnn")
+    assert states(home, "f") == {"f-model_rnn": "failed", "f-model_gru": "done"}
+    assert "corrupt" in SweepFolder(home, "f").read_state()["trials"]["f-model_rnn"]["error"]
+    assert len(damaged.read_bytes()) == 100 and Run(home, "f-model_gru").checkpoint_path.read_bytes() == kept
