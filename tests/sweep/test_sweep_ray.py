@@ -20,8 +20,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def ray_head(tmp_path):
+@pytest.fixture(scope="module")
+def ray_head():
     """`ray start --head --block` as our own process group, killed at the end (never `ray stop`,
     which would end every Ray of this machine)."""
     port = free_port()
@@ -66,6 +66,7 @@ def test_a_ray_sweep_gives_the_local_sweeps_runs_bit_for_bit(home, book, ray_hea
         assert there[1]["iteration"] == 40 and same(here[0], there[0])
 
 
+@pytest.mark.slow
 def test_a_ray_sweep_stops_every_trial_saved_and_resumes_on_ray(home, book, ray_head):
     from test_sweep_processes import SLOW, until
     from kafkarnn.runs.folder import Run
