@@ -11,6 +11,7 @@ layer fails here until someone decides where it goes.
   train                      engine, runs, seam (never inspect, cli or tui)
   inspect                    engine, train, runs, seam
   pictures                   Rich: drawings both front ends print (of what inspect found)
+  sweep                      grids of ordinary runs (engine, runs, train, inspect; Ray if asked)
   cli, tui                   everything below; never each other; Textual in tui only
   main, __main__             the program: both front ends (and the thread policy, first)
 """
@@ -36,7 +37,8 @@ LAYERS = {
     "kafkarnn.train": ({"engine", "runs", "train"}, {"numpy", "threadpoolctl", "pydivsufsort"}),
     "kafkarnn.inspect": ({"engine", "runs", "train", "inspect"}, {"numpy"}),
     "kafkarnn.pictures": (BELOW | {"pictures"}, {"rich"}),    # draws what inspect found
-    "kafkarnn.cli": (BELOW | {"cli", "pictures"}, {"numpy", "rich"}),
+    "kafkarnn.sweep": (BELOW | {"sweep"}, {"numpy", "ray"}),          # runs of runs, above train
+    "kafkarnn.cli": (BELOW | {"cli", "pictures", "sweep"}, {"numpy", "rich"}),
     "kafkarnn.tui": (BELOW | {"tui", "pictures"}, {"numpy", "rich", "textual"}),
     "kafkarnn.main": (BELOW | {"cli", "tui"}, set()),
     "kafkarnn.__main__": ({"main"}, set()),

@@ -3,7 +3,7 @@ function that carries it out and returns its exit code."""
 
 from __future__ import annotations
 
-from kafkarnn.cli import baseline, compare, inside, runs, train
+from kafkarnn.cli import baseline, compare, inside, runs, sweep, train
 from kafkarnn.cli.options import train_options
 from kafkarnn.seam import Role
 
@@ -25,6 +25,7 @@ COMMANDS = {
     "score": inside.cmd_score,
     "baseline": baseline.cmd_baseline,
     "compare": compare.cmd_compare,
+    "sweep": sweep.cmd_sweep,
 }
 
 

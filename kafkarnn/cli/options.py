@@ -1,4 +1,5 @@
-"""The command line: its options, and the commands that need no monitor.
+"""The command line: its options (the option tables are in parsing.py, the options of the commands
+that compare runs in comparing.py), and the commands that need no monitor.
 
 `parse()` reads the arguments; `sample` and `runs` are here, training from the shell and `stop`
 in kafkarnn.cli.train, `inspect` and `score` in kafkarnn.cli.inside. The monitor is the other
@@ -9,14 +10,16 @@ Every KafkarnnError becomes one line on stderr (`kafkarnn: error: …`) with exi
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 from kafkarnn import __version__
-from kafkarnn.engine.cells import names_text     # (the names only: no NumPy either)
+from kafkarnn.cli import comparing
+from kafkarnn.cli.parsing import (CONFIG_OPTIONS, METAVARS, MODEL_OPTIONS, OPTIM_OPTIONS, Parser,  # noqa: F401
+                                  _common, _subparser, positive)
 from kafkarnn.errors import KafkarnnError
 
-COMMANDS = ("train", "attach", "stop", "sample", "runs", "inspect", "score", "baseline", "compare")
+COMMANDS = ("train", "attach", "stop", "sample", "runs", "inspect", "score", "baseline", "compare",
+            "sweep")
 EXAMPLES = """examples:
   kafkarnn                                   train the default model on Metamorphosis (resumes)
   kafkarnn --corpus mybook.txt               any UTF-8 text file, or a folder of them
@@ -28,72 +31,9 @@ EXAMPLES = """examples:
   kafkarnn score letter.txt                  how well the latest run predicts a text
   kafkarnn baseline                          what n-gram counting gets on the latest run's text
   kafkarnn compare                           the runs on the latest run's text, side by side
+  kafkarnn sweep cmp --model rnn,gru --max-seconds 300   a run per setting, side by side
 
 `kafkarnn COMMAND --help` tells more about each command."""
-
-# options that change the model or its training; None means "not given" (preset or stored value)
-MODEL_OPTIONS = [
-    ("--model", "model", str, names_text()),
-    ("--hidden", "hidden", int, "units per layer"),
-    ("--layers", "layers", int, "stacked recurrent layers"),
-    ("--dropout", "dropout", float,
-     "dropout between layers and before the output, in [0, 1) (default preset: from the text's size)"),
-    ("--weight-drop", "weight_drop", float,
-     "DropConnect on the recurrent weights, in [0, 1) (default preset: like --dropout)"),
-    ("--embed-init", "embed_init", float, "spread (std) of the first layer's input columns at start"),
-    ("--dtype", "dtype", str, "float32 or float64"),
-]
-OPTIM_OPTIONS = [
-    ("--batch", "batch", int, "parallel streams through the text (1: the seed's single stream)"),
-    ("--seq-len", "seq_len", int, "characters per truncated-BPTT step"),
-    ("--optimizer", "optimizer", str, "adagrad, adam or sfadamw (schedule-free AdamW: no decay needed)"),
-    ("--lr", "lr", float, "peak learning rate"),
-    ("--lr-min", "lr_min", float, "learning rate at the end of the cosine decay"),
-    ("--warmup-iters", "warmup_iters", int, "iterations of linear warmup"),
-    ("--decay-iters", "decay_iters", int,
-     "iterations of cosine decay, 0: a constant rate (default preset: four passes, ≥ 1000)"),
-    ("--decay-start", "decay_start", int,
-     "iteration the decay starts at, after a stable stretch at --lr (0: right after warmup)"),
-    ("--weight-decay", "weight_decay", float, "decoupled weight decay on the matrices (adam, sfadamw)"),
-    ("--average", "average", str,
-     "none, or ema: validate, save and sample a moving average of the weights (default preset: ema)"),
-    ("--ema-beta", "ema_beta", float, "decay of that average per step (it spans ~1/(1-X) steps)"),
-    ("--clip", "clip", float, "clip each gradient entry to ±X, the seed's 5 (0: off)"),
-    ("--clip-norm", "clip_norm", float, "clip the global gradient norm to X (0: off)"),
-    ("--seed", "seed", int, "random seed for weights, dropout and samples"),
-    ("--val-fraction", "val_fraction", float, "share of the text held out for validation (0.1)"),
-]
-CONFIG_OPTIONS = MODEL_OPTIONS + OPTIM_OPTIONS
-METAVARS = {int: "N", float: "X", str: "NAME"}
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):                      # one line, exit 2, like every other error
-        raise KafkarnnError(message)
-
-
-def positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-        return value
-    return parse
-
-
-def _subparser(sub, name: str, description: str, epilog: str = "") -> Parser:
-    return sub.add_parser(name, help=description, description=description, epilog=epilog or None,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
-def _common(p: Parser) -> None:
-    p.add_argument("--data-dir", metavar="DIR",
-                   help="where runs live (default: $KAFKARNN_HOME, else the user data folder)")
-    p.add_argument("--run", metavar="NAME", help="the run's name (default: <corpus>-<model>)")
-
 
 def _training_limits(g) -> None:
     g.add_argument("--max-iters", type=positive(int), metavar="N",
@@ -210,38 +150,7 @@ def build_parser() -> Parser:
                    "n-gram table of its text and where counting still wins (see `baseline`)")
     c.add_argument("--threads", type=positive(int), help=argparse.SUPPRESS)
 
-    b = _subparser(sub, "baseline", "what counting gets: the n-gram baseline of a run's text "
-                   "(or any text), nats and bits per character of each order", epilog=(
-        "examples:\n  kafkarnn baseline --run metamorphosis-gru\n"
-        "  kafkarnn baseline --corpus mybook.txt --json"))
-    _common(b)
-    b.add_argument("--corpus", metavar="PATH", help="a text file or folder instead of a run's corpus")
-    b.add_argument("--encoding", metavar="NAME", help="text encoding of --corpus (utf-8)")
-    b.add_argument("--val-fraction", type=float, metavar="X", help="share of --corpus held out "
-                   "for validation (0.1)")
-    b.add_argument("--json", action="store_true", help="each order's nats and bits per "
-                   "character, and the best order, as JSON")
-
-    m = _subparser(sub, "compare", "runs side by side: validation curves on one chart, speed, "
-                   "best loss, the settings that differ, a sample from each", epilog=(
-        "examples:\n  kafkarnn compare                    the runs on the latest run's text\n"
-        "  kafkarnn compare metamorphosis-gru metamorphosis-lstm --x seconds --train\n"
-        "  kafkarnn compare --json | jq '.runs[] | [.name, .best_val_loss]'\n\n"
-        "Runs with different batch sizes take steps of different sizes: compare them by\n"
-        "characters seen (the default) or seconds of training, not by iterations."))
-    m.add_argument("runs", nargs="*", metavar="RUN", help="runs to compare (default: the latest "
-                   "run and every run trained on the same text)")
-    m.add_argument("--data-dir", metavar="DIR", help="where runs live")
-    m.add_argument("--x", choices=("chars", "seconds", "iters"), default="chars",
-                   help="x-axis: characters seen (default), seconds of training, or iterations")
-    m.add_argument("--train", action="store_true", help="draw the training curves too (dim)")
-    m.add_argument("--prompt", default="", help="the text each run's sample continues")
-    m.add_argument("--length", type=positive(int), default=200, help="characters per sample (200)")
-    m.add_argument("--seed", type=int, default=0, help="the samples' random seed (0)")
-    m.add_argument("--temperature", type=float, default=1.0, help="of the samples (1)")
-    m.add_argument("--no-samples", action="store_true", help="skip the samples (no model is loaded)")
-    m.add_argument("--json", action="store_true", help="curves, table, settings and samples as JSON")
-    m.add_argument("--threads", type=positive(int), help=argparse.SUPPRESS)
+    comparing.add_parsers(sub)
 
     r = _subparser(sub, "runs", "list the runs, and which are training now")
     r.add_argument("--data-dir", metavar="DIR", help="where runs live")

@@ -1,0 +1,72 @@
+"""The command line's option tables and the argparse kit every command's options are built with."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from kafkarnn.engine.cells import names_text     # (the names only: no NumPy either)
+from kafkarnn.errors import KafkarnnError
+
+# options that change the model or its training; None means "not given" (preset or stored value)
+MODEL_OPTIONS = [
+    ("--model", "model", str, names_text()),
+    ("--hidden", "hidden", int, "units per layer"),
+    ("--layers", "layers", int, "stacked recurrent layers"),
+    ("--dropout", "dropout", float,
+     "dropout between layers and before the output, in [0, 1) (default preset: from the text's size)"),
+    ("--weight-drop", "weight_drop", float,
+     "DropConnect on the recurrent weights, in [0, 1) (default preset: like --dropout)"),
+    ("--embed-init", "embed_init", float, "spread (std) of the first layer's input columns at start"),
+    ("--dtype", "dtype", str, "float32 or float64"),
+]
+OPTIM_OPTIONS = [
+    ("--batch", "batch", int, "parallel streams through the text (1: the seed's single stream)"),
+    ("--seq-len", "seq_len", int, "characters per truncated-BPTT step"),
+    ("--optimizer", "optimizer", str, "adagrad, adam or sfadamw (schedule-free AdamW: no decay needed)"),
+    ("--lr", "lr", float, "peak learning rate"),
+    ("--lr-min", "lr_min", float, "learning rate at the end of the cosine decay"),
+    ("--warmup-iters", "warmup_iters", int, "iterations of linear warmup"),
+    ("--decay-iters", "decay_iters", int,
+     "iterations of cosine decay, 0: a constant rate (default preset: four passes, ≥ 1000)"),
+    ("--decay-start", "decay_start", int,
+     "iteration the decay starts at, after a stable stretch at --lr (0: right after warmup)"),
+    ("--weight-decay", "weight_decay", float, "decoupled weight decay on the matrices (adam, sfadamw)"),
+    ("--average", "average", str,
+     "none, or ema: validate, save and sample a moving average of the weights (default preset: ema)"),
+    ("--ema-beta", "ema_beta", float, "decay of that average per step (it spans ~1/(1-X) steps)"),
+    ("--clip", "clip", float, "clip each gradient entry to ±X, the seed's 5 (0: off)"),
+    ("--clip-norm", "clip_norm", float, "clip the global gradient norm to X (0: off)"),
+    ("--seed", "seed", int, "random seed for weights, dropout and samples"),
+    ("--val-fraction", "val_fraction", float, "share of the text held out for validation (0.1)"),
+]
+CONFIG_OPTIONS = MODEL_OPTIONS + OPTIM_OPTIONS
+METAVARS = {int: "N", float: "X", str: "NAME"}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):                      # one line, exit 2, like every other error
+        raise KafkarnnError(message)
+
+
+def positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+        return value
+    return parse
+
+
+def _subparser(sub, name: str, description: str, epilog: str = "") -> Parser:
+    return sub.add_parser(name, help=description, description=description, epilog=epilog or None,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _common(p: Parser) -> None:
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="where runs live (default: $KAFKARNN_HOME, else the user data folder)")
+    p.add_argument("--run", metavar="NAME", help="the run's name (default: <corpus>-<model>)")
