@@ -4,12 +4,8 @@ durations."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from kafkarnn.seam import Snapshot
-
-if TYPE_CHECKING:
-    from kafkarnn.train.session import Session
 
 
 def format_duration(seconds: float | None) -> str:
@@ -34,8 +30,8 @@ def progress_line(s: Snapshot) -> str:
             f"elapsed {format_duration(s.elapsed_s)}{eta}")
 
 
-def snapshot_of(session: Session) -> Snapshot:
-    """The session as it is now, frozen (the loop calls it between steps)."""
+def snapshot_of(session) -> Snapshot:
+    """The session (a train.session.Session) as it is now, frozen (the loop calls it between steps)."""
     s, t, (ips, cps) = session, session.trainer, session.rate
     return Snapshot(
         state=s.state, run_name=s.run_dir.name, corpus=s.corpus,

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kafkarnn.train import baseline, commands
+from kafkarnn.train import baseline
+from kafkarnn.train.commands import Commands
 from kafkarnn.train.cadence import Cadence, Limits, Timers
 from kafkarnn.train.progress import progress_line, snapshot_of
 from kafkarnn.train.record import metrics_line, write_checkpoint
@@ -39,7 +40,7 @@ MAX_EVENTS = 1000      # undrained events kept (headless never drains them)
 VAL_SHARE_FACTOR = 19  # validation waits at least 19× its last pass's time: ≤ 5% of the time
 
 
-class Session:
+class Session(Commands):
     """The loop over a launched run (launch.py `Launch`: the trainer, the run and what it has
     done so far) within this invocation's `Limits`, at a `Cadence`."""
 
@@ -126,7 +127,7 @@ class Session:
         self._publish()
         try:
             while not stop() and self.handed_to is None:
-                commands.drain(self, wait=self.state == State.PAUSED or self.done)
+                self._drain(wait=self.state == State.PAUSED or self.done)
                 if self.handed_to is not None:
                     break
                 if self.state == State.PAUSED or self.done:
