@@ -143,15 +143,14 @@ async def compare_shot(seconds: float, out: Path) -> None:
         launch = prepare(data_dir=home, corpus_spec=str(REPO / "sample_texts"), encoding=None,
                          run_name=name, new=False, preset=preset, overrides=overrides)
         try:
-            opts = TrainOptions(data_dir=home, max_seconds=seconds, eval_every=seconds / 12)
-            make_session(opts, launch).run()
+            Session(launch, Limits(max_seconds=seconds), Cadence(eval_every=seconds / 12)).run()
         finally:
             launch.lock.unlock()
         print(f"trained {name} for {seconds:.0f} s")
     launch = prepare(data_dir=home, corpus_spec=None, encoding=None, run_name="sample_texts-lstm",
                      new=False, preset=None, overrides={})
     try:
-        session = make_session(TrainOptions(data_dir=home, eval_every=5.0), launch, stay_open=True)
+        session = Session(launch, cadence=Cadence(eval_every=5.0), stay_open=True)
         app = MonitorApp(session)
         async with app.run_test(size=(120, 40)) as pilot:
             await asyncio.sleep(12.0)                      # a validation pass in this session
