@@ -170,7 +170,7 @@ class CompareScreen(Screen):
         self.app.pop_screen()
 
     def action_quit(self) -> None:
-        self.app.exit()
+        self.app.leave()
 
     def action_axis(self) -> None:
         axes = list(AXES)

@@ -424,12 +424,12 @@ async def test_a_take_over_is_said_in_the_monitor_that_loses_the_run(home, long_
     assert arrays(life.run.checkpoint_path)[1]["iteration"] == it
 
 
-@pytest.mark.parametrize("key", ["q", "ctrl+q"])
-async def test_q_and_ctrl_q_save_and_return_the_ending(home, long_book, key):
-    life, app = pilot_monitor(home, long_book)
+@pytest.mark.parametrize("keys", [("q",), ("ctrl+q",), ("c", "q"), ("i", "q")])
+async def test_q_and_ctrl_q_save_and_return_the_ending(home, long_book, keys):
+    life, app = pilot_monitor(home, long_book)           # also q on the compare and Inside screens
     async with app.run_test(size=(100, 30)) as pilot:
         await wait(pilot, lambda: life.session.snapshot().iteration > 3)
-        await pilot.press(key)
+        await pilot.press(*keys)
         await wait(pilot, lambda: app.trained.is_set() and not app.is_running)
     it = life.session.snapshot().iteration
     assert app.return_value == Ending.SAVED and life.outcome.code == 0
