@@ -7,7 +7,7 @@ suffix that shares the longest prefix with `sample[i:]` sits right beside the pl
 position give the matching statistics `ms[i]` and a place in the text.
 
 The array comes from libdivsufsort (the optional `pydivsufsort` package: seconds for 100 MB,
-5 bytes a character) when it is installed, else from NumPy prefix doubling (no dependency;
+4 bytes a character) when it is installed, else from NumPy prefix doubling (no dependency;
 several times slower and ~50 bytes a character while it builds). Both give the same array:
 a string has exactly one.
 """
