@@ -64,6 +64,14 @@ def next_free_name(data_dir: Path, base: str) -> str:
         n += 1
 
 
+
+def make_private(*folders: Path) -> None:
+    """Each folder that is missing, made owner-only (0700); two makers at once are fine."""
+    for folder in folders:
+        if not folder.is_dir():
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir(mode=PRIVATE_DIR, parents=True)
+
 class Run:
     """One run folder, `data_dir/runs/<name>/`. Creating the object touches nothing on disk."""
 
@@ -114,10 +122,7 @@ class Run:
         return self.config_path.is_file()
 
     def create(self) -> None:
-        for folder in (self.data_dir, self.data_dir / "runs", self.path):
-            if not folder.is_dir():
-                with contextlib.suppress(FileExistsError):
-                    folder.mkdir(mode=PRIVATE_DIR, parents=True)
+        make_private(self.data_dir, self.data_dir / "runs", self.path)
 
     # ---- config ----
 

@@ -7,7 +7,6 @@ coordinator while it runs, and names its PID, like a run's lock. Owner-only, lik
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import json
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.runs.checkpoint import PRIVATE_FILE, atomic_write
-from kafkarnn.runs.folder import PRIVATE_DIR, valid_run_name
+from kafkarnn.runs.folder import make_private, valid_run_name
 from kafkarnn.sweep.plan import Plan
 
 
@@ -53,10 +52,7 @@ class SweepFolder:
         return self.plan_path.is_file()
 
     def create(self) -> None:
-        for folder in (self.data_dir, self.data_dir / "sweeps", self.path):
-            if not folder.is_dir():
-                with contextlib.suppress(FileExistsError):
-                    folder.mkdir(mode=PRIVATE_DIR, parents=True)
+        make_private(self.data_dir, self.data_dir / "sweeps", self.path)
 
     def read_plan(self) -> Plan:
         try:
