@@ -91,6 +91,13 @@ class CharModel:
         self._onehot = np.eye(spec.vocab_size, dtype=self.dtype) if spec.vocab_size <= 512 else None
         self.ws = Workspace()
 
+    def replica(self) -> "CharModel":
+        """A model on these very parameters with buffers of its own: one per thread that runs it."""
+        twin = CharModel(self.spec)
+        twin.params = self.params
+        twin.layer_params = [twin._select(l) for l in range(len(twin.cells))]
+        return twin
+
     def new_grads(self, zero: bool = True) -> ParamDict:
         make = np.zeros if zero else np.empty
         return ParamDict(self.layout, make(self.size, dtype=self.dtype))
@@ -188,17 +195,24 @@ class CharModel:
         masks.append(mask)
         return h * mask
 
-    def _drop_weights(self, l: int, rng):
+    def _drop_weights(self, l: int, rng, mask=None):
         """Layer l's parameters, with DropConnect on its recurrent matrix when training: one mask
-        per step, the same at every time step (the cell then runs on W ⊙ mask)."""
+        per step, the same at every time step (the cell then runs on W ⊙ mask); `mask` given is
+        that mask drawn already (weight_masks), else it is drawn from rng."""
         p, q, key = self.layer_params[l], self.spec.weight_drop, self.cells[l].recurrent_key
         if rng is None or q <= 0.0 or key is None:         # (a min-cell has no recurrent matrix)
             return p, None
-        mask = self._mask(p[key].shape, q, rng)
+        mask = self._mask(p[key].shape, q, rng) if mask is None else mask
         return {**p, key: p[key] * mask}, mask
 
-    def forward(self, inputs, state, rng=None):
-        """Run the stack over inputs (T, B). rng given means training: dropout is applied.
+    def weight_masks(self, rng) -> list:
+        """One step's DropConnect masks for every layer (None where there is none), drawn at once:
+        stream groups share them (streams.py)."""
+        return [self._drop_weights(l, rng)[1] for l in range(len(self.cells))]
+
+    def forward(self, inputs, state, rng=None, wmasks=None):
+        """Run the stack over inputs (T, B). rng given means training: dropout is applied, and
+        DropConnect with the masks `wmasks` (weight_masks) or ones drawn from rng.
 
         Returns logits (V, T·B) — one column per character, in (t, b) order — the caches
         backward needs, and the new state.
@@ -206,7 +220,7 @@ class CharModel:
         B = inputs.shape[1]
         x, caches, masks, new_state = inputs, [], [], []
         for l, cell in enumerate(self.cells):
-            p, wmask = self._drop_weights(l, rng)
+            p, wmask = self._drop_weights(l, rng, None if wmasks is None else wmasks[l])
             hs, cache, s = cell.forward(p, self._input_proj(l, x, B), state[l])
             caches.append((x, cache, p, wmask))
             new_state.append(s)
@@ -221,23 +235,27 @@ class CharModel:
         prefix = f"l{l}."
         return {k[len(prefix):]: v for k, v in self.params.items() if k.startswith(prefix)}
 
-    def loss_and_grads(self, inputs, targets, state, rng=None, reduction="mean", out=None):
+    def loss_and_grads(self, inputs, targets, state, rng=None, reduction="mean", out=None,
+                       wmasks=None, streams=None):
         """One truncated-BPTT pass.
 
         inputs, targets: int arrays (T, B). reduction "mean" averages the loss over all T·B
         characters; "seq-sum" sums over time and averages over streams (the seed's objective).
         out: gradients from `new_grads` to write over (a trainer keeps one), else new ones.
-        Returns (loss in nats per character, grads dict, new state).
+        wmasks: DropConnect masks drawn already; streams: the whole batch's stream count when
+        these B streams are one group of it (the gradients are then this group's share).
+        Returns (loss in nats per character of these streams, grads dict, new state).
         """
         T, B = inputs.shape
         ws, targets = self.ws, targets.reshape(-1)
-        logits, (caches, masks, top), new_state = self.forward(inputs, state, rng)
+        logits, (caches, masks, top), new_state = self.forward(inputs, state, rng, wmasks)
         e, norm, nll, picks = log_softmax_nll(logits, targets, ws.ones(len(logits), self.dtype))
         loss = float(nll.sum()) / (T * B)
 
         grads = self.new_grads(zero=False) if out is None else out
         # every entry of grads is written below, none accumulated
-        scale = 1.0 / ((T * B) if reduction == "mean" else B)   # the loss's: per char or per stream
+        S = streams or B
+        scale = 1.0 / ((T * S) if reduction == "mean" else S)   # the loss's: per char or per stream
         dy = e                                                   # softmax + cross-entropy:
         dy *= scale / norm                                       #   dy = scale·(p - onehot(target)),
         dy.reshape(-1)[picks] -= scale                           #   p = e / norm

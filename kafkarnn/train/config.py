@@ -40,6 +40,8 @@ class Config:
     reduction: str = "mean"      # mean (per character) | seq-sum (the seed's: sum over time)
     seed: int = 0                # initial weights, dropout and stream order
     val_fraction: float = 0.1    # the last part of the corpus, held out for validation
+    groups: int = 0              # stream groups (engine/streams.py), set when a run is created
+                                 # from the cores; 0 (runs made before them): this machine's
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -137,6 +139,8 @@ def check(cfg: Config) -> Config:
             bad(f"--{name.replace('_', '-')} must be in [0, 1), not {getattr(cfg, name)}")
     if not (cfg.lr > 0 and cfg.lr < 100):
         bad(f"--lr must be a positive number below 100, not {cfg.lr}")
+    if type(cfg.groups) is not int or not 0 <= cfg.groups <= cfg.batch:
+        bad(f"the run's stream groups must be a whole number from 0 to the batch, not {cfg.groups!r}")
     if not 0.0 < cfg.val_fraction < 0.9:
         bad(f"--val-fraction must be between 0 and 0.9, not {cfg.val_fraction}")
     for name in ("clip", "clip_norm", "weight_decay", "lr_min", "warmup_iters", "decay_iters",

@@ -22,6 +22,7 @@ from kafkarnn.train.copy_index import Checker, cache_path
 from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train import baseline as ngram_baseline
 from kafkarnn.train.baseline import Baseline
+from kafkarnn.engine.streams import groups_for
 from kafkarnn.train.config import PRESETS, Config, check, fit_to_cell, fit_to_text
 from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
 from kafkarnn.train.matching import check_resume, corpus_of, stored_spec
@@ -30,6 +31,8 @@ from kafkarnn.runs.folder import Run, next_free_name, valid_run_name
 from kafkarnn.runs.lock import RunLock
 from kafkarnn.seam import Role
 from kafkarnn.train.cadence import Limits
+from kafkarnn.train.thread_policy import fixed_count
+from kafkarnn.train.threads import usable_cores
 from kafkarnn.train.trainer import Trainer
 
 
@@ -89,7 +92,8 @@ def open_run(opts: TrainOptions, role: Role, *, take_over: bool = False,
     """`prepare()` for one invocation's options, with the n-gram baseline if it costs no wait."""
     launch = prepare(data_dir=opts.data_dir, corpus_spec=opts.corpus, encoding=opts.encoding,
                      run_name=opts.run, new=opts.new, preset=opts.preset, overrides=dict(opts.overrides),
-                     log=log, role=role, take_over=take_over, after_pid=after_pid)
+                     log=log, role=role, take_over=take_over, after_pid=after_pid,
+                     cores=fixed_count(opts.threads))
     launch.baseline = ngram_baseline.quick(opts.data_dir, launch.corpus, launch.trainer.cfg.val_fraction)
     return launch
 
@@ -133,9 +137,10 @@ def default_run_name(corpus_name: str, model: str) -> str:
 
 def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, run_name: str | None,
             new: bool, preset: str | None, overrides: dict, log=None, role: Role = Role.HEADLESS,
-            take_over: bool = False, after_pid: int | None = None) -> Launch:
+            take_over: bool = False, after_pid: int | None = None, cores: int | None = None) -> Launch:
     """Load the corpus, pick the run, check it matches, take its lock (see handover.lock_run
-    for `take_over` and `after_pid`), and build (or restore) the trainer."""
+    for `take_over` and `after_pid`), and build (or restore) the trainer. cores: how many a new
+    run's stream groups are made for (the thread count the user fixed; None: this machine's)."""
     if preset is not None and preset not in PRESETS:
         raise KafkarnnError(f"unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
     if run_name is not None:
@@ -156,7 +161,7 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
         raise KafkarnnError(f"run folder {run.path} has checkpoints but no config.json; "
                             "it is left untouched: pass --new or --run OTHER to start elsewhere")
     if fresh:
-        cfg = check(new_config(preset, overrides, corpus))
+        cfg = check(new_config(preset, overrides, corpus, cores))
     else:                                        # refuse a mismatch before asking anyone to stop
         check_resume(run, run.read_config(), corpus, preset, overrides)
     try:
@@ -189,14 +194,15 @@ def _named_corpus(run: Run, spec: str | None, encoding: str | None) -> tuple[str
             stored.get("encoding") if encoding is None else encoding)
 
 
-def new_config(preset: str | None, overrides: dict, corpus: Corpus) -> Config:
-    """A new run's configuration: the preset, the user's options, and for the default preset
-    the schedule and regularisation fitted to the text's size (config.fit_to_text)."""
+def new_config(preset: str | None, overrides: dict, corpus: Corpus, cores: int | None = None) -> Config:
+    """A new run's configuration: the preset, the user's options, for the default preset the
+    schedule and regularisation fitted to the text's size (config.fit_to_text), and its stream
+    groups for `cores` cores (engine/streams.py; None: this machine's)."""
     cfg = check(fit_to_cell(PRESETS[preset or "default"].replace(**overrides), given=overrides))
     if (preset or "default") == "default":
         train, _ = corpus.split(cfg.val_fraction)
         cfg = fit_to_text(cfg, len(train), given=overrides)
-    return cfg
+    return cfg.replace(groups=groups_for(cfg.batch, cfg.hidden, cores or usable_cores()))
 
 
 def _corpus_record(corpus: Corpus, spec: str | None, encoding: str | None) -> dict:

@@ -72,7 +72,7 @@ class Life:
         """The loop over the opened run, with this invocation's limits and intervals."""
         o = self.opts
         cadence = replace(cadence, eval_every=o.eval_every, save_every=o.save_every)
-        self.session = Session(self.launch, o.limits, cadence, tuner=tuner_for(o.threads), **kw)
+        self.session = Session(self.launch, o.limits, cadence, tuner=tuner_for(o.threads, self.launch.trainer.groups.workers), **kw)
         self.started = time.time()
         self._baseline(self.session)
         return self.session

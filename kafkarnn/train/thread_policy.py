@@ -31,16 +31,21 @@ def set_blas_threads(threads: int | None, training: bool = False) -> None:
         os.environ[n] = str(threads)
 
 
-def tuner_for(threads: int | None) -> ThreadTuner:
-    """A trainer's thread count: `--threads N`, else the user's own variable, fixed; else chosen
-    by timing the training steps."""
+def fixed_count(threads: int | None) -> int | None:
+    """The count the user fixed: `--threads N`, else their own variable; None: kafkarnn chooses."""
     if threads is not None:
-        return ThreadTuner(fixed=threads)
+        return threads
     for name in THREAD_VARS:
         value = os.environ.get(name, "")
         if value.isdigit() and int(value) > 0:
-            return ThreadTuner(fixed=int(value))
-    return ThreadTuner()
+            return int(value)
+    return None
+
+
+def tuner_for(threads: int | None, pool=None) -> ThreadTuner:
+    """A trainer's thread count: `--threads N`, else the user's own variable, fixed; else chosen
+    by timing the training steps. pool: what the count sizes (a trainer's stream-group workers)."""
+    return ThreadTuner(fixed=fixed_count(threads), pool=pool)
 
 
 def handed_on(threads: int | None) -> list[str]:

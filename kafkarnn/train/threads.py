@@ -1,7 +1,8 @@
-"""The BLAS thread count, chosen by measuring training steps while training.
+"""The thread count, chosen by measuring training steps while training.
 
 `ThreadTuner.step_done(seconds, chars)` is told how long each training step took and how many
-characters it trained; between steps it may change NumPy's BLAS thread pool (threadpoolctl):
+characters it trained; between steps it may resize its pool: a trainer's stream-group workers
+(or, given no pool, NumPy's BLAS threads through threadpoolctl):
 
 1) sweep: it tries the candidate counts (1, 2, … up to the cores this process may use) in
    turn, each for one probe, and keeps the fastest — the smallest count within `margin` of it;
@@ -23,11 +24,12 @@ timings); between probes it costs an append and a few comparisons per step.
 
 `ThreadTuner(fixed=N)` sets N once and never changes it (`--threads N`).
 
-What the count changes: OpenBLAS computes a large matrix product differently for different
-thread counts, and products over all T·B columns at once (the input projection above the first layer,
-the output projection and its gradients) can come out a few ulps apart, while one count always
-gives the same bits. So a run whose count changes is not bit-reproducible; a fixed count keeps
-exact resume. tests/train/test_threads.py checks both.
+What the count sizes: a trainer's stream-group workers (engine/streams.py), with NumPy's BLAS
+held at one thread (`one_blas_thread`). OpenBLAS computes a large product differently for
+different thread counts on some kernels (AVX2), so a run whose BLAS count changed was not
+bit-reproducible; the groups' count changes who computes a group, never how, so a run's bits do
+not depend on it. tests/train/test_threads.py checks this at the default's sizes, and a resume
+with the tuner changing the count.
 """
 
 from __future__ import annotations
@@ -54,6 +56,18 @@ def candidate_counts(cores: int) -> list[int]:
         ladder += [n, n * 3 // 2]
         n *= 2
     return sorted({c for c in ladder if c < cores} | {cores})
+
+
+def one_blas_thread() -> None:
+    """Hold NumPy's BLAS at one thread in this process: a trainer's threads share the work by
+    stream groups instead (engine/streams.py), whose bits do not depend on how many there are."""
+    global _BLAS
+    _BLAS = _BLAS or BlasPool()
+    if _BLAS.get() not in (None, 1):
+        _BLAS.set(1)
+
+
+_BLAS = None
 
 
 class BlasPool:

@@ -20,6 +20,7 @@ import numpy as np
 
 from kafkarnn.engine.model import CharModel, ModelSpec, ParamDict
 from kafkarnn.engine.optim import OPTIMIZERS, WeightAverage
+from kafkarnn.engine.streams import StreamGroups, groups_for
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.clipping import ClipStats, Clipping, clip  # noqa: F401  (ClipStats: re-exported)
@@ -27,6 +28,7 @@ from kafkarnn.train.config import Config
 from kafkarnn.train.generation import generate
 from kafkarnn.train.schedule import learning_rate
 from kafkarnn.train.scoring import validation_loss
+from kafkarnn.train.threads import one_blas_thread, usable_cores
 
 MAX_BAD_STEPS = 5             # consecutive non-finite steps before training stops
 
@@ -61,6 +63,8 @@ class Trainer:
         self.model = build_model(cfg, len(vocab))
         self.rng = np.random.default_rng(cfg.seed)     # initial weights, then dropout masks
         self.model.init(self.rng, cfg.init, cfg.embed_init)
+        one_blas_thread()       # threads share stream groups instead: the bits never depend on them
+        self.groups = StreamGroups(self.model, cfg.groups or groups_for(B, cfg.hidden, usable_cores()))
         self.opt = make_optimizer(cfg, self.model)
         self.average = (WeightAverage(self._learned(), cfg.ema_beta) if cfg.average == "ema"
                         else None)
@@ -110,8 +114,7 @@ class Trainer:
         return ids[:-1], ids[1:], state                # fancy indexing made copies
 
     def _finite(self, v: np.ndarray) -> bool:
-        """No NaN or inf in v: one sum sees any (and overflows only at absurd sizes); summed as
-        a product with ones, which BLAS does faster than np.sum at batch 1 sizes."""
+        """No NaN or inf in v: one sum (a product with ones, faster than np.sum at batch 1) sees any."""
         return math.isfinite(float(np.dot(v, self._ones)))
 
     def step(self) -> float:
@@ -119,8 +122,8 @@ class Trainer:
         c = self.cfg
         inputs, targets = self.next_batch()
         rng = self.rng if c.dropout > 0 or c.weight_drop > 0 else None
-        loss, grads, new_state = self.model.loss_and_grads(inputs, targets, self.state, rng,
-                                                           reduction=c.reduction, out=self._grads)
+        loss, grads, new_state = self.groups.loss_and_grads(inputs, targets, self.state, rng,
+                                                            reduction=c.reduction, out=self._grads)
         if not (math.isfinite(loss) and self._finite(grads.flat)):
             self.bad_steps += 1                        # skip: never let a NaN reach the weights
             self.state = self.model.zero_state(c.batch)
@@ -187,11 +190,10 @@ class Trainer:
     # -- evaluation and sampling --------------------------------------------------------------
 
     def evaluate(self, subset: bool = True, chunk: int = 256) -> float | None:
-        """Mean cross-entropy per character (nats) of the validated weights over the validation
-        split, state from zeros: its fixed subset when the split is big (scoring.validation_loss),
-        else all of it."""
-        with self.validated() as model:
-            return validation_loss(model, self.val, subset, chunk)
+        """Mean nats per character of the validated weights over the validation split from zero
+        states: its fixed subset when the split is big, else all of it (scoring.validation_loss)."""
+        with self.validated():
+            return validation_loss(self.groups, self.val, subset, chunk)
 
     def generate(self, prompt: str, length: int, rng, temperature=1.0, top_k=None):
         """Continue `prompt` from the validated weights; without a prompt, go on from where the

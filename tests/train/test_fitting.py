@@ -70,10 +70,10 @@ def test_a_new_default_run_stores_its_fitted_schedule_and_resumes_with_it(tmp_pa
     assert (mine.trainer.cfg.decay_iters, mine.trainer.cfg.dropout) == (1000, 0.3)
     assert mine.trainer.cfg.weight_drop == stored["weight_drop"]
     small = start(tmp_path, corpus, "small", preset="small")
-    assert small.trainer.cfg == PRESETS["small"]          # other presets are left as they are
+    assert small.trainer.cfg.replace(groups=0) == PRESETS["small"]          # other presets are left as they are
 
 
 @pytest.mark.parametrize("preset", ["default", None])
 def test_a_small_text_gets_the_preset_unchanged(tmp_path, preset):
     corpus = big_text(tmp_path, chars=50_000)
-    assert start(tmp_path, corpus, "r", preset=preset).trainer.cfg == DEFAULT
+    assert start(tmp_path, corpus, "r", preset=preset).trainer.cfg.replace(groups=0) == DEFAULT

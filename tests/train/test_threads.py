@@ -13,6 +13,7 @@ from kafkarnn.engine.vocab import Vocab
 from kafkarnn.train.config import PRESETS
 from kafkarnn.train.cadence import Cadence, Limits
 from kafkarnn.train.session import Session
+from kafkarnn.train import thread_policy
 from kafkarnn.train.threads import BlasPool, ThreadTuner, candidate_counts, usable_cores
 from kafkarnn.train.trainer import Trainer
 
@@ -173,6 +174,22 @@ def test_at_the_default_gemm_sizes_a_count_repeats_itself_and_others_differ_only
     assert np.linalg.norm(one - two) < 1e-2 * np.linalg.norm(two - start)
 
 
+def test_at_the_default_sizes_any_count_of_workers_gives_the_same_bits():
+    cfg = PRESETS["default"].replace(seq_len=16, groups=2)     # two stream groups (engine/streams.py)
+
+    def trained_on(workers):
+        vocab = Vocab.from_text(TEXT)
+        data = vocab.encode(TEXT)
+        tr = Trainer(cfg, vocab, data, data[-500:])
+        for i in range(3):
+            tr.groups.workers.set(workers(i))
+            tr.step()
+        return tr.model.params.flat.copy()
+    two = trained_on(lambda i: 2)
+    assert np.array_equal(two, trained_on(lambda i: 1))
+    assert np.array_equal(two, trained_on(lambda i: 1 + i % 2))        # switching while training
+
+
 def test_a_session_tells_the_tuner_each_step_and_shows_its_count(tmp_path):
     from kafkarnn.train.launch import prepare
     corpus = tmp_path / "rain.txt"
@@ -193,20 +210,28 @@ def test_a_session_tells_the_tuner_each_step_and_shows_its_count(tmp_path):
     assert lines and all(rec["threads"] == 1 for rec in lines)
 
 
-@pytest.mark.parametrize("fixed", [1, 2])
-def test_resume_is_exact_at_a_fixed_count(tmp_path, fixed):
+@pytest.mark.parametrize("fixed", [1, 2, None])
+def test_resume_is_exact_at_a_fixed_count_and_at_the_tuners(tmp_path, fixed, monkeypatch):
     from kafkarnn.train.launch import prepare
+    for name in thread_policy.THREAD_VARS:                  # else the user's variable fixes it
+        monkeypatch.delenv(name, raising=False)
     corpus = tmp_path / "rain.txt"
-    corpus.write_text(TEXT)
+    corpus.write_text(TEXT * 4)
 
     def train_to(home, iters):
         lh = prepare(data_dir=home, corpus_spec=str(corpus), encoding=None, run_name="r", new=False,
-                     preset=None, overrides={"model": "gru", "hidden": 16, "layers": 2, "batch": 4,
-                                             "seq_len": 8, "dropout": 0.3, "weight_drop": 0.3})
+                     preset=None, overrides={"model": "gru", "hidden": 256, "layers": 2, "batch": 32,
+                                             "seq_len": 8, "dropout": 0.3, "weight_drop": 0.3},
+                     cores=2)
+        assert lh.trainer.groups.G == 2
         try:
+            tuner = thread_policy.tuner_for(fixed, lh.trainer.groups.workers)
+            tuner.probe_s = 0.0                     # the tuner sweeps and rechecks within a few steps
+            tuner.recheck_every = 0.05
             s = Session(lh, Limits(max_iters=iters), Cadence(eval_every=1e9, save_every=1e9),
-                        tuner=ThreadTuner(fixed=fixed))
+                        tuner=tuner)
             assert s.run() == "FINISHED"
+            assert fixed or tuner.probes >= 2          # the tuner did change the count
             return lh.trainer.model.params.flat.copy()
         finally:
             lh.lock.unlock()
