@@ -16,9 +16,8 @@ import statistics
 import time
 
 import common                                 # noqa: F401  (puts this checkout first on sys.path)
-import numpy as np
 
-from kafkarnn.engine.streams import StreamGroups, groups_for
+from kafkarnn.engine.streams import groups_for
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.train.config import PRESETS, check
 from kafkarnn.train.threads import BlasPool, usable_cores
