@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 MIN_STREAMS = 16         # streams per group at least: narrower products waste the kernels
-MIN_WIDTH = 4096         # hidden × streams per group at least: below it Python's overhead,
+MIN_WIDTH = 2048         # hidden × streams per group at least: below it Python's overhead,
                          # which threads cannot share, outweighs the arithmetic
 
 

@@ -75,7 +75,8 @@ def test_how_many_groups_a_run_gets():
     assert groups_for(32, 384, 2) == 2            # the default on two cores
     assert groups_for(32, 384, 1) == 1            # one core, or --threads 1
     assert groups_for(32, 384, 16) == 2           # never fewer than 16 streams a group
-    assert groups_for(32, 128, 2) == 1            # small models: Python's overhead would win
+    assert groups_for(32, 128, 2) == 2            # the small preset
+    assert groups_for(32, 64, 2) == 1             # smaller: Python's overhead would win
     assert groups_for(1, 100, 8) == 1             # the seed
     assert groups_for(128, 512, 8) == 8
     assert bounds(7, 3) == [(0, 3), (3, 5), (5, 7)]

@@ -163,17 +163,6 @@ def test_at_tiny_sizes_the_thread_count_changes_nothing():
     assert np.array_equal(one, trained(cfg, lambda i: 1 + i % 2, 8))    # switching while training
 
 
-def test_at_the_default_gemm_sizes_a_count_repeats_itself_and_others_differ_only_by_rounding():
-    cfg = PRESETS["default"].replace(seq_len=16)        # 2 × 384 gru, products over 512 columns
-    start, two = trained(cfg, lambda i: 2, 0), trained(cfg, lambda i: 2, 2)
-    assert np.array_equal(two, trained(cfg, lambda i: 2, 2))           # exact resume at --threads N
-    one = trained(cfg, lambda i: 1, 2)
-    # OpenBLAS may split the output projection and its gradient differently for 1 and 2 threads
-    # (module docstring of train/threads.py): a few ulps, next to the way the parameters moved;
-    # other dropout masks or another batch would differ by about that whole way
-    assert np.linalg.norm(one - two) < 1e-2 * np.linalg.norm(two - start)
-
-
 def test_at_the_default_sizes_any_count_of_workers_gives_the_same_bits():
     cfg = PRESETS["default"].replace(seq_len=16, groups=2)     # two stream groups (engine/streams.py)
 
@@ -220,7 +209,7 @@ def test_resume_is_exact_at_a_fixed_count_and_at_the_tuners(tmp_path, fixed, mon
 
     def train_to(home, iters):
         lh = prepare(data_dir=home, corpus_spec=str(corpus), encoding=None, run_name="r", new=False,
-                     preset=None, overrides={"model": "gru", "hidden": 256, "layers": 2, "batch": 32,
+                     preset=None, overrides={"model": "gru", "hidden": 128, "layers": 2, "batch": 32,
                                              "seq_len": 8, "dropout": 0.3, "weight_drop": 0.3},
                      cores=2)
         assert lh.trainer.groups.G == 2
