@@ -1,13 +1,14 @@
 """The monitor's main screen: the panes, the keys, and polling the session's snapshot.
 
-The screen never touches the trainer: it reads `session.snapshot()` at 4 Hz (the loss chart at
-1 Hz, the sample only when a new one exists), turns `session.events()` into notifications, and
-sends commands. Leaving (quit, detach) is the App's business: the keys call it.
+The screen never touches the trainer: it reads `session.snapshot()` once a second and shows it
+when it is new (the sample only when a new one exists), turns `session.events()` into
+notifications, and sends commands. Leaving (quit, detach) is the App's business: the keys call it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -24,7 +25,9 @@ from kafkarnn.tui.screens import Continuation, GenerateScreen
 from kafkarnn.tui.samples import GeneratedPane, SamplePane
 from kafkarnn.tui.widgets import LossPane, RunPane, SpeedPane
 
-POLL_S, CURVE_S = 0.25, 1.0        # numbers at 4 Hz, the loss chart at 1 Hz
+POLL_S = 1.0       # numbers and chart once a second, and only from a new snapshot: every render
+                   # holds the GIL the training threads need (at 4 Hz the monitor cost 5-7%)
+STALE_S = 5.0      # the numbers at least this often, new or not ("saved 5s ago" moves on)
 GENERATE_TIMEOUT_S = 60.0
 TEMP = Binding.Group("T", compact=True)     # the footer says "+- T": it must fit 80 columns
 FULL_FOOTER = 92                            # narrower, the footer's keys go compact to fit
@@ -58,6 +61,7 @@ class TrainingScreen(Screen):
         self.temperature = snap.temperature
         self.last_prompt = ("", 200, snap.temperature)
         self.save_requested = 0
+        self._shown, self._shown_at = None, 0.0   # the snapshot last shown, and when
         self.continuation = ""             # the last `g` prompt and continuation, for Inside
         self.copied = ("", None)           # (continuation, what it shares with the training text)
 
@@ -79,21 +83,23 @@ class TrainingScreen(Screen):
         self.loss, self.sample = self.query_one(LossPane), self.query_one(SamplePane)
         self.run_pane, self.speed = self.query_one(RunPane), self.query_one(SpeedPane)
         self.poll()
-        self.loss.show_curve(self.session.snapshot())
         self.set_interval(POLL_S, self.poll)
-        self.set_interval(CURVE_S, lambda: self.loss.show_curve(self.session.snapshot()))
         if self.note:
             self.notify(self.note, markup=False, timeout=15)
 
     # -- polling ------------------------------------------------------------------------------
 
     def poll(self) -> None:
-        snap = self.session.snapshot()
-        self.run_pane.show(snap)
-        self.speed.show(snap)
-        self.loss.show_numbers(snap)
-        self.sample.show(snap)
-        self.ended = snap.state.ended
+        snap, now = self.session.snapshot(), time.monotonic()
+        if snap is not self._shown or now - self._shown_at >= STALE_S:
+            if snap is not self._shown:
+                self.loss.show_curve(snap)
+            self._shown, self._shown_at = snap, now
+            self.run_pane.show(snap)
+            self.speed.show(snap)
+            self.loss.show_numbers(snap)
+            self.sample.show(snap)
+            self.ended = snap.state.ended
         for event in self.session.events():
             if event.kind == EventKind.SAVED:
                 if self.save_requested:             # periodic saves show in the Run pane only
@@ -115,12 +121,17 @@ class TrainingScreen(Screen):
             return self.paused and not self.ended
         return True
 
+    def command(self, command) -> None:
+        """Send a command, and show its effect soon, not at the next once-a-second poll."""
+        self.session.send(command)
+        self.set_timer(0.3, self.poll)
+
     def action_pause(self) -> None:
-        self.session.send(Pause())
+        self.command(Pause())
         self.paused = True
 
     def action_resume(self) -> None:
-        self.session.send(Resume())
+        self.command(Resume())
         self.paused = False
 
     def action_toggle_pause(self) -> None:
@@ -138,7 +149,7 @@ class TrainingScreen(Screen):
 
     def action_temperature(self, delta: float) -> None:
         self.temperature = round(min(5.0, max(0.0, self.temperature + delta)), 2)
-        self.session.send(SetTemperature(self.temperature))     # the Sample title shows it
+        self.command(SetTemperature(self.temperature))          # the Sample title shows it
 
     def action_generate(self) -> None:
         prompt, length, temperature = self.last_prompt

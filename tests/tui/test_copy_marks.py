@@ -66,9 +66,8 @@ async def test_the_live_sample_and_a_continuation_show_what_they_copy(launch, tm
             c = session.snapshot().sample_copied
             return c is not None and not c.note
         await until(pilot, checked)
-        await pilot.pause(0.3)
         pane = app.query_one(SamplePane)
-        assert copied_ranges(pane.content) == [(0, 60)]
+        await until(pilot, lambda: copied_ranges(pane.content) == [(0, 60)], timeout=3.0)  # next poll
         assert "longest copied 60" in str(pane.border_title)
         assert "copied" in str(pane.border_subtitle)
         await pilot.press("g")
