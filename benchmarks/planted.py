@@ -8,7 +8,7 @@ table cannot go stale silently), and runs the row's test files there:
     python -m pytest -q -x -p no:cacheprovider <test files>     (PYTHONPATH at the copy)
 
 under a shared flock on /tmp/kafkarnn-bench.lock, so a benchmark holding it exclusively is never
-disturbed. A bug is `caught` when the tests fail, `MISSED` when they pass. Exit status 1 if any
+disturbed (the script also holds it shared from the first bug to the last). A bug is `caught` when the tests fail, `MISSED` when they pass. Exit status 1 if any
 bug was missed or could not be planted.
 
     python benchmarks/planted.py                 # every bug, its own test files
@@ -20,6 +20,7 @@ bug was missed or could not be planted.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import re
 import shutil
@@ -73,6 +74,15 @@ def check_table(repo: Path) -> list[str]:
         problems += [f"{bug.name}: no test file {t}" for t in bug.tests
                      if not (repo / t.split("::")[0]).is_file()]
     return problems
+
+
+def hold_shared_lock() -> int:
+    """A shared hold on the benchmark lock for the whole table: a benchmark waiting for it
+    exclusively would otherwise slip in between two bugs (while the next copy is made) and make
+    every bug wait for a whole benchmark. Each bug's pytest also runs under `flock -s`."""
+    fd = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
 
 
 def run_one(repo: Path, bug: Bug, all_tests: bool) -> tuple[str, float, str]:
@@ -140,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{b.name:<30} {b.area:<10} {b.file:<36} {b.promise}")
         return 0
 
+    held = hold_shared_lock()             # one shared hold for the whole table (see below)
     print(f"{'bug':<30} {'area':<10} {'verdict':<8} {'s':>6}  caught by")
     missed, started = [], time.perf_counter()
     for bug in chosen:
@@ -151,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         if verdict != "caught":
             missed.append(bug.name)
     total = time.perf_counter() - started
+    os.close(held)
     print(f"{len(chosen) - len(missed)} of {len(chosen)} caught in {total:.0f} s"
           + (f"; not caught: {', '.join(missed)}" if missed else ""))
     return 1 if missed else 0
