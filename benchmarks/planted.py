@@ -11,10 +11,10 @@ under a shared flock on /tmp/kafkarnn-bench.lock, so a benchmark holding it excl
 disturbed (the script also holds it shared from the first bug to the last). A bug is `caught` when the tests fail, `MISSED` when they pass. Exit status 1 if any
 bug was missed or could not be planted.
 
-    python benchmarks/planted.py                 # every bug, its own test files
-    python benchmarks/planted.py --only ema-best # one bug
-    python benchmarks/planted.py --all-tests     # the default test command for each bug (slow)
-    python benchmarks/planted.py --list          # the table, nothing run
+    python benchmarks/planted.py                           # every bug, its own test files
+    python benchmarks/planted.py --only ema-not-validated  # one bug
+    python benchmarks/planted.py --all-tests               # the default test command for each bug (slow)
+    python benchmarks/planted.py --list                    # the table, nothing run
 """
 
 from __future__ import annotations
@@ -122,6 +122,25 @@ def first_failure(tail: str) -> str:
     return ""
 
 
+def run_table(chosen: list[Bug], all_tests: bool, verbose: bool) -> list[str]:
+    """Plant and test each bug in turn, printing a line for each; the names of those not caught."""
+    held = hold_shared_lock()
+    print(f"{'bug':<30} {'area':<10} {'verdict':<8} {'s':>6}  caught by")
+    missed, started = [], time.perf_counter()
+    for bug in chosen:
+        verdict, seconds, tail = run_one(REPO, bug, all_tests)
+        print(f"{bug.name:<30} {bug.area:<10} {verdict:<8} {seconds:6.1f}  {first_failure(tail)}",
+              flush=True)
+        if verbose or verdict != "caught":
+            print("    " + tail.replace("\n", "\n    "), flush=True)
+        if verdict != "caught":
+            missed.append(bug.name)
+    os.close(held)
+    print(f"{len(chosen) - len(missed)} of {len(chosen)} caught in {time.perf_counter() - started:.0f} s"
+          + (f"; not caught: {', '.join(missed)}" if missed else ""))
+    return missed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", metavar="NAME", action="append",
@@ -150,21 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{b.name:<30} {b.area:<10} {b.file:<36} {b.promise}")
         return 0
 
-    held = hold_shared_lock()             # one shared hold for the whole table (see below)
-    print(f"{'bug':<30} {'area':<10} {'verdict':<8} {'s':>6}  caught by")
-    missed, started = [], time.perf_counter()
-    for bug in chosen:
-        verdict, seconds, tail = run_one(REPO, bug, args.all_tests)
-        print(f"{bug.name:<30} {bug.area:<10} {verdict:<8} {seconds:6.1f}  {first_failure(tail)}",
-              flush=True)
-        if args.verbose or verdict != "caught":
-            print("    " + tail.replace("\n", "\n    "), flush=True)
-        if verdict != "caught":
-            missed.append(bug.name)
-    total = time.perf_counter() - started
-    os.close(held)
-    print(f"{len(chosen) - len(missed)} of {len(chosen)} caught in {total:.0f} s"
-          + (f"; not caught: {', '.join(missed)}" if missed else ""))
+    missed = run_table(chosen, args.all_tests, args.verbose)
     return 1 if missed else 0
 
 
