@@ -165,3 +165,13 @@ def test_each_order_is_scored_on_validation_not_on_the_training_text(tmp_path):
         want = np.mean([model.nll(val[s:s + L + 1], n)[1:] for s in starts])
         assert got.nats[n - 1] == pytest.approx(want, rel=1e-12)
     assert got.order <= 2                     # on noise, long contexts only fit the training text
+
+
+def test_a_text_changed_under_the_same_name_is_counted_again(home, book, capsys):
+    assert main(["baseline", "--corpus", str(book), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    book.write_text(book.read_text()[::-1])                 # the same file name, another text
+    assert main(["baseline", "--corpus", str(book), "--json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert after["orders"] != before["orders"]
+    assert len(list((home / "baselines").iterdir())) == 2  # one cache file per text
