@@ -127,3 +127,21 @@ def test_copying_times_the_index_and_follows_copying_as_training_goes_on(tmp_pat
     for p in points:
         assert p["gap"] == pytest.approx(p["val_loss"] - p["train_loss"])
         assert 0 < p["longest_median"] <= p["longest_max"] <= 200
+
+
+def test_the_planted_bugs_table_is_not_stale_and_a_snippet_must_occur_once(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "planted.py"), "--list"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr          # every snippet found once, every test file there
+    assert len(proc.stdout.splitlines()) >= 20
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import planted
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    (tmp_path / "m.py").write_text("x = 1\nx = 1\ny = 2\n")
+    twice = planted.Bug("b", "a", "p", "m.py", "x = 1", "x = 0", ())
+    with pytest.raises(ValueError, match="2 times"):
+        planted.plant(tmp_path, twice)
+    planted.plant(tmp_path, planted.Bug("b", "a", "p", "m.py", "y = 2", "y = 3", ()))
+    assert (tmp_path / "m.py").read_text() == "x = 1\nx = 1\ny = 3\n"

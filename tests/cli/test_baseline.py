@@ -149,3 +149,29 @@ def test_score_vs_ngram_compares_the_network_with_counting(home, book, tmp_path,
     assert main(["score", str(passage), "--vs-ngram"]) == 0
     out = capsys.readouterr().out
     assert f"the {order}-gram table of its text" in out and "network >1" in out
+
+
+def test_each_order_is_scored_on_validation_not_on_the_training_text(tmp_path):
+    # (the shared book repeats one passage, so its training and validation text read alike)
+    rng = np.random.default_rng(0)
+    path = tmp_path / "noise.txt"
+    path.write_text("".join(rng.choice(list("abcdefgh "), 4000)))
+    corpus = load_corpus(str(path))
+    got = baseline.compute(corpus, 0.1)
+    _, val = corpus.split(0.1)
+    model = baseline.fit(corpus, 0.1)
+    starts, L = scoring.validation_streams(len(val))
+    for n in (1, 4, 8):
+        want = np.mean([model.nll(val[s:s + L + 1], n)[1:] for s in starts])
+        assert got.nats[n - 1] == pytest.approx(want, rel=1e-12)
+    assert got.order <= 2                     # on noise, long contexts only fit the training text
+
+
+def test_a_text_changed_under_the_same_name_is_counted_again(home, book, capsys):
+    assert main(["baseline", "--corpus", str(book), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    book.write_text(book.read_text()[::-1])                 # the same file name, another text
+    assert main(["baseline", "--corpus", str(book), "--json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert after["orders"] != before["orders"]
+    assert len(list((home / "baselines").iterdir())) == 2  # one cache file per text

@@ -231,3 +231,21 @@ def test_resume_is_exact_at_a_fixed_count_and_at_the_tuners(tmp_path, fixed, mon
         assert np.array_equal(straight, train_to(tmp_path / "b", 20))
     finally:
         BlasPool().set(before)
+
+
+def test_the_group_count_is_stored_with_the_run_and_kept_on_another_machine(tmp_path, monkeypatch):
+    from kafkarnn.train import trainer as trainer_module
+    from kafkarnn.train.launch import prepare
+    corpus = tmp_path / "rain.txt"
+    corpus.write_text(TEXT)
+
+    def opened(cores=None):
+        lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None, run_name="r",
+                     new=False, preset="small", overrides={"hidden": 128, "batch": 32, "seq_len": 4},
+                     cores=cores)
+        lh.lock.unlock()
+        return lh
+    assert opened(cores=2).trainer.groups.G == 2                     # made for two cores …
+    assert json.loads((tmp_path / "home" / "runs" / "r" / "config.json").read_text())["groups"] == 2
+    monkeypatch.setattr(trainer_module, "usable_cores", lambda: 1)    # … resumed where there is one
+    assert opened().trainer.groups.G == 2

@@ -59,6 +59,20 @@ def test_resume_is_bit_identical(tmp_path, corpus_file, model, weight_drop):
     assert straight.smooth_loss == resumed.smooth_loss
 
 
+def test_resume_brings_the_curve_back_to_the_checkpoint_and_its_last_validation(tmp_path, corpus_file):
+    train_to(tmp_path, corpus_file, 8)                 # a limit reached: saved, then validated at 8
+    run = tmp_path / "home" / "runs" / "r"
+    with open(run / "metrics.jsonl", "a") as f:        # a line after the save: work that was lost
+        f.write('{"iter": 9, "loss": 1.0, "val_loss": 0.5}\n')
+    lh = launch(tmp_path, corpus_file)
+    try:
+        assert lh.trainer.iteration == 8 and lh.history_iters[-1] == 8
+        at, val = lh.val_history[-1]
+        assert at == 8 and lh.best_val_loss == val != 0.5
+    finally:
+        lh.lock.unlock()
+
+
 def test_checkpoint_holds_everything_a_step_depends_on(tmp_path, corpus_file):
     t = train_to(tmp_path, corpus_file, 5)
     arrays, meta = load_checkpoint(tmp_path / "home" / "runs" / "r" / "checkpoint.npz")
