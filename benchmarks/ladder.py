@@ -8,9 +8,11 @@ Every rung goes through the real command line in a fresh data folder. The n-gram
 training split, the best order chosen on validation; its loss is the line each network must
 cross. Each network rung is `kafkarnn --headless --new --model X --max-seconds S --threads T`
 with everything else the preset's (the default: 2 layers of 384, fitted to the text's size), so
-the rungs differ in their cell alone. Reported per rung: parameters, chars/s of training (of
-counting, for the n-gram), the best validation loss, and the first training second at which a
-validation pass went below the n-gram line (validation every --eval-every seconds of training).
+the rungs differ in their cell alone; with --cell-presets a cell that has a preset of its own
+(`--preset mingru`, `minlstm`) starts from that one instead, each cell at its best. Reported per
+rung: parameters, chars/s of training (of counting, for the n-gram), the best validation loss,
+and the first training second at which a validation pass went below the n-gram line (validation
+every --eval-every seconds of training).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 import common
+from kafkarnn.train.config import PRESETS  # noqa: E402  (common puts this checkout first)
 
 CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm")
 
@@ -52,9 +55,15 @@ def ngram_rung(corpus: Path, home: str) -> dict:
             "orders": b["orders"], "below_ngram_at_s": None, "failed": None}
 
 
+def rung_preset(cell: str, args) -> str:
+    """The preset a network rung starts from: its cell's own with --cell-presets, else --preset."""
+    return cell if args.cell_presets and cell in PRESETS else args.preset
+
+
 def network_rung(cell: str, corpus: Path, line: float | None, home: str, args) -> dict:
+    preset = rung_preset(cell, args)
     proc = kafkarnn("--headless", "--new", "--model", cell, "--corpus", str(corpus), "--run", cell,
-                    "--preset", args.preset, "--max-seconds", str(args.seconds),
+                    "--preset", preset, "--max-seconds", str(args.seconds),
                     "--eval-every", str(args.eval_every),
                     *(["--threads", str(args.threads)] if args.threads else []), home=home)
     metrics = Path(home) / "runs" / cell / "metrics.jsonl"
@@ -66,7 +75,7 @@ def network_rung(cell: str, corpus: Path, line: float | None, home: str, args) -
     best = min((v for _, v in vals), default=None)
     below = next((s for s, v in vals if line is not None and v < line), None)
     cfg = json.loads((Path(home) / "runs" / cell / "config.json").read_text())
-    return {"rung": cell, "label": f"{cell} {cfg['layers']}×{cfg['hidden']}",
+    return {"rung": cell, "label": f"{cell} {cfg['layers']}×{cfg['hidden']}", "preset": preset,
             "params": int(found.group(1).replace(",", "")) if found else None,
             "chars_per_s": recs[-1]["chars"] / max(recs[-1]["elapsed_s"], 1e-9), "best_val": best,
             "best_val_bits": best / math.log(2) if best is not None else None,
@@ -102,6 +111,8 @@ def main(argv=None) -> None:
     ap.add_argument("--eval-every", type=float, default=10.0,
                     help="training seconds between validations, the resolution of 'below at' (10)")
     ap.add_argument("--preset", default="default", help="the preset every network starts from (default)")
+    ap.add_argument("--cell-presets", action="store_true",
+                    help="a cell with a preset of its own (mingru, minlstm) starts from that one")
     args = ap.parse_args(argv)
     if args.quick:
         args.seconds, args.eval_every = 3.0, 1.0
@@ -128,7 +139,8 @@ def main(argv=None) -> None:
             print(f"{r.get('name', '?')} {r['rung']}: {r['failed']}")
     path = common.write_results("ladder", {"corpora": [str(c) for c in corpora], "rungs": rungs,
                                            "seconds": args.seconds, "eval_every": args.eval_every,
-                                           "preset": args.preset, "results": results}, args.out)
+                                           "preset": args.preset, "cell_presets": args.cell_presets,
+                                           "results": results}, args.out)
     print(f"\nwrote {path}")
 
 

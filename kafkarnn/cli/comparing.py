@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from kafkarnn.cli.parsing import CONFIG_OPTIONS, _common, _subparser, positive
+from kafkarnn.cli.parsing import CONFIG_OPTIONS, PRESETS_TEXT, _common, _subparser, positive
 
 
 def add_parsers(sub) -> None:
@@ -63,7 +63,7 @@ def _sweep_parser(sub) -> None:
     g.add_argument("--grid", metavar="FILE", help="settings from a JSON or TOML file: "
                    '{"model": ["rnn", "gru"], "max_seconds": 300}')
     for flag, dest, _, text in [("--corpus", "corpus", str, "text files or folders"),
-                                ("--preset", "preset", str, "default, seed or small"),
+                                ("--preset", "preset", str, PRESETS_TEXT),
                                 *CONFIG_OPTIONS, ("--max-iters", "max_iters", int, "iteration limits"),
                                 ("--max-seconds", "max_seconds", float, "training-time budgets")]:
         g.add_argument(flag, dest="grid_" + dest, metavar="LIST", help=text)

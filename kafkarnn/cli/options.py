@@ -14,8 +14,8 @@ import sys
 
 from kafkarnn import __version__
 from kafkarnn.cli import comparing
-from kafkarnn.cli.parsing import (CONFIG_OPTIONS, METAVARS, MODEL_OPTIONS, OPTIM_OPTIONS, Parser,  # noqa: F401
-                                  _common, _subparser, positive)
+from kafkarnn.cli.parsing import (CONFIG_OPTIONS, METAVARS, MODEL_OPTIONS, OPTIM_OPTIONS,  # noqa: F401
+                                  PRESETS_TEXT, Parser, _common, _subparser, positive)
 from kafkarnn.errors import KafkarnnError
 
 COMMANDS = ("train", "attach", "stop", "sample", "runs", "inspect", "score", "baseline", "compare",
@@ -75,7 +75,7 @@ def build_parser() -> Parser:
     g.add_argument("--encoding", metavar="NAME", help="text encoding of the corpus (utf-8)")
     _common(g)
     g.add_argument("--new", action="store_true", help="start a fresh run under a new name")
-    g.add_argument("--preset", metavar="NAME", help="default, seed or small")
+    g.add_argument("--preset", metavar="NAME", help=PRESETS_TEXT + " (docs/defaults.md)")
     g = t.add_argument_group("model")
     for flag, dest, kind, text in MODEL_OPTIONS:
         g.add_argument(flag, dest=dest, type=kind, metavar=METAVARS[kind], help=text)

@@ -7,6 +7,9 @@ import math
 
 from kafkarnn.engine.cells import names_text     # (the names only: no NumPy either)
 from kafkarnn.errors import KafkarnnError
+from kafkarnn.train.config import PRESETS
+
+PRESETS_TEXT = ", ".join(list(PRESETS)[:-1]) + f" or {list(PRESETS)[-1]}"   # for --preset's help
 
 # options that change the model or its training; None means "not given" (preset or stored value)
 MODEL_OPTIONS = [
@@ -14,7 +17,8 @@ MODEL_OPTIONS = [
     ("--hidden", "hidden", int, "units per layer"),
     ("--layers", "layers", int, "stacked recurrent layers"),
     ("--dropout", "dropout", float,
-     "dropout between layers and before the output, in [0, 1) (default preset: from the text's size)"),
+     "dropout between layers and before the output, in [0, 1) "
+     "(default, mingru, minlstm presets: from the text's size)"),
     ("--weight-drop", "weight_drop", float,
      "DropConnect on the recurrent weights, in [0, 1) (default preset: like --dropout)"),
     ("--embed-init", "embed_init", float, "spread (std) of the first layer's input columns at start"),
@@ -28,7 +32,8 @@ OPTIM_OPTIONS = [
     ("--lr-min", "lr_min", float, "learning rate at the end of the cosine decay"),
     ("--warmup-iters", "warmup_iters", int, "iterations of linear warmup"),
     ("--decay-iters", "decay_iters", int,
-     "iterations of cosine decay, 0: a constant rate (default preset: four passes, ≥ 1000)"),
+     "iterations of cosine decay, 0: a constant rate "
+     "(default, mingru, minlstm presets: four passes, ≥ the preset's)"),
     ("--decay-start", "decay_start", int,
      "iteration the decay starts at, after a stable stretch at --lr (0: right after warmup)"),
     ("--weight-decay", "weight_decay", float, "decoupled weight decay on the matrices (adam, sfadamw)"),

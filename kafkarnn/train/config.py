@@ -78,10 +78,23 @@ PRESETS: dict[str, Config] = {
     "default": Config(model="gru", hidden=384, layers=2, dropout=0.3, weight_drop=0.3, batch=32,
                       seq_len=128, optimizer="adam", lr=2e-3, lr_min=1e-4, decay_iters=1000,
                       weight_decay=0.1, clip=0.0, clip_norm=1.0, average="ema", ema_beta=0.99),
+    # minGRU and minLSTM: the best of a handful of trials of 300 s at one thread on Metamorphosis
+    # (docs/ladder.md, "Presets for the min-cells"): 0.19 nats/char better than the default's
+    # settings there (1.385, 1.376), 0.08 and 0.07 better on Python's stdlib; 2×512 and 4×384
+    # did worse (fewer steps in the time). The decay spans those 300 s (their steps here).
+    "mingru": Config(model="mingru", hidden=384, layers=3, dropout=0.2, batch=32, seq_len=128,
+                     optimizer="adam", lr=3e-3, lr_min=1e-4, decay_iters=1338, weight_decay=0.1,
+                     clip=0.0, clip_norm=1.0, average="ema", ema_beta=0.99),
+    "minlstm": Config(model="minlstm", hidden=384, layers=3, dropout=0.2, batch=32, seq_len=128,
+                      optimizer="adam", lr=5e-3, lr_min=1e-4, decay_iters=920, weight_decay=0.1,
+                      clip=0.0, clip_norm=1.0, average="ema", ema_beta=0.99),
     # Small and quick: something readable within a minute.
     "small": Config(model="lstm", hidden=128, batch=32, seq_len=64, lr=3e-3, lr_min=3e-3),
 }
 
+
+# The presets that follow the text (fit_to_text) when a run is created: the tuned ones.
+FITTED = ("default", "mingru", "minlstm")
 
 # How the default follows the text (see fit_to_text): the learning rate decays over FIT_PASSES
 # passes through the training text, never fewer than the preset's 1,000 steps; dropout and
@@ -91,7 +104,7 @@ FIT_SMALL = 200_000
 
 
 def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
-    """The default preset fitted to a text of `train_chars` training characters.
+    """A preset of FITTED (the default, the min-cells') fitted to `train_chars` training characters.
 
     Set once, when a run is created, and stored with it: the trajectory stays a function of the
     iteration alone, so a run resumes exactly. Fields in `given` (the user's options) are kept.

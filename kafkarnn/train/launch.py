@@ -23,7 +23,7 @@ from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train import baseline as ngram_baseline
 from kafkarnn.train.baseline import Baseline
 from kafkarnn.engine.streams import groups_for
-from kafkarnn.train.config import PRESETS, Config, check, fit_to_cell, fit_to_text
+from kafkarnn.train.config import FITTED, PRESETS, Config, check, fit_to_cell, fit_to_text
 from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
 from kafkarnn.train.matching import check_resume, corpus_of, stored_spec
 from kafkarnn.runs.handover import lock_run
@@ -110,7 +110,7 @@ def describe_start(launch: Launch) -> str:
     t, c = launch.trainer, launch.corpus
     how = f"resuming at iteration {t.iteration:,}" if launch.resumed else "new run"
     fitted = ""
-    if launch.run_meta["config"].get("preset") == "default":
+    if launch.run_meta["config"].get("preset") in FITTED:
         schedule = (f"learning rate decaying over {t.cfg.decay_iters:,} steps" if t.cfg.decay_iters
                     else "no decay")
         weights = "" if t.cfg.weights() == "as trained" else f", validating the {t.cfg.weights()} weights"
@@ -195,11 +195,12 @@ def _named_corpus(run: Run, spec: str | None, encoding: str | None) -> tuple[str
 
 
 def new_config(preset: str | None, overrides: dict, corpus: Corpus, cores: int | None = None) -> Config:
-    """A new run's configuration: the preset, the user's options, for the default preset the
-    schedule and regularisation fitted to the text's size (config.fit_to_text), and its stream
-    groups for `cores` cores (engine/streams.py; None: this machine's)."""
+    """A new run's configuration: the preset, the user's options, for a tuned preset (the
+    default, the min-cells') the schedule and regularisation fitted to the text's size
+    (config.fit_to_text), and its stream groups for `cores` cores (engine/streams.py; None:
+    this machine's)."""
     cfg = check(fit_to_cell(PRESETS[preset or "default"].replace(**overrides), given=overrides))
-    if (preset or "default") == "default":
+    if (preset or "default") in FITTED:
         train, _ = corpus.split(cfg.val_fraction)
         cfg = fit_to_text(cfg, len(train), given=overrides)
     return cfg.replace(groups=groups_for(cfg.batch, cfg.hidden, cores or usable_cores()))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from kafkarnn.train.config import PRESETS
+
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "sample_texts" / "the_petition.txt"
 
@@ -112,6 +114,15 @@ def test_ladder_puts_the_ngram_line_under_every_network(tmp_path):
     assert rnn["best_val"] == min(v for _, v in rnn["val_history"])
     below = [s for s, v in rnn["val_history"] if v < ngram["best_val"]]
     assert rnn["below_ngram_at_s"] == (below[0] if below else None)
+
+
+def test_ladder_starts_a_min_cell_from_its_own_preset_when_asked(tmp_path):
+    r = run_benchmark("ladder", tmp_path, "--corpus", str(CORPUS), "--rungs", "rnn,mingru",
+                      "--preset", "small", "--cell-presets")
+    rnn, mingru = r["results"]
+    assert (rnn["preset"], mingru["preset"]) == ("small", "mingru") and r["cell_presets"]
+    preset = PRESETS["mingru"]
+    assert mingru["label"] == f"mingru {preset.layers}×{preset.hidden}" and not mingru["failed"]
 
 
 def test_copying_times_the_index_and_follows_copying_as_training_goes_on(tmp_path):
