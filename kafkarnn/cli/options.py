@@ -45,8 +45,8 @@ def _training_limits(g) -> None:
     g.add_argument("--eval-every", type=positive(float), default=30.0, metavar="S",
                    help="seconds between validation passes (30)")
     g.add_argument("--threads", type=positive(int), metavar="N",
-                   help="BLAS threads (default: chosen while training by timing steps; "
-                        "N fixes it, and keeps hand-offs bit-reproducible)")
+                   help="training threads (default: chosen while training by timing steps; "
+                        "N fixes it; a new run gets at most N stream groups)")
 
 
 def _copy_min(g) -> None:

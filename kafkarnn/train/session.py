@@ -158,7 +158,7 @@ class Session(Commands):
             return False
         dt = time.perf_counter() - t0
         if self.tuner is not None:
-            self.tuner.step_done(dt, t.chars - c0)     # may change the BLAS thread count
+            self.tuner.step_done(dt, t.chars - c0)     # may change the thread count
         self._step_time += dt
         self.session_s += dt
         if not math.isfinite(loss):

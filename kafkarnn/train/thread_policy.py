@@ -1,12 +1,11 @@
 """Whose word sets a process's BLAS thread count, in one place. Imports no NumPy: `set_blas_threads`
 runs before NumPy loads, because its BLAS library reads the environment once.
 
-1) `--threads N` fixes the count, and travels with a hand-off to a background trainer (so that
-   the run stays bit-reproducible across the hand-off, threads.py says why);
+1) `--threads N` fixes the count, and travels with a hand-off to a background trainer (a
+   trainer's count sizes its stream-group workers, its BLAS being held at one thread: threads.py);
 2) else the user's own environment variable (THREAD_VARS) fixes it, and a background trainer
    inherits it with the environment;
-3) else a process that trains starts with OpenBLAS's own choice (a thread per core) and its
-   `ThreadTuner` picks the count by timing steps; one that does not train (sample, inspect,
+3) else a process that trains lets its `ThreadTuner` pick the count by timing steps; one that does not train (sample, inspect,
    score) takes 1 thread on up to 2 cores and half the cores above that: on a small shared box
    a BLAS thread per core is a trap when another process holds a core.
 """

@@ -104,7 +104,7 @@ class _Probe:
 
 
 class ThreadTuner:
-    """Chooses NumPy's BLAS thread count from the speed of training steps (see the module doc).
+    """Chooses the thread count (its pool's size) from the speed of training steps (see the module doc).
 
     `threads` is the count in use now (a probe's while it runs), `chosen` the one kept, `auto`
     whether it changes at all, `history` the decisions as (training seconds, count, why).
