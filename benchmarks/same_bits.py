@@ -29,6 +29,7 @@ def train(home: Path, iters: int, coretype: str, args) -> None:
     env["PYTHONPATH"] = str(common.REPO)
     proc = subprocess.run([sys.executable, "-m", "kafkarnn", "--headless", "--corpus", args.corpus,
                            "--run", "r", "--preset", args.preset, "--max-iters", str(iters),
+                           "--schedule", "fixed",      # (a budget would fit each part's decay to its limit)
                            "--eval-every", "1e9", "--save-every", "1e9", "--data-dir", str(home)],
                           env=env, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -203,6 +203,7 @@ def check_trials(plan: Plan, data_dir: Path, ours: bool, log=None) -> None:
     and a run of its name that this sweep did not make (`ours`: the plan on disk is this one)."""
     from kafkarnn.runs.folder import Run
     from kafkarnn.train.corpus import load_corpus
+    from kafkarnn.train.cadence import Limits
     from kafkarnn.train.launch import new_config
     corpora = {}
     for trial in plan.trials():
@@ -210,7 +211,8 @@ def check_trials(plan: Plan, data_dir: Path, ours: bool, log=None) -> None:
         try:
             if spec not in corpora:
                 corpora[spec] = load_corpus(spec, data_dir=data_dir, log=log)
-            cfg = new_config(trial.settings.get("preset"), trial.overrides, corpora[spec])
+            cfg = new_config(trial.settings.get("preset"), trial.overrides, corpora[spec],
+                             limits=Limits(trial.max_iters, trial.max_seconds))
             train, _ = corpora[spec].split(cfg.val_fraction)
             if len(train) // cfg.batch < cfg.seq_len + 2:
                 raise KafkarnnError(f"the training text ({len(train):,} characters) is too short "

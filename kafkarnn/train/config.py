@@ -29,6 +29,8 @@ class Config:
     warmup_iters: int = 0        # linear warmup from 0 to lr
     decay_iters: int = 0         # cosine decay from lr to lr_min over this many iterations (0: none)
     decay_start: int = 0         # the decay waits until this iteration (warmup-stable-decay)
+    schedule: str = "fixed"      # fixed: the decay above | budget: fitted to a new run's limit
+    budget_s: float = 0.0        # a budget's seconds (schedule.py): its decay is fixed in-run
     weight_decay: float = 0.0    # decoupled (AdamW), matrices only
     clip: float = 5.0            # elementwise gradient clip (the seed's ±5); 0 turns it off
     clip_norm: float = 0.0       # global-norm gradient clip; 0 turns it off
@@ -138,6 +140,10 @@ def check(cfg: Config) -> Config:
             "leave it out (--dropout still acts between layers)")
     if cfg.optimizer not in ("adagrad", "adam", "sfadamw"):
         bad(f"--optimizer must be adagrad, adam or sfadamw, not {cfg.optimizer!r}")
+    if cfg.schedule not in ("fixed", "budget"):
+        bad(f"--schedule must be fixed or budget, not {cfg.schedule!r}")
+    if type(cfg.budget_s) not in (int, float) or not (0 <= cfg.budget_s < math.inf):
+        bad(f"the run's budget must be a number of seconds ≥ 0, not {cfg.budget_s!r}")
     if cfg.average not in ("none", "ema"):
         bad(f"--average must be none or ema, not {cfg.average!r}")
     if not 0.0 < cfg.ema_beta < 1.0:

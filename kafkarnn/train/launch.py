@@ -31,6 +31,7 @@ from kafkarnn.runs.folder import Run, next_free_name, valid_run_name
 from kafkarnn.runs.lock import RunLock
 from kafkarnn.seam import Role
 from kafkarnn.train.cadence import Limits
+from kafkarnn.train.schedule import describe as describe_schedule, for_budget
 from kafkarnn.train.thread_policy import fixed_count
 from kafkarnn.train.threads import usable_cores
 from kafkarnn.train.trainer import Trainer
@@ -93,7 +94,7 @@ def open_run(opts: TrainOptions, role: Role, *, take_over: bool = False,
     launch = prepare(data_dir=opts.data_dir, corpus_spec=opts.corpus, encoding=opts.encoding,
                      run_name=opts.run, new=opts.new, preset=opts.preset, overrides=dict(opts.overrides),
                      log=log, role=role, take_over=take_over, after_pid=after_pid,
-                     cores=fixed_count(opts.threads))
+                     cores=fixed_count(opts.threads), limits=opts.limits)
     launch.baseline = ngram_baseline.quick(opts.data_dir, launch.corpus, launch.trainer.cfg.val_fraction)
     return launch
 
@@ -110,9 +111,8 @@ def describe_start(launch: Launch) -> str:
     t, c = launch.trainer, launch.corpus
     how = f"resuming at iteration {t.iteration:,}" if launch.resumed else "new run"
     fitted = ""
-    if launch.run_meta["config"].get("preset") in FITTED:
-        schedule = (f"learning rate decaying over {t.cfg.decay_iters:,} steps" if t.cfg.decay_iters
-                    else "no decay")
+    if launch.run_meta["config"].get("preset") in FITTED or t.cfg.schedule == "budget":
+        schedule = describe_schedule(t.cfg)
         weights = "" if t.cfg.weights() == "as trained" else f", validating the {t.cfg.weights()} weights"
         fitted = f", {schedule}, dropout {t.cfg.dropout:g}{weights}"
     if t.model.cells[0].recurrent_key is None:            # the preset's DropConnect is off
@@ -137,10 +137,12 @@ def default_run_name(corpus_name: str, model: str) -> str:
 
 def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, run_name: str | None,
             new: bool, preset: str | None, overrides: dict, log=None, role: Role = Role.HEADLESS,
-            take_over: bool = False, after_pid: int | None = None, cores: int | None = None) -> Launch:
+            take_over: bool = False, after_pid: int | None = None, cores: int | None = None,
+            limits: Limits = Limits()) -> Launch:
     """Load the corpus, pick the run, check it matches, take its lock (see handover.lock_run
     for `take_over` and `after_pid`), and build (or restore) the trainer. cores: how many a new
-    run's stream groups are made for (the thread count the user fixed; None: this machine's)."""
+    run's stream groups are made for (the thread count the user fixed; None: this machine's);
+    limits: this invocation's, which a new run's schedule may be fitted to (schedule.for_budget)."""
     if preset is not None and preset not in PRESETS:
         raise KafkarnnError(f"unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
     if run_name is not None:
@@ -161,7 +163,7 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
         raise KafkarnnError(f"run folder {run.path} has checkpoints but no config.json; "
                             "it is left untouched: pass --new or --run OTHER to start elsewhere")
     if fresh:
-        cfg = check(new_config(preset, overrides, corpus, cores))
+        cfg = check(new_config(preset, overrides, corpus, cores, limits))
     else:                                        # refuse a mismatch before asking anyone to stop
         check_resume(run, run.read_config(), corpus, preset, overrides)
     try:
@@ -194,15 +196,18 @@ def _named_corpus(run: Run, spec: str | None, encoding: str | None) -> tuple[str
             stored.get("encoding") if encoding is None else encoding)
 
 
-def new_config(preset: str | None, overrides: dict, corpus: Corpus, cores: int | None = None) -> Config:
+def new_config(preset: str | None, overrides: dict, corpus: Corpus, cores: int | None = None,
+               limits: Limits = Limits()) -> Config:
     """A new run's configuration: the preset, the user's options, for a tuned preset (the
     default, the min-cells') the schedule and regularisation fitted to the text's size
-    (config.fit_to_text), and its stream groups for `cores` cores (engine/streams.py; None:
-    this machine's)."""
+    (config.fit_to_text) and the schedule to the `limits` it is started with (schedule.py), and
+    its stream groups for `cores` cores (engine/streams.py; None: this machine's)."""
     cfg = check(fit_to_cell(PRESETS[preset or "default"].replace(**overrides), given=overrides))
-    if (preset or "default") in FITTED:
+    tuned = (preset or "default") in FITTED
+    if tuned:
         train, _ = corpus.split(cfg.val_fraction)
         cfg = fit_to_text(cfg, len(train), given=overrides)
+    cfg = for_budget(cfg, overrides, limits.max_iters, limits.max_seconds, tuned)
     return cfg.replace(groups=groups_for(cfg.batch, cfg.hidden, cores or usable_cores()))
 
 

@@ -1,19 +1,87 @@
-"""The learning-rate schedule: a function of the configuration and the iteration alone, so that a
-resumed run goes on exactly where it stopped."""
+"""The learning-rate schedule: a function of the configuration, the iteration and (for a run
+with a time budget) the decay fixed when it began, so that a resumed run goes on exactly where
+it stopped.
+
+Two kinds (Config.schedule). "fixed": the decay is set in steps (--decay-start, --decay-iters;
+the default preset fits them to the text). "budget": the run was given a budget when it was
+created, and the rate stays at its peak until the last DECAY_SHARE of it, then decays to the
+floor just as the budget ends (warmup-stable-decay). A budget in iterations is turned into steps
+at once (`budget_steps`); one in seconds is not known in steps until the decay begins, so the
+session fixes it then (`budget_decay`) from its pace, and the checkpoint keeps it.
+"""
 
 from __future__ import annotations
 
 import math
 
+from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.config import Config
 
+DECAY_SHARE = 0.2     # the budget's last fifth decays (benchmarks/README.md, "A schedule for a budget")
 
-def learning_rate(c: Config, it: int) -> float:
-    """1) linear warmup, 2) lr until decay_start (if later), 3) cosine decay from lr to
-    lr_min, 4) lr_min after that."""
+
+def learning_rate(c: Config, it: int, decay: tuple[int, int] | None = None) -> float:
+    """1) linear warmup, 2) lr until the decay starts, 3) cosine decay from lr to lr_min over
+    its steps, 4) lr_min after that. `decay`: (start, steps) fixed during a timed budget."""
     if c.warmup_iters and it < c.warmup_iters:
         return c.lr * (it + 1) / c.warmup_iters
-    if c.decay_iters:
-        frac = min(1.0, max(0, it - max(c.warmup_iters, c.decay_start)) / c.decay_iters)
+    start, steps = decay or (c.decay_start, c.decay_iters)
+    if steps:
+        frac = min(1.0, max(0, it - max(c.warmup_iters, start)) / steps)
         return c.lr_min + 0.5 * (c.lr - c.lr_min) * (1.0 + math.cos(math.pi * frac))
     return c.lr
+
+
+def budget_steps(c: Config, max_iters: int) -> Config:
+    """c with its decay over the last DECAY_SHARE of `max_iters` iterations (after any warmup)."""
+    start = max(c.warmup_iters, max_iters - max(1, round(DECAY_SHARE * max_iters)))
+    return c.replace(decay_start=start, decay_iters=max(1, max_iters - start))
+
+
+def budget_decay(c: Config, iteration: int, trained_s: float, iters_per_s: float) -> tuple[int, int] | None:
+    """The decay of a run with a budget of c.budget_s seconds, once `trained_s` seconds of it
+    have passed the stable part: (this iteration, the steps left at this pace); else None."""
+    left = c.budget_s - trained_s
+    if not c.budget_s or left > DECAY_SHARE * c.budget_s or iters_per_s <= 0:
+        return None
+    return iteration, max(1, round(left * iters_per_s))
+
+
+BUDGET_BY_DEFAULT = True     # a tuned preset's new run with a limit gets "budget" unless told
+
+
+def for_budget(c: Config, given, max_iters: int | None, max_seconds: float | None,
+               tuned: bool) -> Config:
+    """A new run's schedule for its first limits: "budget" when asked (--schedule budget) or,
+    for a tuned preset that decays (`tuned`) with no decay given, by default; else c as it is."""
+    limit = bool(max_iters or max_seconds)
+    placed = {"decay_iters", "decay_start"} & set(given)
+    if "schedule" in given:
+        if c.schedule == "fixed":
+            return c
+        if not limit:
+            raise KafkarnnError("--schedule budget fits the decay to a limit: give the new run "
+                                "--max-iters or --max-seconds")
+        if placed:
+            raise KafkarnnError("--schedule budget places the decay itself: leave out --decay-iters "
+                                "and --decay-start (or use --schedule fixed)")
+    elif not (BUDGET_BY_DEFAULT and tuned and limit and c.decay_iters and not placed
+              and c.optimizer != "sfadamw"):
+        return c
+    c = c.replace(schedule="budget")
+    if max_iters:                                # known in steps now (the nearer limit if both)
+        return budget_steps(c, max_iters)
+    return c.replace(decay_start=0, decay_iters=0, budget_s=float(max_seconds))
+
+
+def describe(c: Config) -> str:
+    """The schedule in a few words, for the line a run starts with."""
+    if c.schedule == "budget" and c.budget_s:
+        return f"learning rate stable, then decaying over the last fifth of the {c.budget_s:g}-s budget"
+    if c.schedule == "budget":
+        return (f"learning rate stable until iteration {c.decay_start:,}, then decaying over "
+                f"{c.decay_iters:,} steps to the budget's end")
+    if not c.decay_iters:
+        return "no decay"
+    start = f" from iteration {c.decay_start:,}" if c.decay_start else ""
+    return f"learning rate decaying over {c.decay_iters:,} steps{start}"

@@ -27,6 +27,7 @@ from kafkarnn.train.commands import Commands
 from kafkarnn.train.cadence import Cadence, Limits, Timers
 from kafkarnn.train.progress import progress_line, snapshot_of
 from kafkarnn.train.record import metrics_line, write_checkpoint
+from kafkarnn.train.schedule import budget_decay
 from kafkarnn.seam import (  # noqa: F401  (re-exported: the seam's names)
     Event, EventKind, Generate, HandOff, LookInside, Pause, Resume, SaveNow, SetTemperature,
     Snapshot, State)
@@ -123,6 +124,7 @@ class Session(Commands):
         self._timers = Timers(lambda: self.session_s)
         self._mark = (self.trainer.iteration, self.trainer.chars, 0.0)   # for rates: iteration,
         self._step_time = 0.0                                           # chars, step time
+        self._start_iter = self.trainer.iteration
         self.state = State.RUNNING
         self._publish()
         try:
@@ -161,9 +163,22 @@ class Session(Commands):
             self.tuner.step_done(dt, t.chars - c0)     # may change the thread count
         self._step_time += dt
         self.session_s += dt
+        if t.decay is None and t.cfg.budget_s:
+            self._fix_decay()
         if not math.isfinite(loss):
             self._event(EventKind.INFO, f"skipped a non-finite step at iteration {t.iteration}")
         return True
+
+    def _fix_decay(self) -> None:
+        """A timed budget's decay begins once its stable part has passed: its length in steps is
+        the seconds left at this session's pace (the run's, before this session has 10 steps)."""
+        t, trained = self.trainer, self.elapsed_base + self.session_s
+        steps = t.iteration - self._start_iter
+        pace = steps / self.session_s if steps >= 10 else t.iteration / max(trained, 1e-9)
+        t.decay = budget_decay(t.cfg, t.iteration, trained, pace)
+        if t.decay:
+            self._event(EventKind.INFO, f"the learning rate decays from iteration {t.decay[0]:,} over "
+                        f"{t.decay[1]:,} steps, to end with the run's {t.cfg.budget_s:g}-s budget")
 
     def _periodic(self) -> None:
         """After a step: whichever of metrics, validation, save, samples and reports are due."""

@@ -74,6 +74,7 @@ class Trainer:
         self.chars = 0                                 # training characters consumed
         self.smooth_loss = math.log(len(vocab))        # the seed's starting guess, per character
         self.bad_steps = 0                             # consecutive non-finite steps
+        self.decay: tuple[int, int] | None = None      # a timed budget's decay, once it began
         # column b of the grid is stream b's region, so its next T+1 characters are
         # grid[position : position+T+1, b]: a view, no index arithmetic per step
         self.grid = train[:B * self.region].reshape(B, self.region).T
@@ -84,7 +85,7 @@ class Trainer:
     # -- one update ---------------------------------------------------------------------------
 
     def lr_at(self, it: int) -> float:
-        return learning_rate(self.cfg, it)
+        return learning_rate(self.cfg, it, self.decay)
 
     def next_batch(self):
         """Inputs and targets (T, B). All streams move together, so they all reach their regions'
@@ -225,7 +226,8 @@ class Trainer:
 
     def state_meta(self) -> dict:
         return {"iteration": self.iteration, "chars": self.chars, "smooth_loss": self.smooth_loss,
-                "rng": self.rng.bit_generator.state, "bad_steps": self.bad_steps}
+                "rng": self.rng.bit_generator.state, "bad_steps": self.bad_steps,
+                **({"decay": list(self.decay)} if self.decay else {})}
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict, where: str) -> None:
         """Load a checkpoint's arrays into this trainer, checking every shape and dtype first."""
@@ -244,7 +246,7 @@ class Trainer:
         pos = arrays["positions"]                   # shape (B,), checked above
         if (pos < 0).any() or (pos >= self.region).any() or (pos != pos[0]).any():
             raise KafkarnnError(f"checkpoint {where} has out-of-range or unequal stream positions")
-        iteration, chars, smooth, bad_steps, rng = self._check_meta(arrays, meta, where)
+        iteration, chars, smooth, bad_steps, rng, decay = self._check_meta(arrays, meta, where)
         held = self.validated_weights()
         for k, v in ParamDict(self.model.layout, held).items():
             v[...] = arrays[f"param/{k}"]
@@ -257,7 +259,7 @@ class Trainer:
         self.position = int(pos[0])
         self.iteration, self.chars, self.smooth_loss = iteration, chars, smooth
         self.bad_steps = bad_steps
-        self.rng = rng
+        self.rng, self.decay = rng, decay
 
     def _check_meta(self, arrays: dict[str, np.ndarray], meta: dict, where: str):
         """Counters, loss, RNG and identity from a checkpoint's metadata, each checked for type and range."""
@@ -296,5 +298,9 @@ class Trainer:
             k = arrays.get(name)
             if k is not None and int(k) != iteration:
                 raise damaged(f"{name} counted {int(k)} updates, not {iteration}")
-        return iteration, chars, float(smooth), bad_steps, rng
+        decay = meta.get("decay")                               # a timed budget's, if it began
+        if decay is not None and not (isinstance(decay, list) and len(decay) == 2 and
+                                      all(type(v) is int and 0 <= v < 2 ** 62 for v in decay)):
+            raise damaged(f"decay is {decay!r}, not two whole numbers")
+        return iteration, chars, float(smooth), bad_steps, rng, decay and tuple(decay)
 

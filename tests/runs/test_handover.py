@@ -178,7 +178,8 @@ def test_detach_attach_and_take_over_end_bit_identical(home, long_book, terminal
     finally:
         stop_all(home)
     n = arrays(run / "checkpoint.npz")[1]["iteration"]
-    straight = cli("--headless", "--run", "straight", *model, "--max-iters", n, home=home)
+    straight = cli("--headless", "--run", "straight", *model, "--max-iters", n,   # (no budget:
+                   "--schedule", "fixed", home=home)                            # as the hops)
     assert straight.returncode == 0, straight.stderr
     assert_same_run(home / "runs" / "straight" / "checkpoint.npz", run / "checkpoint.npz")
 

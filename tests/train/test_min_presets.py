@@ -29,7 +29,8 @@ def test_a_min_cells_preset_is_its_cell_tuned_and_valid(cell):
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
 def test_a_run_from_a_min_cells_preset_trains_is_listed_and_resumes(home, book, capsys, cell):
     def train(*extra):
-        return main(["--headless", "--corpus", str(book), "--preset", cell, *TINY, *extra])
+        return main(["--headless", "--corpus", str(book), "--preset", cell, *TINY,
+                     "--schedule", "fixed", *extra])        # the preset's decay, not a budget's
     assert train("--max-iters", "3") == 0
     assert f"a {cell} has no recurrent matrix" in capsys.readouterr().err
     run = home / "runs" / f"porter-{cell}"

@@ -1,0 +1,128 @@
+"""A schedule fitted to a new run's budget (train/schedule.py): a stable rate, then a decay over
+the budget's last fifth. In iterations it is fixed when the run is made; in seconds the session
+fixes it when the stable part has passed, and the checkpoint keeps it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kafkarnn.errors import KafkarnnError
+from kafkarnn.engine.vocab import Vocab
+from kafkarnn.main import main
+from kafkarnn.runs.checkpoint import load_checkpoint, save_checkpoint
+from kafkarnn.train.cadence import Cadence, Limits
+from kafkarnn.train.config import PRESETS, Config
+from kafkarnn.train.launch import describe_start, prepare
+from kafkarnn.train.schedule import DECAY_SHARE, budget_decay, for_budget
+from kafkarnn.train.session import Session
+from kafkarnn.train.trainer import Trainer
+
+TEXT = ("The lodgers ate in silence; the sister played, and the father counted the coins "
+        "twice. [Grete stood by the door.]\n") * 40
+TINY = dict(hidden=8, layers=1, batch=4, seq_len=16)
+
+
+def test_a_budget_in_iterations_holds_the_rate_then_decays_over_its_last_fifth_to_lr_min():
+    c = for_budget(PRESETS["default"], {}, 2000, None, tuned=True)
+    assert (c.schedule, c.decay_start, c.decay_iters, c.budget_s) == ("budget", 1600, 400, 0.0)
+    t = Trainer(c.replace(**TINY), *_text())
+    assert t.lr_at(0) == t.lr_at(1599) == c.lr
+    assert c.lr_min < t.lr_at(1800) < c.lr and t.lr_at(2000) == pytest.approx(c.lr_min)
+    assert DECAY_SHARE == 0.2
+
+
+def test_by_default_only_a_tuned_preset_given_a_limit_and_no_decay_of_its_own_gets_a_budget():
+    d = PRESETS["default"]
+    assert for_budget(d, {}, None, 300.0, tuned=True) == d.replace(
+        schedule="budget", budget_s=300.0, decay_iters=0, decay_start=0)
+    assert for_budget(d, {}, None, None, tuned=True) == d                       # no limit
+    assert for_budget(PRESETS["small"], {}, 50, None, tuned=False) == PRESETS["small"]
+    assert for_budget(d, {"decay_iters": 500}, 50, None, tuned=True) == d        # the user's decay
+    assert for_budget(d.replace(schedule="fixed"), {"schedule": "fixed"}, 50, None, True).schedule == "fixed"
+    free = d.replace(optimizer="sfadamw", decay_iters=0)
+    assert for_budget(free, {}, 50, None, tuned=True) == free                    # nothing to fit
+
+
+def test_asking_for_a_budget_without_a_limit_or_beside_a_decay_of_ones_own_is_refused():
+    asked = PRESETS["small"].replace(schedule="budget")
+    assert for_budget(asked, {"schedule": "budget"}, 100, None, tuned=False).decay_start == 80
+    with pytest.raises(KafkarnnError, match="--max-iters or --max-seconds"):
+        for_budget(asked, {"schedule": "budget"}, None, None, tuned=False)
+    with pytest.raises(KafkarnnError, match="leave out --decay-iters"):
+        for_budget(asked, {"schedule": "budget", "decay_start": 4}, 100, None, tuned=False)
+
+
+def test_a_timed_budget_decays_once_its_stable_part_has_passed_over_the_steps_left_at_its_pace():
+    c = Config(budget_s=300.0, schedule="budget")
+    assert budget_decay(c, 900, 239.0, 4.0) is None
+    assert budget_decay(c, 960, 240.0, 4.0) == (960, 240)
+    assert budget_decay(Config(), 960, 240.0, 4.0) is None                      # no budget
+
+
+def _text():
+    vocab = Vocab.from_text(TEXT)
+    data = vocab.encode(TEXT)
+    return vocab, data[:3000], data[3000:]
+
+
+def test_the_decay_a_timed_budget_fixed_is_kept_by_the_checkpoint_and_a_resume_goes_on_exactly(tmp_path):
+    c = Config(model="gru", lr=1e-2, lr_min=1e-3, schedule="budget", budget_s=5.0, **TINY)
+    a = Trainer(c, *_text())
+    a.decay = (3, 6)
+    for _ in range(5):
+        a.step()
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, a.state_arrays(), {**a.state_meta(), "config": c.to_dict(), "vocab": a.vocab.chars})
+    arrays, meta = load_checkpoint(path)
+    assert meta["decay"] == [3, 6]
+    b = Trainer(c, *_text())
+    b.restore(arrays, meta, str(path))
+    assert b.decay == (3, 6) and b.lr_at(9) == pytest.approx(1e-3)
+    for _ in range(5):
+        assert a.step() == b.step()
+    assert np.array_equal(a.model.params.flat, b.model.params.flat)
+    for bad in ([3], [3, -1], ["3", 6], 7):
+        with pytest.raises(KafkarnnError, match="damaged metadata"):
+            Trainer(c, *_text()).restore(arrays, {**meta, "decay": bad}, "c.npz")
+
+
+def test_a_new_run_with_max_seconds_ends_its_budget_at_the_floor_rate_and_says_so(tmp_path):
+    corpus = tmp_path / "lodgers.txt"
+    corpus.write_text(TEXT)
+    lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None, run_name="b",
+                 new=False, preset=None, overrides=dict(TINY), limits=Limits(max_seconds=1.5))
+    try:
+        assert "stable, then decaying over the last fifth of the 1.5-s budget" in describe_start(lh)
+        s = Session(lh, Limits(max_seconds=1.5), Cadence(eval_every=1e9, save_every=1e9))
+        assert s.run() == "FINISHED"
+    finally:
+        lh.lock.unlock()
+    t = lh.trainer
+    start, steps = t.decay
+    assert 0.6 * t.iteration < start < t.iteration and steps >= 1
+    assert t.lr_at(start) == t.cfg.lr and t.lr_at(t.iteration) < 0.3 * t.cfg.lr
+    assert any("decays from iteration" in e.text for e in s.events())
+    stored = json.loads(lh.run.config_path.read_text())
+    assert (stored["schedule"], stored["budget_s"], stored["decay_iters"]) == ("budget", 1.5, 0)
+    _, meta = load_checkpoint(lh.run.checkpoint_path)
+    assert meta["decay"] == [start, steps]
+
+
+def test_the_command_line_fits_a_new_runs_decay_to_max_iters_and_refuses_a_budget_with_no_limit(tmp_path, capsys):
+    corpus = tmp_path / "lodgers.txt"
+    corpus.write_text(TEXT)
+    common = ["--data-dir", str(tmp_path / "home"), "--corpus", str(corpus), "--hidden", "8",
+              "--layers", "1", "--batch", "4", "--seq-len", "16", "--threads", "1"]
+    assert main(["train", "--headless", "--run", "i", "--max-iters", "10", *common]) == 0
+    stored = json.loads((tmp_path / "home" / "runs" / "i" / "config.json").read_text())
+    assert (stored["schedule"], stored["decay_start"], stored["decay_iters"]) == ("budget", 8, 2)
+    assert main(["train", "--headless", "--run", "f", "--max-iters", "10", "--schedule", "fixed",
+                 *common]) == 0
+    stored = json.loads((tmp_path / "home" / "runs" / "f" / "config.json").read_text())
+    assert (stored["schedule"], stored["decay_start"], stored["decay_iters"]) == ("fixed", 0, 1000)
+    capsys.readouterr()
+    assert main(["train", "--headless", "--run", "n", "--schedule", "budget", *common]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kafkarnn: error: --schedule budget") and err.count("\n") == 1
+    assert not (tmp_path / "home" / "runs" / "n").exists()
