@@ -32,6 +32,7 @@ T_COPY_MARKS = "tests/tui/test_copy_marks.py"
 T_PLAN = "tests/sweep/test_sweep_plan.py"
 T_SWEEP = "tests/sweep/test_sweep_processes.py"
 T_ANYTIME = "tests/train/test_anytime.py"
+T_BUDGET = "tests/train/test_budget.py"
 T_AVERAGING = "tests/engine/test_averaging.py"
 T_STREAMS = "tests/engine/test_streams.py"
 T_THREADS = "tests/train/test_threads.py"
@@ -186,6 +187,26 @@ BUGS: list[Bug] = [
         "any(stored[k] != mine[k] for k in mine if k in stored)",
         "any(stored.get(k) != mine[k] for k in mine)",
         (T_ANYTIME,)),
+    Bug("budget-decay-not-saved", "anytime", "a time budget's decay is kept by the checkpoint",
+        "kafkarnn/train/trainer.py",
+        '**({"decay": list(self.decay)} if self.decay else {})',
+        "**{}",
+        (T_BUDGET,)),
+    Bug("budget-decay-from-start", "anytime", "a budget holds the peak rate until its last fifth",
+        "kafkarnn/train/schedule.py",
+        "start = max(c.warmup_iters, max_iters - max(1, round(DECAY_SHARE * max_iters)))",
+        "start = c.warmup_iters",
+        (T_BUDGET,)),
+    Bug("budget-pace-whole-run", "anytime", "a time budget's decay spans the seconds left, not all",
+        "kafkarnn/train/schedule.py",
+        "return iteration, max(1, round(left * iters_per_s))",
+        "return iteration, max(1, round(c.budget_s * iters_per_s))",
+        (T_BUDGET,)),
+    Bug("budget-beside-own-decay", "anytime", "the user's own --decay-iters wins over a budget",
+        "kafkarnn/train/schedule.py",
+        "c.decay_iters and not placed",
+        "c.decay_iters",
+        (T_BUDGET,)),
     # -- stream groups ---------------------------------------------------------------------------
     Bug("groups-whole-batch-one-worker", "streams", "the same bits at any worker count",
         "kafkarnn/engine/streams.py",
