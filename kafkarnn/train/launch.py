@@ -200,14 +200,16 @@ def new_config(preset: str | None, overrides: dict, corpus: Corpus, cores: int |
                limits: Limits = Limits()) -> Config:
     """A new run's configuration: the preset, the user's options, for a tuned preset (the
     default, the min-cells') the schedule and regularisation fitted to the text's size
-    (config.fit_to_text) and the schedule to the `limits` it is started with (schedule.py), and
-    its stream groups for `cores` cores (engine/streams.py; None: this machine's)."""
+    (config.fit_to_text) and, on a big text, the schedule to the `limits` it starts with
+    (schedule.for_budget), and its stream groups for `cores` cores (engine/streams.py; None:
+    this machine's)."""
     cfg = check(fit_to_cell(PRESETS[preset or "default"].replace(**overrides), given=overrides))
-    tuned = (preset or "default") in FITTED
-    if tuned:
+    big_text = False
+    if (preset or "default") in FITTED:
         train, _ = corpus.split(cfg.val_fraction)
         cfg = fit_to_text(cfg, len(train), given=overrides)
-    cfg = for_budget(cfg, overrides, limits.max_iters, limits.max_seconds, tuned)
+        big_text = cfg.decay_iters > PRESETS[preset or "default"].decay_iters   # 4 passes > its floor
+    cfg = for_budget(cfg, overrides, limits.max_iters, limits.max_seconds, big_text)
     return cfg.replace(groups=groups_for(cfg.batch, cfg.hidden, cores or usable_cores()))
 
 

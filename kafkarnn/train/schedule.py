@@ -47,13 +47,15 @@ def budget_decay(c: Config, iteration: int, trained_s: float, iters_per_s: float
     return iteration, max(1, round(left * iters_per_s))
 
 
-BUDGET_BY_DEFAULT = True     # a tuned preset's new run with a limit gets "budget" unless told
+BUDGET_BY_DEFAULT = True     # a new run with a limit on a big text gets "budget" unless told
 
 
 def for_budget(c: Config, given, max_iters: int | None, max_seconds: float | None,
-               tuned: bool) -> Config:
-    """A new run's schedule for its first limits: "budget" when asked (--schedule budget) or,
-    for a tuned preset that decays (`tuned`) with no decay given, by default; else c as it is."""
+               big_text: bool) -> Config:
+    """A new run's schedule for its first limits: "budget" when asked (--schedule budget), or by
+    default where a tuned preset's decay was fitted to a big text (`big_text`) and none was
+    given; else c as it is. On a small text any budget holds many passes, and overfitting, not
+    the schedule, decides: its fitted decay ends sooner, and was measured better there."""
     limit = bool(max_iters or max_seconds)
     placed = {"decay_iters", "decay_start"} & set(given)
     if "schedule" in given:
@@ -65,7 +67,7 @@ def for_budget(c: Config, given, max_iters: int | None, max_seconds: float | Non
         if placed:
             raise KafkarnnError("--schedule budget places the decay itself: leave out --decay-iters "
                                 "and --decay-start (or use --schedule fixed)")
-    elif not (BUDGET_BY_DEFAULT and tuned and limit and c.decay_iters and not placed
+    elif not (BUDGET_BY_DEFAULT and big_text and limit and c.decay_iters and not placed
               and c.optimizer != "sfadamw"):
         return c
     c = c.replace(schedule="budget")

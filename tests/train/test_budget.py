@@ -21,10 +21,11 @@ from kafkarnn.train.trainer import Trainer
 TEXT = ("The lodgers ate in silence; the sister played, and the father counted the coins "
         "twice. [Grete stood by the door.]\n") * 40
 TINY = dict(hidden=8, layers=1, batch=4, seq_len=16)
+BIG = TEXT * 5          # four passes of batch 4 × seq-len 16 are more than the default's 1,000 steps
 
 
 def test_a_budget_in_iterations_holds_the_rate_then_decays_over_its_last_fifth_to_lr_min():
-    c = for_budget(PRESETS["default"], {}, 2000, None, tuned=True)
+    c = for_budget(PRESETS["default"], {}, 2000, None, big_text=True)
     assert (c.schedule, c.decay_start, c.decay_iters, c.budget_s) == ("budget", 1600, 400, 0.0)
     t = Trainer(c.replace(**TINY), *_text())
     assert t.lr_at(0) == t.lr_at(1599) == c.lr
@@ -34,23 +35,23 @@ def test_a_budget_in_iterations_holds_the_rate_then_decays_over_its_last_fifth_t
 
 def test_by_default_only_a_tuned_preset_given_a_limit_and_no_decay_of_its_own_gets_a_budget():
     d = PRESETS["default"]
-    assert for_budget(d, {}, None, 300.0, tuned=True) == d.replace(
+    assert for_budget(d, {}, None, 300.0, big_text=True) == d.replace(
         schedule="budget", budget_s=300.0, decay_iters=0, decay_start=0)
-    assert for_budget(d, {}, None, None, tuned=True) == d                       # no limit
-    assert for_budget(PRESETS["small"], {}, 50, None, tuned=False) == PRESETS["small"]
-    assert for_budget(d, {"decay_iters": 500}, 50, None, tuned=True) == d        # the user's decay
+    assert for_budget(d, {}, None, None, big_text=True) == d                       # no limit
+    assert for_budget(PRESETS["small"], {}, 50, None, big_text=False) == PRESETS["small"]
+    assert for_budget(d, {"decay_iters": 500}, 50, None, big_text=True) == d        # the user's decay
     assert for_budget(d.replace(schedule="fixed"), {"schedule": "fixed"}, 50, None, True).schedule == "fixed"
     free = d.replace(optimizer="sfadamw", decay_iters=0)
-    assert for_budget(free, {}, 50, None, tuned=True) == free                    # nothing to fit
+    assert for_budget(free, {}, 50, None, big_text=True) == free                    # nothing to fit
 
 
 def test_asking_for_a_budget_without_a_limit_or_beside_a_decay_of_ones_own_is_refused():
     asked = PRESETS["small"].replace(schedule="budget")
-    assert for_budget(asked, {"schedule": "budget"}, 100, None, tuned=False).decay_start == 80
+    assert for_budget(asked, {"schedule": "budget"}, 100, None, big_text=False).decay_start == 80
     with pytest.raises(KafkarnnError, match="--max-iters or --max-seconds"):
-        for_budget(asked, {"schedule": "budget"}, None, None, tuned=False)
+        for_budget(asked, {"schedule": "budget"}, None, None, big_text=False)
     with pytest.raises(KafkarnnError, match="leave out --decay-iters"):
-        for_budget(asked, {"schedule": "budget", "decay_start": 4}, 100, None, tuned=False)
+        for_budget(asked, {"schedule": "budget", "decay_start": 4}, 100, None, big_text=False)
 
 
 def test_a_timed_budget_decays_once_its_stable_part_has_passed_over_the_steps_left_at_its_pace():
@@ -89,7 +90,7 @@ def test_the_decay_a_timed_budget_fixed_is_kept_by_the_checkpoint_and_a_resume_g
 
 def test_a_new_run_with_max_seconds_ends_its_budget_at_the_floor_rate_and_says_so(tmp_path):
     corpus = tmp_path / "lodgers.txt"
-    corpus.write_text(TEXT)
+    corpus.write_text(BIG)
     lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None, run_name="b",
                  new=False, preset=None, overrides=dict(TINY), limits=Limits(max_seconds=1.5))
     try:
@@ -111,7 +112,7 @@ def test_a_new_run_with_max_seconds_ends_its_budget_at_the_floor_rate_and_says_s
 
 def test_the_command_line_fits_a_new_runs_decay_to_max_iters_and_refuses_a_budget_with_no_limit(tmp_path, capsys):
     corpus = tmp_path / "lodgers.txt"
-    corpus.write_text(TEXT)
+    corpus.write_text(BIG)
     common = ["--data-dir", str(tmp_path / "home"), "--corpus", str(corpus), "--hidden", "8",
               "--layers", "1", "--batch", "4", "--seq-len", "16", "--threads", "1"]
     assert main(["train", "--headless", "--run", "i", "--max-iters", "10", *common]) == 0
@@ -120,9 +121,25 @@ def test_the_command_line_fits_a_new_runs_decay_to_max_iters_and_refuses_a_budge
     assert main(["train", "--headless", "--run", "f", "--max-iters", "10", "--schedule", "fixed",
                  *common]) == 0
     stored = json.loads((tmp_path / "home" / "runs" / "f" / "config.json").read_text())
-    assert (stored["schedule"], stored["decay_start"], stored["decay_iters"]) == ("fixed", 0, 1000)
+    assert (stored["schedule"], stored["decay_start"], stored["decay_iters"]) == ("fixed", 0, 1282)
     capsys.readouterr()
     assert main(["train", "--headless", "--run", "n", "--schedule", "budget", *common]) == 2
     err = capsys.readouterr().err
     assert err.startswith("kafkarnn: error: --schedule budget") and err.count("\n") == 1
     assert not (tmp_path / "home" / "runs" / "n").exists()
+
+
+def test_on_a_small_text_the_default_keeps_its_fitted_decay_whatever_the_limit(tmp_path):
+    corpus = tmp_path / "lodgers.txt"
+    corpus.write_text(TEXT)                      # four passes: fewer steps than the floor's 1,000
+    lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None, run_name="s",
+                 new=False, preset=None, overrides=dict(TINY), limits=Limits(max_iters=50))
+    lh.lock.unlock()
+    c = lh.trainer.cfg
+    assert (c.schedule, c.decay_start, c.decay_iters, c.budget_s) == ("fixed", 0, 1000, 0.0)
+    big = tmp_path / "big.txt"
+    big.write_text(BIG)
+    lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(big), encoding=None, run_name="b",
+                 new=False, preset=None, overrides=dict(TINY), limits=Limits(max_iters=50))
+    lh.lock.unlock()
+    assert (lh.trainer.cfg.schedule, lh.trainer.cfg.decay_start) == ("budget", 40)
