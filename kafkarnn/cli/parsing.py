@@ -38,7 +38,8 @@ OPTIM_OPTIONS = [
      "iteration the decay starts at, after a stable stretch at --lr (0: right after warmup)"),
     ("--schedule", "schedule", str,
      "fixed: the decay above; budget: a stable rate, then a decay over the last fifth of a new "
-     "run's --max-iters or --max-seconds (default, mingru, minlstm presets: budget when given one)"),
+     "run's --max-iters or --max-seconds (default, mingru, minlstm presets: budget on a text over "
+     "~1 MB given one, else fixed)"),
     ("--weight-decay", "weight_decay", float, "decoupled weight decay on the matrices (adam, sfadamw)"),
     ("--average", "average", str,
      "none, or ema: validate, save and sample a moving average of the weights (default preset: ema)"),

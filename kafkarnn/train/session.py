@@ -124,7 +124,6 @@ class Session(Commands):
         self._timers = Timers(lambda: self.session_s)
         self._mark = (self.trainer.iteration, self.trainer.chars, 0.0)   # for rates: iteration,
         self._step_time = 0.0                                           # chars, step time
-        self._start_iter = self.trainer.iteration
         self.state = State.RUNNING
         self._publish()
         try:
@@ -171,10 +170,9 @@ class Session(Commands):
 
     def _fix_decay(self) -> None:
         """A timed budget's decay begins once its stable part has passed: its length in steps is
-        the seconds left at this session's pace (the run's, before this session has 10 steps)."""
+        the seconds left at the latest pace (the last metrics interval's, else the run's)."""
         t, trained = self.trainer, self.elapsed_base + self.session_s
-        steps = t.iteration - self._start_iter
-        pace = steps / self.session_s if steps >= 10 else t.iteration / max(trained, 1e-9)
+        pace = self.rate[0] or t.iteration / max(trained, 1e-9)
         t.decay = budget_decay(t.cfg, t.iteration, trained, pace)
         if t.decay:
             self._event(EventKind.INFO, f"the learning rate decays from iteration {t.decay[0]:,} over "
