@@ -71,7 +71,7 @@ def for_budget(c: Config, given, max_iters: int | None, max_seconds: float | Non
               and c.optimizer != "sfadamw"):
         return c
     c = c.replace(schedule="budget")
-    if max_iters:                                # known in steps now (the nearer limit if both)
+    if max_iters:                                # exact in steps (with both limits, these)
         return budget_steps(c, max_iters)
     return c.replace(decay_start=0, decay_iters=0, budget_s=float(max_seconds))
 
