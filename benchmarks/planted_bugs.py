@@ -183,7 +183,7 @@ BUGS: list[Bug] = [
         "c = 1.0 / k",
         (T_AVERAGING,)),
     Bug("old-config-keys", "anytime", "a checkpoint saved before these settings still resumes",
-        "kafkarnn/train/trainer.py",
+        "kafkarnn/train/meta_check.py",
         "any(stored[k] != mine[k] for k in mine if k in stored)",
         "any(stored.get(k) != mine[k] for k in mine)",
         (T_ANYTIME,)),

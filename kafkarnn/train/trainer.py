@@ -26,6 +26,7 @@ from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.clipping import ClipStats, Clipping, clip  # noqa: F401  (ClipStats: re-exported)
 from kafkarnn.train.config import Config
 from kafkarnn.train.generation import generate
+from kafkarnn.train.meta_check import checked_meta
 from kafkarnn.train.schedule import learning_rate
 from kafkarnn.train.scoring import validation_loss
 from kafkarnn.train.threads import one_blas_thread, usable_cores
@@ -246,7 +247,8 @@ class Trainer:
         pos = arrays["positions"]                   # shape (B,), checked above
         if (pos < 0).any() or (pos >= self.region).any() or (pos != pos[0]).any():
             raise KafkarnnError(f"checkpoint {where} has out-of-range or unequal stream positions")
-        iteration, chars, smooth, bad_steps, rng, decay = self._check_meta(arrays, meta, where)
+        iteration, chars, smooth, bad_steps, rng, decay = checked_meta(
+            self.cfg, self.vocab, arrays, meta, where, MAX_BAD_STEPS)
         held = self.validated_weights()
         for k, v in ParamDict(self.model.layout, held).items():
             v[...] = arrays[f"param/{k}"]
@@ -260,47 +262,3 @@ class Trainer:
         self.iteration, self.chars, self.smooth_loss = iteration, chars, smooth
         self.bad_steps = bad_steps
         self.rng, self.decay = rng, decay
-
-    def _check_meta(self, arrays: dict[str, np.ndarray], meta: dict, where: str):
-        """Counters, loss, RNG and identity from a checkpoint's metadata, each checked for type and range."""
-        def damaged(why: str):
-            return KafkarnnError(f"checkpoint {where} has damaged metadata ({why})")
-
-        def count(key: str, default=None, limit: int = 2 ** 62) -> int:
-            value = meta.get(key, default)
-            if type(value) is not int or not 0 <= value < limit:
-                raise damaged(f"{key} is {value!r}, not a whole number in range")
-            return value
-
-        c = self.cfg
-        iteration, chars = count("iteration"), count("chars")
-        bad_steps = count("bad_steps", 0, MAX_BAD_STEPS + 1)
-        if chars != iteration * c.batch * c.seq_len:         # every step reads batch·seq_len chars
-            raise damaged(f"{chars} characters do not fit {iteration} iterations")
-        smooth = meta.get("smooth_loss")
-        if type(smooth) not in (int, float) or not (math.isfinite(smooth) and smooth >= 0):
-            raise damaged(f"smooth_loss is {smooth!r}")
-        rng = np.random.default_rng()
-        try:
-            rng.bit_generator.state = meta["rng"]
-            exact = rng.bit_generator.state == meta["rng"]     # e.g. a float state is rounded
-        except (KeyError, TypeError, ValueError, OverflowError) as e:
-            raise damaged(f"rng state: {e}") from None
-        if not exact:
-            raise damaged("rng state does not round-trip")
-        if meta.get("vocab", self.vocab.chars) != self.vocab.chars:
-            raise KafkarnnError(f"checkpoint {where} was saved with another vocabulary than this run's")
-        stored = meta.get("config", {})
-        mine = c.to_dict()
-        if not isinstance(stored, dict) or any(stored[k] != mine[k] for k in mine if k in stored):
-            raise KafkarnnError(f"checkpoint {where} was saved with another configuration than this run's")
-        for name in ("opt/k", "avg/k"):                         # Adam and the average count too
-            k = arrays.get(name)
-            if k is not None and int(k) != iteration:
-                raise damaged(f"{name} counted {int(k)} updates, not {iteration}")
-        decay = meta.get("decay")                               # a timed budget's, if it began
-        if decay is not None and not (isinstance(decay, list) and len(decay) == 2 and
-                                      all(type(v) is int and 0 <= v < 2 ** 62 for v in decay)):
-            raise damaged(f"decay is {decay!r}, not two whole numbers")
-        return iteration, chars, float(smooth), bad_steps, rng, decay and tuple(decay)
-
