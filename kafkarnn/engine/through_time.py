@@ -76,6 +76,9 @@ def backward_through_time(model: CharModel, inputs, targets, state, steps, visit
     down to 0 and every layer from the top down, dh (live, B, H) = ∂L_{steps[j]}/∂h^l_t · 2^exps[j, b]
     for j < live, the sources s ≥ t (views, valid during the call; exps (live, B) is mostly 0,
     see `rescale`)."""
+    if model.blocks:
+        raise ValueError("the gradient through time follows a plain stack only: a block's "
+                         "residual paths and MLP are not carried back")
     inputs, targets = np.asarray(inputs, dtype=np.intp), np.asarray(targets, dtype=np.intp)
     T, B = inputs.shape
     state = model.zero_state(B) if state is None else state
