@@ -1,0 +1,157 @@
+"""The blocks around each layer (engine/blocks.py): gradients of every entry, the one-step form,
+stream groups, the plain stack left as it was, and what the model's views make of a block."""
+
+import numpy as np
+import pytest
+
+from kafkarnn.engine import blocks
+from kafkarnn.engine.cells import NAMES
+from kafkarnn.engine.gradcheck import max_relative_error
+from kafkarnn.engine.model import CharModel, ModelSpec
+from kafkarnn.engine.probe import trace
+from kafkarnn.engine.sampling import Stepper
+from kafkarnn.engine.streams import StreamGroups
+from kafkarnn.engine.through_time import gradient_through_time
+from kafkarnn.train.config import BLOCKS
+
+KINDS = ["residual", "mlp"]
+KINK = 0.02            # no relu input this close to 0, where the differences would cross the kink
+FLAT = 0.1             # no column into a norm with σ below this: a column that dropout zeroed has
+                       # σ = √EPS, and the norm magnifies it 300-fold, beyond centred differences
+
+
+def well_placed(m, x, state, rng=None) -> bool:
+    """Whether a forward pass keeps every relu input KINK away from 0 and every norm's columns
+    FLAT away from constant (the blocks' own caches, recomputed)."""
+    m.forward(x, state, rng)
+    z, inv = [np.ones(1)], [m.top_norm.inv]
+    for block, p in zip(m.blocks, m.layer_params):
+        inv += [n.inv for n in (block.norm_in, block.norm_mlp) if n is not None]
+        if block.mlp:
+            z.append((p["W1"] @ block.norm_mlp.y + p["b1"][:, None]).ravel())
+    return np.abs(np.concatenate(z)).min() > KINK and max(i.max() for i in inv) < 1 / FLAT
+
+
+def block_model(cell, kind, layers=2, V=5, H=4, B=3, T=3, dropout=0.0, mask_seed=None):
+    """A tiny float64 model with random parameters (gains near 1) and a batch, drawn again until
+    the pass is `well_placed`."""
+    for seed in range(50):
+        m = CharModel(ModelSpec(vocab_size=V, hidden=H, layers=layers, cell=cell, dtype="float64",
+                                block=kind, mlp_ratio=2, dropout=dropout))
+        rng = np.random.default_rng(seed)
+        for name, v in m.params.items():
+            v[...] = rng.normal(1.0 if "gamma" in name else 0.0, 0.5, v.shape)
+        x, y = rng.integers(0, V, (T, B)), rng.integers(0, V, (T, B))
+        state = [rng.normal(0, 0.5, s.shape) for s in m.zero_state(B)]
+        r = None if mask_seed is None else np.random.default_rng(mask_seed)
+        if well_placed(m, x, state, r):
+            return m, x, y, state
+    raise AssertionError("no seed gives a well-placed pass")
+
+
+def test_the_config_names_the_engines_blocks():
+    assert BLOCKS == blocks.KINDS
+    with pytest.raises(ValueError, match="no block called 'attention'"):
+        CharModel(ModelSpec(vocab_size=5, hidden=4, block="attention"))
+
+
+@pytest.mark.parametrize("cell", NAMES)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("B", [1, 3])
+def test_every_entry_of_every_parameter_matches_centred_differences(cell, kind, B):
+    m, x, y, state = block_model(cell, kind, B=B)
+    errors = max_relative_error(m, x, y, state)
+    assert set(errors) == set(m.params) and max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize("cell", NAMES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradients_with_dropout_masks_match_centred_differences(cell, kind):
+    m, x, y, state = block_model(cell, kind, dropout=0.3, mask_seed=7)
+    errors = max_relative_error(m, x, y, state, mask_seed=7, reduction="seq-sum")
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_a_block_has_the_parameters_its_equations_name():
+    m = CharModel(ModelSpec(vocab_size=7, hidden=4, layers=2, cell="mingru", block="mlp", mlp_ratio=3))
+    shapes = m.shapes()
+    assert "l0.gamma1" not in shapes                          # the first layer reads characters
+    assert shapes["l1.gamma1"] == shapes["l1.beta1"] == shapes["gamma"] == (4,)
+    assert shapes["l0.W1"] == (12, 4) and shapes["l0.W2"] == (4, 12) and shapes["l1.b1"] == (12,)
+    residual = CharModel(ModelSpec(vocab_size=7, hidden=4, layers=2, cell="mingru", block="residual"))
+    assert not any(k.endswith(("W1", "W2", "gamma2")) for k in residual.shapes())
+    m.init(np.random.default_rng(0))
+    for name, v in m.params.items():                          # gains 1, biases 0
+        if v.ndim == 1 and name.split(".")[-1] in ("gamma", "gamma1", "gamma2"):
+            assert (v == 1).all(), name
+        elif v.ndim == 1:
+            assert (v == 0).all(), name
+    mask = m.matrix_mask()                                     # weight decay: W1, W2, not the gains
+    decayed = {k for k, (_, a, b, _) in zip(m.params, m.layout) if mask[a:b].all()}
+    assert {"l0.W1", "l1.W2"} <= decayed and not decayed & {"gamma", "l1.gamma1", "l0.b1"}
+
+
+def test_a_plain_stack_is_the_model_it_was():
+    """block "plain" adds no parameter and computes what a spec without the field computed."""
+    spec = ModelSpec(vocab_size=6, hidden=5, layers=2, cell="gru", dtype="float64")
+    assert spec.block == "plain"
+    plain = CharModel(spec)
+    assert plain.blocks is None and all(k.startswith(("l0.", "l1.", "Why", "by")) for k in plain.shapes())
+    plain.init(np.random.default_rng(1))
+    x = np.random.default_rng(2).integers(0, 6, (4, 2))
+    logits, _, _ = plain.forward(x, plain.zero_state(2))
+    h = x                                                      # by hand: cells, then Why
+    state = plain.zero_state(2)
+    for l, cell in enumerate(plain.cells):
+        hs, _, _ = cell.forward(plain.layer_params[l], plain._input_proj(l, h, 2), state[l])
+        h = hs.copy()
+    assert np.allclose(logits, plain.params["Why"] @ h + plain.params["by"][:, None], atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", NAMES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_character_steps_match_the_sequence_forward(cell, kind):
+    m, _, _, _ = block_model(cell, kind, V=6, H=5, B=1)
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 6, 7)
+    state = [rng.normal(0, 0.5, s.shape) for s in m.zero_state(1)]
+    logits, _, _ = m.forward(ids[:, None], state)
+    step = Stepper(m, state)
+    for t, ix in enumerate(ids):
+        assert np.allclose(step(int(ix)), logits[:, t], rtol=0, atol=1e-12), t
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_groups_give_one_batchs_maths_and_the_same_bits_at_any_thread_count(kind):
+    m = CharModel(ModelSpec(vocab_size=30, hidden=24, layers=2, cell="minlstm", dtype="float32",
+                            block=kind, mlp_ratio=2, dropout=0.3))
+    m.init(np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    X, Y = rng.integers(0, 30, (9, 40)), rng.integers(0, 30, (9, 40))
+    groups = StreamGroups(m, 3)
+    seen = []
+    for n in (1, 2, 3, 1):
+        groups.workers.set(n)
+        loss, grads, new = groups.loss_and_grads(X, Y, m.zero_state(40), np.random.default_rng(5))
+        seen.append((loss, grads.flat.copy(), [s.copy() for s in new]))
+    for loss, flat, new in seen[1:]:
+        assert loss == seen[0][0] and np.array_equal(flat, seen[0][1])
+        assert all(np.array_equal(a, b) for a, b in zip(new, seen[0][2]))
+    one_loss, one_grads, _ = m.loss_and_grads(X, Y, m.zero_state(40))    # no dropout: one batch
+    g_loss, g_grads, _ = groups.loss_and_grads(X, Y, m.zero_state(40))
+    assert g_loss == pytest.approx(one_loss, rel=1e-5)
+    np.testing.assert_allclose(g_grads.flat, one_grads.flat, rtol=1e-3, atol=1e-6)
+
+
+def test_a_trace_shows_the_cells_units_and_the_gradient_through_time_refuses():
+    m = CharModel(ModelSpec(vocab_size=6, hidden=5, layers=2, cell="mingru", block="mlp",
+                            dtype="float64"))
+    m.init(np.random.default_rng(0))
+    ids = np.random.default_rng(1).integers(0, 6, 12)
+    tr = trace(m, ids, chunk=5)
+    logits, (caches, _, _), _ = m.forward(ids[:, None], m.zero_state(1))
+    assert np.allclose(tr.logits, logits.T, atol=1e-12)       # the model's own predictions
+    h1 = m.cells[1].record(caches[1][1])["h"][:, :, 0]
+    assert np.allclose(tr.h[1], h1, atol=1e-12)               # the cell's h, not the stream v
+    with pytest.raises(ValueError, match="plain stack only"):
+        gradient_through_time(m, ids[:6, None], ids[1:7, None])
