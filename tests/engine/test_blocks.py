@@ -155,3 +155,23 @@ def test_a_trace_shows_the_cells_units_and_the_gradient_through_time_refuses():
     assert np.allclose(tr.h[1], h1, atol=1e-12)               # the cell's h, not the stream v
     with pytest.raises(ValueError, match="plain stack only"):
         gradient_through_time(m, ids[:6, None], ids[1:7, None])
+
+
+def test_a_layer_computes_the_equations_of_the_module_docstring():
+    m = CharModel(ModelSpec(vocab_size=6, hidden=5, layers=2, cell="minlstm", block="mlp",
+                            mlp_ratio=2, dtype="float64"))
+    rng = np.random.default_rng(4)
+    for name, v in m.params.items():
+        v[...] = rng.normal(1.0 if "gamma" in name else 0.0, 0.5, v.shape)
+    p, u, h = m.layer_params[1], rng.normal(0, 1, (5, 8)), rng.normal(0, 1, (5, 8))
+
+    def LN(x, gamma, beta):
+        return gamma[:, None] * (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + blocks.EPS) + beta[:, None]
+
+    block = m.blocks[1]
+    assert np.allclose(block.cell_input(p, u), LN(u, p["gamma1"], p["beta1"]), atol=1e-12)
+    r = u + h
+    z = p["W1"] @ LN(r, p["gamma2"], p["beta2"]) + p["b1"][:, None]
+    v = r + p["W2"] @ np.maximum(z, 0) + p["b2"][:, None]
+    assert (z < 0).any() and np.allclose(block.output(p, u, h), v, atol=1e-12)
+    assert m.blocks[0].cell_input(p, u) is u                  # the first layer reads characters
