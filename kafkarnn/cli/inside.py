@@ -137,8 +137,6 @@ def _print_inspection(title: str, text: str, result, pick: dict, note: str = "")
         console.print(chart)
         if note:                                           # what the cell's gradient goes through
             console.print(Text(note, "dim"))
-    elif result.no_gradient:
-        console.print(Text(f"no gradient through time: {result.no_gradient}", "dim"))
 
 
 def _versus_ngram(run, vocab, text: str, network):

@@ -134,11 +134,57 @@ class Block:
         dr += dv                                                  # v = r + …: the residual path
         return dr
 
+    def back(self, p, B: int) -> "BlockBack":
+        return BlockBack(self, p, B)
+
     def input_grad(self, p, da, dr, g) -> np.ndarray:
         """∂L/∂u = LN₁ᵀ(da) + dr: through the norm the cell read, and along the residual path."""
         du = self.norm_in.backward(da, p["gamma1"], g["gamma1"], g["beta1"])
         du += dr
         return du
+
+
+def rows_of(a: np.ndarray, B: int) -> np.ndarray:
+    """A feature-major (X, T·B) cache as rows (T, B, X), a copy (what a step's columns read)."""
+    X = a.shape[0]
+    return np.ascontiguousarray(a.reshape(X, -1, B).transpose(1, 2, 0))
+
+
+def norm_back_rows(dy, xhat, inv, gamma):
+    """LayerNorm's backward for rows dy (…, B, H) at one step, from that step's x̂ (B, H), 1/σ (B,)."""
+    g = dy * gamma                                                # dx̂ = γ ⊙ dy
+    g -= g.mean(axis=-1, keepdims=True)
+    g -= xhat * (dy * gamma * xhat).mean(axis=-1, keepdims=True)
+    g *= inv[:, None]
+    return g
+
+
+class BlockBack:
+    """A block's backward at one step t for m columns side by side, as rows (m, B, H): what the
+    gradient through time (through_time.py) carries through it. Made right after a forward pass,
+    from the block's caches then."""
+
+    def __init__(self, block: Block, p, B: int):
+        self.block, self.p = block, p
+        if block.norm_in is not None:
+            self.xhat1, self.inv1 = rows_of(block.norm_in.xhat, B), block.norm_in.inv.reshape(-1, B)
+        if block.mlp:
+            n = block.norm_mlp
+            self.xhat2, self.inv2 = rows_of(n.xhat, B), n.inv.reshape(-1, B).copy()
+            self.on = rows_of(block.q, B) > 0                     # relu'(z) at each step (T, B, K)
+
+    def output(self, t: int, dv: np.ndarray) -> np.ndarray:
+        """dr from dv at step t: through the MLP's branch and along the residual."""
+        if not self.block.mlp:
+            return dv.copy()
+        p = self.p
+        dz = (dv @ p["W2"]) * self.on[t]                          # (m, B, K)
+        dn = dz @ p["W1"]                                         # (m, B, H)
+        return dv + norm_back_rows(dn, self.xhat2[t], self.inv2[t], p["gamma2"])
+
+    def input(self, t: int, da: np.ndarray, dr: np.ndarray) -> np.ndarray:
+        """du = LN₁ᵀ(da) + dr at step t."""
+        return norm_back_rows(da, self.xhat1[t], self.inv1[t], self.p["gamma1"]) + dr
 
 
 def make(kind: str, layers: int, H: int, ratio: int) -> list[Block] | None:

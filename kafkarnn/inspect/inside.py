@@ -158,7 +158,6 @@ class Inside:
     gradient_through_time: np.ndarray        # (L, T): [l, k] the mean ‖∂L_s/∂h^l_{s−k}‖
     saturation: list[dict]                   # probe.gate_saturation, per layer
     clip: ClipStats | None
-    no_gradient: str = ""                    # why gradient_through_time is empty, when it is
 
     def to_json(self) -> dict:
         return {
@@ -181,14 +180,11 @@ def look(probe: Probe, sources: int | None = GTT_SOURCES, limit: int | None = No
     tr = trace(model, vocab.encode(text))
     units = rank_units(tr, text)
     inputs, targets, state = probe.batch
-    no_gradient = "" if inputs.size else "the text is too short"
-    if model.blocks:                                    # the residual paths are not followed
-        no_gradient = f"not followed through the {model.spec.block} blocks (plain stacks only)"
-    if no_gradient:
-        gtt = np.zeros((len(model.cells), 0))
-    else:
+    if inputs.size:
         gtt = gradient_through_time(model, inputs, targets, state, sources)
+    else:
+        gtt = np.zeros((len(model.cells), 0))
     return Inside(iteration=probe.iteration, cell=model.spec.cell, text=text, trace=tr,
                   units=units[:limit], best=best_per_feature(units),
                   guesses=next_guesses(tr, vocab, text), gradient_through_time=gtt,
-                  saturation=gate_saturation(tr), clip=probe.clip, no_gradient=no_gradient)
+                  saturation=gate_saturation(tr), clip=probe.clip)

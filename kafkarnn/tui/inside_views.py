@@ -96,8 +96,7 @@ def gradient_view(inside: Inside, width: int) -> Group:
     gtt, cell = inside.gradient_through_time, cell_class(inside.cell)
     parts: list = []
     if gtt.shape[1] == 0:
-        parts.append(Text(f"no gradient through time: {inside.no_gradient or 'the text is too short'}",
-                          "dim"))
+        parts.append(Text("no gradient through time: the text is too short", "dim"))
     else:
         T = gtt.shape[1]
         rows = [(f"layer {l}", [float(v) for v in g]) for l, g in enumerate(gtt)]

@@ -64,7 +64,8 @@ def test_a_run_with_blocks_trains_resumes_samples_and_is_inspected(home, book, c
     assert len(capsys.readouterr().out) >= 40
     assert main(["inspect", "--run", "porter-mingru", "--json"]) == 0
     inside = json.loads(capsys.readouterr().out)
-    assert inside["cell"] == "mingru" and inside["gradient_through_time"] == [[], []]
+    gtt = np.array(inside["gradient_through_time"])                     # followed through the blocks
+    assert inside["cell"] == "mingru" and gtt.shape[0] == 2 and gtt.shape[1] > 1 and (gtt[:, 0] > 0).all()
     assert inside["units"]                                              # the cells' units, ranked
 
 
