@@ -293,23 +293,26 @@ class CharModel:
             dxproj = self.cells[l].backward(p, dh, cache, g)    # (G, T·B)
             if wmask is not None:
                 g[self.cells[l].recurrent_key] *= wmask          # through DropConnect
-            kx, kb = self.cells[l].input_keys
-            Wx, bx = g[kx], g[kb]
-            if l > 0:
-                ws.row_sums(dxproj, out=bx)
-                np.matmul(dxproj, x.T, out=Wx)                   # dWx = Σ dxproj·xᵀ
-                W = self.layer_params[l][self.cells[l].input_keys[0]]
-                dx = ws.transposed(f"WxT{l}", W, B) @ dxproj      # into the layer below
-                if block:                                        # (through LN₁, and the residual)
-                    dx = block.input_grad(p, dx, dh, g)
-                continue
-            if self._onehot is not None:                         # dWx = Σ dxproj·onehot(x)ᵀ
-                np.matmul(dxproj, self._onehot[x.reshape(-1)], out=Wx)
-            else:                                                # huge vocabularies: scatter-add
-                Wx[...] = 0.0
-                np.add.at(Wx.T, x.reshape(-1), dxproj.T)
-            ws.row_sums(Wx, out=bx)                              # every step picks one column of Wx
+            Wx, bx = (g[k] for k in self.cells[l].input_keys)
+            if l == 0:
+                self._first_input_grads(x, dxproj, Wx, bx)
+                break
+            ws.row_sums(dxproj, out=bx)
+            np.matmul(dxproj, x.T, out=Wx)                       # dWx = Σ dxproj·xᵀ
+            W = self.layer_params[l][self.cells[l].input_keys[0]]
+            dx = ws.transposed(f"WxT{l}", W, B) @ dxproj          # into the layer below
+            if block:                                            # (through LN₁, and the residual)
+                dx = block.input_grad(p, dx, dh, g)
         return loss, grads, new_state
+
+    def _first_input_grads(self, ids, dxproj, Wx, bx) -> None:
+        """The first layer's dWx and db, written: its input is characters (column lookups)."""
+        if self._onehot is not None:                             # dWx = Σ dxproj·onehot(x)ᵀ
+            np.matmul(dxproj, self._onehot[ids.reshape(-1)], out=Wx)
+        else:                                                    # huge vocabularies: scatter-add
+            Wx[...] = 0.0
+            np.add.at(Wx.T, ids.reshape(-1), dxproj.T)
+        self.ws.row_sums(Wx, out=bx)                             # every step picks one column of Wx
 
     def char_nll(self, inputs, targets, state):
         """Forward only (no dropout): the negative log-likelihood of every character in nats,
