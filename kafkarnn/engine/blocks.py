@@ -2,15 +2,18 @@
 
 Feng et al. (2024) stack minGRU and minLSTM for language modelling as pre-norm residual blocks:
 the cell reads a normalised copy of the layer's input and adds its output to it, and an MLP does
-the same after it. In column form, u^l (H, N) the input of layer l (the output of the one below,
-after dropout), N = T·B columns:
+the same after it. In column form, u^l (H, N) the input of layer l (the output of the one below),
+N = T·B columns, d(·) dropout when training:
 
     a^l = LN₁(u^l)                           (the first layer reads characters: no a, no residual)
     h^l = cell(Wx·a^l + b)                   (the cell, as in a plain stack)
-    r^l = u^l + h^l
+    r^l = u^l + d(h^l)
     z^l = W1·LN₂(r^l) + b1,   q^l = relu(z^l)          z, q: (k·H, N)        ("mlp" only)
-    v^l = r^l + W2·q^l + b2                  (the layer's output; "residual": v^l = r^l)
+    v^l = r^l + d(W2·q^l + b2)               (the layer's output; "residual": v^l = r^l)
     y   = Why·LN(v^top) + by                 (a last norm before the output, as pre-norm stacks do)
+
+Dropout acts on each branch before it joins the residual stream, never on the stream itself: a
+stream dropped at every layer would lose what lower layers put in it a little more at each.
 
 LN(x) = γ ⊙ (x − μ)/σ + β down each column, μ and σ² the column's mean and variance (+ EPS).
 Kinds: "plain" (none of this: a stack of cells, the only kind before blocks), "residual" (the
@@ -98,8 +101,9 @@ class Block:
         """a = LN₁(u): what the cell's input product reads (the first layer: the ids u)."""
         return u if self.first else self.norm_in.forward(u, p["gamma1"], p["beta1"])
 
-    def output(self, p, u, h) -> np.ndarray:
-        """v = r + W2·relu(W1·LN₂(r) + b1) + b2, r = u + h (the first layer: r = h)."""
+    def output(self, p, u, h, mask=None) -> np.ndarray:
+        """v = r + d(W2·relu(W1·LN₂(r) + b1) + b2), r = u + h (the first layer: r = h); h comes
+        dropped already, and `mask` is the MLP branch's dropout (None: none)."""
         ws, dt = self.ws, h.dtype
         if self.first:
             r = h
@@ -114,18 +118,22 @@ class Block:
         np.maximum(q, 0.0, out=q)                                 # q = relu(z)
         v = np.matmul(p["W2"], q, out=ws.buf("v", h.shape, dt))
         v += p["b2"][:, None]
-        v += r                                                    # v = r + W2·q + b2
+        self.mask = mask
+        if mask is not None:
+            v *= mask                                             # d(W2·q + b2)
+        v += r                                                    # v = r + d(W2·q + b2)
         return v
 
     def backward(self, p, dv, g) -> np.ndarray:
-        """dr = ∂L/∂r from dv = ∂L/∂v, writing the MLP's gradients into g. dr is also ∂L/∂h, what
-        the cell's backward takes, and (but the first layer) the residual path's share of ∂L/∂u."""
+        """dr = ∂L/∂r from dv = ∂L/∂v, writing the MLP's gradients into g. dr is also ∂L/∂d(h),
+        and (but the first layer) the residual path's share of ∂L/∂u."""
         if not self.mlp:
             return dv
         q, n = self.q, self.norm_mlp.y
-        np.matmul(dv, q.T, out=g["W2"])                           # dW2 = Σ dv·qᵀ
-        self.ws.row_sums(dv, out=g["b2"])
-        dz = p["W2"].T @ dv                                       # dq
+        dm = dv if self.mask is None else dv * self.mask          # through the branch's dropout
+        np.matmul(dm, q.T, out=g["W2"])                           # dW2 = Σ dm·qᵀ
+        self.ws.row_sums(dm, out=g["b2"])
+        dz = p["W2"].T @ dm                                       # dq
         dz *= q > 0                                               # through relu: dz = dq ⊙ [z > 0]
         np.matmul(dz, n.T, out=g["W1"])                           # dW1 = Σ dz·nᵀ
         self.ws.row_sums(dz, out=g["b1"])

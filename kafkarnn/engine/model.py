@@ -241,7 +241,8 @@ class CharModel:
             hs, cache, s = cell.forward(p, self._input_proj(l, a, B), state[l])
             caches.append((a, cache, p, wmask))
             new_state.append(s)
-            x = self._dropout(block.output(p, x, hs) if block else hs, rng, masks)   # (H, T·B)
+            h = self._dropout(hs, rng, masks)                    # (H, T·B)
+            x = self._block_output(block, p, x, h, rng) if block else h
         if self.blocks:
             x = self.top_norm.forward(x, self.params["gamma"], self.params["beta"])
         # for one stream x is a transposed view: this product is faster on a copy and
@@ -249,6 +250,13 @@ class CharModel:
         logits = self.params["Why"] @ (np.ascontiguousarray(x) if B == 1 else x)  # (V, H)·(H, T·B)
         logits += self.params["by"][:, None]
         return logits, (caches, masks, x), new_state
+
+    def _block_output(self, block, p, u, h, rng):
+        """The block's output v from its input u and the cell's dropped output h; training draws
+        the MLP branch's dropout mask."""
+        q = self.spec.dropout
+        mask = self._mask(h.shape, q, rng) if block.mlp and rng is not None and q > 0 else None
+        return block.output(p, u, h, mask)
 
     def _select(self, l: int) -> dict[str, np.ndarray]:
         prefix = f"l{l}."
@@ -284,13 +292,13 @@ class CharModel:
         if self.blocks:
             dx = self.top_norm.backward(dx, self.params["gamma"], grads["gamma"], grads["beta"])
         for l in reversed(range(len(self.cells))):
-            if masks:
-                dx *= masks[l]                                   # through dropout
             x, cache, p, wmask = caches[l]
             g = ws.kept(f"g{l}", grads, lambda gr: {name: gr[full] for name, full in self._names[l]})
             block = self.blocks[l] if self.blocks else None
-            dh = block.backward(p, dx, g) if block else dx     # into the cell's output
-            dxproj = self.cells[l].backward(p, dh, cache, g)    # (G, T·B)
+            dr = block.backward(p, dx, g) if block else dx     # into the cell's dropped output
+            if masks:                                            # through dropout (r keeps dr)
+                dh = dr * masks[l] if block else np.multiply(dr, masks[l], out=dr)
+            dxproj = self.cells[l].backward(p, dh if masks else dr, cache, g)   # (G, T·B)
             if wmask is not None:
                 g[self.cells[l].recurrent_key] *= wmask          # through DropConnect
             Wx, bx = (g[k] for k in self.cells[l].input_keys)
@@ -302,7 +310,7 @@ class CharModel:
             W = self.layer_params[l][self.cells[l].input_keys[0]]
             dx = ws.transposed(f"WxT{l}", W, B) @ dxproj          # into the layer below
             if block:                                            # (through LN₁, and the residual)
-                dx = block.input_grad(p, dx, dh, g)
+                dx = block.input_grad(p, dx, dr, g)
         return loss, grads, new_state
 
     def _first_input_grads(self, ids, dxproj, Wx, bx) -> None:

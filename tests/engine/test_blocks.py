@@ -67,7 +67,8 @@ def test_every_entry_of_every_parameter_matches_centred_differences(cell, kind, 
 @pytest.mark.parametrize("cell", NAMES)
 @pytest.mark.parametrize("kind", KINDS)
 def test_gradients_with_dropout_masks_match_centred_differences(cell, kind):
-    m, x, y, state = block_model(cell, kind, dropout=0.3, mask_seed=7)
+    m, x, y, state = block_model(cell, kind, H=6, dropout=0.3, mask_seed=7)   # (4 units: a dropped
+                                                                              # column is often flat)
     errors = max_relative_error(m, x, y, state, mask_seed=7, reduction="seq-sum")
     assert max(errors.values()) < 1e-6, errors
 
@@ -220,3 +221,15 @@ def test_a_layer_computes_the_equations_of_the_module_docstring():
     v = r + p["W2"] @ np.maximum(z, 0) + p["b2"][:, None]
     assert (z < 0).any() and np.allclose(block.output(p, u, h), v, atol=1e-12)
     assert m.blocks[0].cell_input(p, u) is u                  # the first layer reads characters
+
+
+def test_dropout_acts_on_the_branches_and_never_on_the_stream():
+    m = CharModel(ModelSpec(vocab_size=6, hidden=8, layers=2, cell="mingru", block="residual",
+                            dropout=0.5, dtype="float64"))
+    m.init(np.random.default_rng(0))
+    x = np.random.default_rng(1).integers(0, 6, (5, 3))
+    _, (caches, masks, top), _ = m.forward(x, m.zero_state(3), np.random.default_rng(2))
+    h = [cell.record(c[1])["h"].transpose(1, 0, 2).reshape(8, -1) for cell, c in zip(m.cells, caches)]
+    v = masks[0] * h[0] + masks[1] * h[1]                     # v¹ = d(h⁰) + d(h¹): nothing else dropped
+    expect = (v - v.mean(axis=0)) / np.sqrt(v.var(axis=0) + blocks.EPS)   # the last norm, γ 1, β 0
+    assert len(masks) == 2 and (masks[0] == 0).any() and np.allclose(top, expect, atol=1e-12)
