@@ -6,7 +6,9 @@
 (b) training: the default preset's shape (2 layers of 384, batch 32, seq-len 128, dropout,
     Adam, clip-norm) as the Trainer runs it, for gru (with its DropConnect 0.3, as trained by
     default), gru without DropConnect, mingru and minlstm (no recurrent matrix: no DropConnect);
-    timed blocks taking turns, median chars/s of each and its ratio to the gru's.
+    timed blocks taking turns, median chars/s of each and its ratio to the gru's. With
+    `--blocks mlp,residual` also mingru and minlstm in those blocks (engine/blocks.py), beside
+    their plain stacks; `--mlp-ratios 4,2` the mlp block's widths to time (in multiples of H).
 
 `--threads N` sets the BLAS/OpenMP thread count before NumPy loads (compare 1 and 2 threads).
 """
@@ -57,6 +59,11 @@ def training(args) -> list[dict]:
     configs = {"gru": base, "gru no DropConnect": base.replace(weight_drop=0.0),
                "mingru": fit_to_cell(base.replace(model="mingru")),
                "minlstm": fit_to_cell(base.replace(model="minlstm"))}
+    for cell in ("mingru", "minlstm"):
+        for kind in args.blocks:
+            for ratio in (args.mlp_ratios if kind == "mlp" else [4]):
+                label = f"{cell} {kind}" + (f" ×{ratio}" if kind == "mlp" else "")
+                configs[label] = configs[cell].replace(block=kind, mlp_ratio=ratio)
     train, val = corpus.split(base.val_fraction)
     runners = []
     for name, cfg in configs.items():
@@ -75,11 +82,18 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=15, help="timed calls per form in (a)")
     p.add_argument("--rounds", type=int, default=5, help="timed blocks per model in (b)")
     p.add_argument("--seconds", type=float, default=3.0, help="length of one block in (b)")
+    p.add_argument("--blocks", default="", help="comma-separated blocks to time the min-cells in "
+                   "as well in (b): residual, mlp")
+    p.add_argument("--mlp-ratios", default="4", help="comma-separated widths of the mlp block (4)")
+    p.add_argument("--no-scan", action="store_true", help="skip (a)")
     args = p.parse_args(argv)
+    args.blocks = [b for b in args.blocks.split(",") if b]
+    args.mlp_ratios = [int(r) for r in args.mlp_ratios.split(",")]
     t0 = time.time()
-    scans = [scan_vs_loop(n, args.repeats) for n in ("mingru", "minlstm")]
-    print(common.table(scans, [("cell", "cell"), ("loop_ms", "loop ms"), ("scan_ms", "scan ms"),
-                               ("scan/loop", "scan/loop"), ("max_diff", "max |Δh|")]))
+    scans = [] if args.no_scan else [scan_vs_loop(n, args.repeats) for n in ("mingru", "minlstm")]
+    if scans:
+        print(common.table(scans, [("cell", "cell"), ("loop_ms", "loop ms"), ("scan_ms", "scan ms"),
+                                   ("scan/loop", "scan/loop"), ("max_diff", "max |Δh|")]))
     train = training(args)
     print(common.table(train, [("model", "model"), ("chars_per_s", "chars/s"), ("vs_gru", "× gru")]))
     print(common.blas_summary(), f"· {time.time() - t0:.0f} s")

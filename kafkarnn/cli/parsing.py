@@ -21,6 +21,10 @@ MODEL_OPTIONS = [
      "(default, mingru, minlstm presets: from the text's size)"),
     ("--weight-drop", "weight_drop", float,
      "DropConnect on the recurrent weights, in [0, 1) (default preset: like --dropout)"),
+    ("--block", "block", str,
+     "what wraps each layer: plain (a stack of cells), residual (a norm and a residual path "
+     "around each cell) or mlp (and an MLP after it, as the min-cells' paper stacks them)"),
+    ("--mlp-ratio", "mlp_ratio", int, "the mlp block's width, in multiples of --hidden (4)"),
     ("--embed-init", "embed_init", float, "spread (std) of the first layer's input columns at start"),
     ("--dtype", "dtype", str, "float32 or float64"),
 ]

@@ -10,6 +10,9 @@ for all time steps at once on (features × steps·streams) matrices (layout.py):
     y_t     = Why·dropout(h^top_t) + by           (one product for all steps)
     p_t     = softmax(y_t);  loss = -Σ log p_t[target_t]
 
+With a block (`ModelSpec.block`, engine/blocks.py) each layer is wrapped as the min-cells' paper
+stacks them: a norm before the cell, a residual path around it, an MLP after it, a norm before Why.
+
 Training may also drop recurrent weights (DropConnect: the cell runs on Whh ⊙ mask, one mask
 per step); a cell without a recurrent matrix (minGRU, minLSTM) has nothing to drop.
 
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kafkarnn.engine import blocks
 from kafkarnn.engine.cells import cell_class
 from kafkarnn.engine.layout import Lookup, Workspace
 
@@ -43,6 +47,8 @@ class ModelSpec:
     dropout: float = 0.0       # between layers and before the output, training only
     weight_drop: float = 0.0   # DropConnect on the recurrent matrices, one mask per step, training only
     dtype: str = "float32"     # float32 for training, float64 for gradient checks and the seed
+    block: str = "plain"       # what wraps each layer: plain, residual or mlp (engine/blocks.py)
+    mlp_ratio: int = 4         # the mlp block's width, in multiples of hidden
 
 
 def log_softmax_nll(logits: np.ndarray, targets: np.ndarray, ones: np.ndarray):
@@ -79,6 +85,8 @@ class CharModel:
         Cell = cell_class(spec.cell)
         self.cells = [Cell(spec.vocab_size if l == 0 else spec.hidden, spec.hidden)
                       for l in range(spec.layers)]
+        self.blocks = blocks.make(spec.block, spec.layers, spec.hidden, spec.mlp_ratio)
+        self.top_norm = blocks.LayerNorm(Workspace(), "top") if self.blocks else None
         self.layout, offset = [], 0                 # (name, start, stop, shape) in the flat vector
         for name, shape in self.shapes().items():
             n = int(np.prod(shape))
@@ -87,7 +95,7 @@ class CharModel:
         self.size = offset
         self.params = ParamDict(self.layout, np.zeros(self.size, dtype=self.dtype))
         self.layer_params = [self._select(l) for l in range(len(self.cells))]
-        self._names = [[(n, f"l{l}.{n}") for n in c.shapes()] for l, c in enumerate(self.cells)]
+        self._names = [[(n, f"l{l}.{n}") for n in self._layer_shapes(l)] for l in range(spec.layers)]
         self._onehot = np.eye(spec.vocab_size, dtype=self.dtype) if spec.vocab_size <= 512 else None
         self.ws = Workspace()
 
@@ -111,11 +119,14 @@ class CharModel:
 
     # -- parameters -------------------------------------------------------------------------
 
+    def _layer_shapes(self, l: int) -> dict[str, tuple[int, ...]]:
+        return {**self.cells[l].shapes(), **(self.blocks[l].shapes() if self.blocks else {})}
+
     def shapes(self) -> dict[str, tuple[int, ...]]:
-        out = {}
-        for l, cell in enumerate(self.cells):
-            for name, shape in cell.shapes().items():
-                out[f"l{l}.{name}"] = shape
+        out = {f"l{l}.{name}": shape for l in range(len(self.cells))
+               for name, shape in self._layer_shapes(l).items()}
+        if self.blocks:
+            out["gamma"] = out["beta"] = (self.spec.hidden,)        # the norm before Why
         out["Why"] = (self.spec.vocab_size, self.spec.hidden)
         out["by"] = (self.spec.vocab_size,)
         return out
@@ -149,6 +160,10 @@ class CharModel:
                 p[...] = rng.uniform(-k, k, size=shape)
         for cell, p in zip(self.cells, self.layer_params):
             cell.init_biases(p)                              # e.g. the LSTM's forget gate, 1
+        for block, p in zip(self.blocks or (), self.layer_params):
+            block.init(p)                                    # the norms' gains, 1
+        if self.blocks:
+            self.params["gamma"][...] = 1.0
 
     def zero_state(self, batch: int) -> list[np.ndarray]:
         H = self.spec.hidden
@@ -221,15 +236,27 @@ class CharModel:
         x, caches, masks, new_state = inputs, [], [], []
         for l, cell in enumerate(self.cells):
             p, wmask = self._drop_weights(l, rng, None if wmasks is None else wmasks[l])
-            hs, cache, s = cell.forward(p, self._input_proj(l, x, B), state[l])
-            caches.append((x, cache, p, wmask))
+            block = self.blocks[l] if self.blocks else None
+            a = block.cell_input(p, x) if block else x          # what Wx multiplies
+            hs, cache, s = cell.forward(p, self._input_proj(l, a, B), state[l])
+            caches.append((a, cache, p, wmask))
             new_state.append(s)
-            x = self._dropout(hs, rng, masks)                    # (H, T·B)
+            h = self._dropout(hs, rng, masks)                    # (H, T·B)
+            x = self._block_output(block, p, x, h, rng) if block else h
+        if self.blocks:
+            x = self.top_norm.forward(x, self.params["gamma"], self.params["beta"])
         # for one stream x is a transposed view: this product is faster on a copy and
         # dWhy = dy·xᵀ on the view, so each gets the layout it reads fastest
         logits = self.params["Why"] @ (np.ascontiguousarray(x) if B == 1 else x)  # (V, H)·(H, T·B)
         logits += self.params["by"][:, None]
         return logits, (caches, masks, x), new_state
+
+    def _block_output(self, block, p, u, h, rng):
+        """The block's output v from its input u and the cell's dropped output h; training draws
+        the MLP branch's dropout mask."""
+        q = self.spec.dropout
+        mask = self._mask(h.shape, q, rng) if block.mlp and rng is not None and q > 0 else None
+        return block.output(p, u, h, mask)
 
     def _select(self, l: int) -> dict[str, np.ndarray]:
         prefix = f"l{l}."
@@ -262,29 +289,38 @@ class CharModel:
         np.matmul(dy, top.T, out=grads["Why"])                   # dWhy = Σ dy·hᵀ
         ws.row_sums(dy, out=grads["by"])
         dx = ws.transposed("WhyT", self.params["Why"], B) @ dy   # into the top layer's output
+        if self.blocks:
+            dx = self.top_norm.backward(dx, self.params["gamma"], grads["gamma"], grads["beta"])
         for l in reversed(range(len(self.cells))):
-            if masks:
-                dx *= masks[l]                                   # through dropout
             x, cache, p, wmask = caches[l]
             g = ws.kept(f"g{l}", grads, lambda gr: {name: gr[full] for name, full in self._names[l]})
-            dxproj = self.cells[l].backward(p, dx, cache, g)    # (G, T·B)
+            block = self.blocks[l] if self.blocks else None
+            dr = block.backward(p, dx, g) if block else dx     # into the cell's dropped output
+            if masks:                                            # through dropout (r keeps dr)
+                dh = dr * masks[l] if block else np.multiply(dr, masks[l], out=dr)
+            dxproj = self.cells[l].backward(p, dh if masks else dr, cache, g)   # (G, T·B)
             if wmask is not None:
                 g[self.cells[l].recurrent_key] *= wmask          # through DropConnect
-            kx, kb = self.cells[l].input_keys
-            Wx, bx = g[kx], g[kb]
-            if l > 0:
-                ws.row_sums(dxproj, out=bx)
-                np.matmul(dxproj, x.T, out=Wx)                   # dWx = Σ dxproj·xᵀ
-                W = self.layer_params[l][self.cells[l].input_keys[0]]
-                dx = ws.transposed(f"WxT{l}", W, B) @ dxproj      # into the layer below
-                continue
-            if self._onehot is not None:                         # dWx = Σ dxproj·onehot(x)ᵀ
-                np.matmul(dxproj, self._onehot[x.reshape(-1)], out=Wx)
-            else:                                                # huge vocabularies: scatter-add
-                Wx[...] = 0.0
-                np.add.at(Wx.T, x.reshape(-1), dxproj.T)
-            ws.row_sums(Wx, out=bx)                              # every step picks one column of Wx
+            Wx, bx = (g[k] for k in self.cells[l].input_keys)
+            if l == 0:
+                self._first_input_grads(x, dxproj, Wx, bx)
+                break
+            ws.row_sums(dxproj, out=bx)
+            np.matmul(dxproj, x.T, out=Wx)                       # dWx = Σ dxproj·xᵀ
+            W = self.layer_params[l][self.cells[l].input_keys[0]]
+            dx = ws.transposed(f"WxT{l}", W, B) @ dxproj          # into the layer below
+            if block:                                            # (through LN₁, and the residual)
+                dx = block.input_grad(p, dx, dr, g)
         return loss, grads, new_state
+
+    def _first_input_grads(self, ids, dxproj, Wx, bx) -> None:
+        """The first layer's dWx and db, written: its input is characters (column lookups)."""
+        if self._onehot is not None:                             # dWx = Σ dxproj·onehot(x)ᵀ
+            np.matmul(dxproj, self._onehot[ids.reshape(-1)], out=Wx)
+        else:                                                    # huge vocabularies: scatter-add
+            Wx[...] = 0.0
+            np.add.at(Wx.T, ids.reshape(-1), dxproj.T)
+        self.ws.row_sums(Wx, out=bx)                             # every step picks one column of Wx
 
     def char_nll(self, inputs, targets, state):
         """Forward only (no dropout): the negative log-likelihood of every character in nats,

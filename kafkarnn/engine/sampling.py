@@ -67,16 +67,22 @@ class Stepper:
 
     def __call__(self, ix: int, out: np.ndarray | None = None) -> np.ndarray:
         """Feed character ix; returns the logits (V,) of the next one, written into out if given."""
-        x = self.table[ix]
-        for l, cell in enumerate(self.model.cells):
-            p = self.params[l]
+        x, model = self.table[ix], self.model
+        for l, cell in enumerate(model.cells):
+            p, block = self.params[l], model.blocks[l] if model.blocks else None
+            u = x                                                       # the layer's input
             if l > 0:                                                   # xproj = Wx·h_below + b
+                a = block.cell_input(p, u[:, None])[:, 0] if block else u   # (LN₁ of it)
                 Wx, b = (p[k] for k in cell.input_keys)
-                np.dot(Wx, x, out=self.inputs[l])
+                np.dot(Wx, a, out=self.inputs[l])
                 x = self.inputs[l]
                 x += b
             cell.step(p, x, self.state[l])
             x = self.state[l][0]
+            if block:                                                   # the block's one column
+                x = block.output(p, u[:, None], x[:, None])[:, 0]
+        if model.blocks:
+            x = model.top_norm.forward(x[:, None], model.params["gamma"], model.params["beta"])[:, 0]
         logits = self.logits if out is None else out
         np.dot(self.model.params["Why"], x, out=logits)
         logits += self.model.params["by"]

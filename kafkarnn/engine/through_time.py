@@ -8,6 +8,9 @@ of the norm of the gradient of that step's own loss with respect to the state k 
 It is the picture of vanishing gradients: in a vanilla rnn the norm falls off geometrically with
 k; an LSTM's cell and a GRU's update gate carry it much further. Evaluation mode: no dropout and
 no DropConnect. For an LSTM, ∂/∂h holds the cell c fixed (the state is the pair (h, c)).
+In blocks (engine/blocks.py), h^l is still the cell's state; within a step the gradient also
+goes through each block's MLP, norms and residual paths (blocks.BlockBack), every layer's output
+reaching the top directly along the residual stream.
 
 How: one forward pass (the model's own), then one backward pass in which every (source step s,
 stream b) pair is its own column: its gradient enters at the top layer at step s,
@@ -88,23 +91,38 @@ def backward_through_time(model: CharModel, inputs, targets, state, steps, visit
     dy = e / norm
     dy.reshape(-1)[picks] -= 1.0                             # ∂L_s/∂y_s = p_s - onehot(target_s)
     enter = (dy.T @ model.params["Why"]).reshape(T, B, -1)   # ∂L_s/∂h^top_s, (T, B, H)
+    if model.blocks:                                         # ∂L_s/∂v^top_s, through the last norm
+        spare = np.empty((2, model.spec.hidden), model.dtype)
+        enter = model.top_norm.backward(enter.reshape(T * B, -1).T, model.params["gamma"], *spare)
+        enter = enter.T.reshape(T, B, -1).copy()
+        blocks = [b.back(model.layer_params[l], B) for l, b in enumerate(model.blocks)]
     backs = [cell.back(model.layer_params[l], rec, m)
              for l, (cell, rec) in enumerate(zip(model.cells, recs))]
     dh = [np.zeros((m, B, model.spec.hidden), model.dtype) for _ in model.cells]
+    dv = [np.zeros_like(d) for d in dh] if model.blocks else []    # ∂L/∂v^l_t, within step t
     exps = np.zeros((m, B), dtype=np.int64)
     live = 0                                                 # sources joined so far
     for t in range(steps[0], -1, -1):
+        if dv:
+            dv[top][:live] = 0.0                             # the top's output feeds no later step
         if live < m and steps[live] == t:
-            dh[top][live] = enter[t]                         # the column of source t joins
+            (dv or dh)[top][live] = enter[t]                 # the column of source t joins
             live += 1
         if (steps[0] - t) % RESCALE_EVERY == RESCALE_EVERY - 1:
-            rescale([a[:live] for a in dh + [c for b in backs for c in b.carried]], exps[:live])
+            rescale([a[:live] for a in dh + dv + [c for b in backs for c in b.carried]], exps[:live])
         for l in range(top, -1, -1):
+            if dv:                                           # through the block: h^l_t feeds v^l_t
+                dr = blocks[l].output(t, dv[l][:live])
+                dh[l][:live] += dr
             visit(l, t, dh[l][:live], exps[:live])
             dx = backs[l].step(t, dh[l][:live])
             if l > 0:                                        # into the layer below, at step t
                 Wx = model.layer_params[l][model.cells[l].input_keys[0]]
-                dh[l - 1][:live] += (dx.reshape(-1, dx.shape[2]) @ Wx).reshape(live, B, -1)
+                da = (dx.reshape(-1, dx.shape[2]) @ Wx).reshape(live, B, -1)
+                if dv:                                       # v^(l−1)_t = u^l_t: its norm, its residual
+                    dv[l - 1][:live] = blocks[l].input(t, da, dr)
+                else:
+                    dh[l - 1][:live] += da
 
 
 def gradient_through_time(model: CharModel, inputs, targets, state=None, sources=None) -> np.ndarray:

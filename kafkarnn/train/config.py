@@ -21,6 +21,8 @@ class Config:
     layers: int = 1              # stacked recurrent layers
     dropout: float = 0.0         # between layers and before the output
     weight_drop: float = 0.0     # DropConnect on the recurrent matrices (one mask per step)
+    block: str = "plain"         # what wraps each layer: plain | residual | mlp (engine/blocks.py)
+    mlp_ratio: int = 4           # the mlp block's width, in multiples of hidden
     batch: int = 32              # parallel streams through the corpus
     seq_len: int = 64            # truncated-BPTT length
     optimizer: str = "adam"      # adagrad | adam | sfadamw (schedule-free AdamW)
@@ -57,7 +59,8 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def describe(self) -> str:
-        return f"{self.model} {self.layers}×{self.hidden}"
+        return f"{self.model} {self.layers}×{self.hidden}" + (
+            "" if self.block == "plain" else f" in {self.block} blocks")
 
     def weights(self) -> str:
         """Which weights the run validates, saves and samples, in a few words."""
@@ -94,6 +97,8 @@ PRESETS: dict[str, Config] = {
     "small": Config(model="lstm", hidden=128, batch=32, seq_len=64, lr=3e-3, lr_min=3e-3),
 }
 
+
+BLOCKS = ("plain", "residual", "mlp")     # engine/blocks.KINDS, named here without NumPy
 
 # The presets that follow the text (fit_to_text) when a run is created: the tuned ones.
 FITTED = ("default", "mingru", "minlstm")
@@ -138,6 +143,10 @@ def check(cfg: Config) -> Config:
     if cfg.weight_drop > 0 and cell_class(cfg.model).recurrent_key is None:
         bad(f"--weight-drop: a {cfg.model} has no recurrent matrix for DropConnect to act on; "
             "leave it out (--dropout still acts between layers)")
+    if cfg.block not in BLOCKS:
+        bad(f"--block must be {', '.join(BLOCKS[:-1])} or {BLOCKS[-1]}, not {cfg.block!r}")
+    if type(cfg.mlp_ratio) is not int or not 1 <= cfg.mlp_ratio <= 16:
+        bad(f"--mlp-ratio must be a whole number from 1 to 16, not {cfg.mlp_ratio!r}")
     if cfg.optimizer not in ("adagrad", "adam", "sfadamw"):
         bad(f"--optimizer must be adagrad, adam or sfadamw, not {cfg.optimizer!r}")
     if cfg.schedule not in ("fixed", "budget"):

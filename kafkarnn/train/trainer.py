@@ -41,7 +41,7 @@ class TrainingDiverged(KafkarnnError):
 def build_model(cfg: Config, vocab_size: int) -> CharModel:
     return CharModel(ModelSpec(vocab_size=vocab_size, hidden=cfg.hidden, layers=cfg.layers,
                                cell=cfg.model, dropout=cfg.dropout, weight_drop=cfg.weight_drop,
-                               dtype=cfg.dtype))
+                               dtype=cfg.dtype, block=cfg.block, mlp_ratio=cfg.mlp_ratio))
 
 
 def make_optimizer(cfg: Config, model: CharModel):
