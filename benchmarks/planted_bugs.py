@@ -33,6 +33,7 @@ T_PLAN = "tests/sweep/test_sweep_plan.py"
 T_SWEEP = "tests/sweep/test_sweep_processes.py"
 T_ANYTIME = "tests/train/test_anytime.py"
 T_BUDGET = "tests/train/test_budget.py"
+T_BLOCKS = "tests/engine/test_blocks.py"
 T_AVERAGING = "tests/engine/test_averaging.py"
 T_STREAMS = "tests/engine/test_streams.py"
 T_THREADS = "tests/train/test_threads.py"
@@ -207,6 +208,17 @@ BUGS: list[Bug] = [
         "c.decay_iters and not placed",
         "c.decay_iters",
         (T_BUDGET,)),
+    # -- the blocks around each layer ------------------------------------------------------------
+    Bug("block-relu-mask", "blocks", "the MLP's backward passes only where relu was open",
+        "kafkarnn/engine/blocks.py",
+        "        dz *= q > 0 ",
+        "        dz *= 1.0 ",
+        (T_BLOCKS,)),
+    Bug("block-residual-grad", "blocks", "the gradient also runs along the MLP's residual path",
+        "kafkarnn/engine/blocks.py",
+        "        dr += dv ",
+        "        dr += 0 * dv ",
+        (T_BLOCKS,)),
     # -- stream groups ---------------------------------------------------------------------------
     Bug("groups-whole-batch-one-worker", "streams", "the same bits at any worker count",
         "kafkarnn/engine/streams.py",
