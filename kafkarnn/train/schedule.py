@@ -18,6 +18,7 @@ from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.config import Config
 
 DECAY_SHARE = 0.2     # the budget's last fifth decays (benchmarks/README.md, "A schedule for a budget")
+BUDGET_BY_DEFAULT = True     # a new run with a limit on a big text gets "budget" unless told
 
 
 def learning_rate(c: Config, it: int, decay: tuple[int, int] | None = None) -> float:
@@ -45,9 +46,6 @@ def budget_decay(c: Config, iteration: int, trained_s: float, iters_per_s: float
     if not c.budget_s or left > DECAY_SHARE * c.budget_s or iters_per_s <= 0:
         return None
     return iteration, max(1, round(left * iters_per_s))
-
-
-BUDGET_BY_DEFAULT = True     # a new run with a limit on a big text gets "budget" unless told
 
 
 def for_budget(c: Config, given, max_iters: int | None, max_seconds: float | None,
