@@ -87,6 +87,9 @@ def cmd_stop(args) -> int:
     from kafkarnn.runs.handover import stop
     from kafkarnn.runs.folder import resolve_data_dir
     data_dir = resolve_data_dir(args.data_dir)
+    if args.run is None and (sweep := _the_running_sweep(data_dir)) is not None:
+        from kafkarnn.cli.sweep import stop_sweep
+        return stop_sweep(sweep)
     run = pick_training_run(data_dir, args.run, "stop")
     holder = stop(run)
     try:
@@ -95,3 +98,25 @@ def cmd_stop(args) -> int:
         at = ""
     eprint(f"kafkarnn: stopped run {run.name} (process {holder.pid}), saved{at}")
     return 0
+
+
+def _the_running_sweep(data_dir):
+    """The one sweep running now when every run in training is one of its trials (plain `stop`
+    then ends the sweep: stopping a trial alone would only start the next); None when no sweep
+    runs. Several sweeps, or a sweep beside a run of its own, is an error that names them."""
+    from kafkarnn.runs.folder import Run
+    from kafkarnn.runs.handover import training_runs
+    from kafkarnn.runs.listing import list_runs
+    from kafkarnn.sweep.folder import SweepFolder, list_sweep_runs
+    sweeps = [SweepFolder(data_dir, p.name) for p in sorted((data_dir / "sweeps").glob("*"))]
+    running = [f for f in sweeps if f.coordinator() is not None]
+    if not running:
+        return None
+    trials = {name for f in running for name in list_sweep_runs(data_dir, f.name)}
+    alone = [run.name for run, _ in training_runs([Run(data_dir, r["name"]) for r in list_runs(data_dir)])
+             if run.name not in trials]
+    if len(running) == 1 and not alone:
+        return running[0]
+    names = [f"sweep {f.name}" for f in running] + [f"run {name}" for name in alone]
+    raise KafkarnnError(f"{len(names)} are training: {', '.join(names[:5])}; pass --run NAME, "
+                        "or end a sweep with `kafkarnn sweep NAME --stop`")

@@ -165,7 +165,7 @@ def test_a_dropped_connection_or_q_leaves_the_live_view_not_the_sweep(home, book
     assert states(home, "d") == {"d-model_rnn": "waiting", "d-model_gru": "waiting"}
 
 
-def test_a_trial_stopped_by_hand_waits_for_the_next_sweep_command(home, book):
+def test_a_trial_stopped_by_hand_waits_for_the_next_sweep_and_plain_stop_ends_the_sweep(home, book):
     kafkarnn("sweep", "k", "--corpus", book, *SLOW, "--max-iters", "100000", "--detach", home=home)
     until(lambda: Run(home, "k").holder() is not None)
     assert kafkarnn("stop", "--run", "k", home=home).returncode == 0
@@ -174,7 +174,9 @@ def test_a_trial_stopped_by_hand_waits_for_the_next_sweep_command(home, book):
     shown = kafkarnn("sweep", "k", "--detach", home=home)          # resumes it
     assert shown.returncode == 0
     until(lambda: Run(home, "k").holder() is not None)
-    assert kafkarnn("sweep", "k", "--stop", home=home).returncode == 0
+    plain = kafkarnn("stop", home=home)                 # without --run: the whole sweep, saved
+    assert plain.returncode == 0 and "stopped sweep k" in plain.stderr, plain.stderr
+    assert SweepFolder(home, "k").coordinator() is None
     assert states(home, "k") == {"k": "waiting"}
 
 
