@@ -113,8 +113,8 @@ def _the_running_sweep(data_dir):
     if not running:
         return None
     trials = {name for f in running for name in list_sweep_runs(data_dir, f.name)}
-    alone = [run.name for run, _ in training_runs([Run(data_dir, r["name"]) for r in list_runs(data_dir)])
-             if run.name not in trials]
+    busy = training_runs([Run(data_dir, r["name"]) for r in list_runs(data_dir)])
+    alone = [run.name for run, _ in busy if run.name not in trials]
     if len(running) == 1 and not alone:
         return running[0]
     names = [f"sweep {f.name}" for f in running] + [f"run {name}" for name in alone]
