@@ -27,7 +27,7 @@ common.early_threads(sys.argv)
 
 from quality import parse_overrides  # noqa: E402  (after the thread count is set)
 
-from kafkarnn.engine.optim import WeightAverage  # noqa: E402
+from kafkarnn.engine.optim import TailAverage, WeightAverage  # noqa: E402
 from kafkarnn.train.corpus import load_corpus  # noqa: E402
 from kafkarnn.train.launch import new_config  # noqa: E402
 from kafkarnn.train.scoring import validation_loss  # noqa: E402
@@ -41,6 +41,8 @@ def main(argv=None) -> None:
                     "default's 300 s on a quiet machine, benchmarks/README.md)")
     ap.add_argument("--every", type=int, default=50, help="iterations between validations (50)")
     ap.add_argument("--betas", default="", help="comma-separated decays of extra moving averages")
+    ap.add_argument("--tails", default="", help="comma-separated η of extra polynomial-decay "
+                    "averages (weight (η+1)/(k+η): they span about the last k/(η+1) updates)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a configuration field over the fitted default (repeatable)")
     ap.add_argument("--label", default=None, help="the run's name in the output")
@@ -55,6 +57,8 @@ def main(argv=None) -> None:
     trainer = Trainer(cfg, corpus.vocab, train, val)
     betas = [float(b) for b in args.betas.split(",") if b.strip()]
     averages = {f"ema {b:g}": WeightAverage(trainer.validated_weights(), b) for b in betas}
+    for eta in (float(e) for e in args.tails.split(",") if e.strip()):
+        averages[f"tail {eta:g}"] = TailAverage(trainer.validated_weights(), eta)
     reader = build_model(cfg, len(corpus.vocab))            # validates the averages
 
     def validate() -> dict:

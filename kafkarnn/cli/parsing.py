@@ -42,12 +42,16 @@ OPTIM_OPTIONS = [
      "iteration the decay starts at, after a stable stretch at --lr (0: right after warmup)"),
     ("--schedule", "schedule", str,
      "fixed: the decay above; budget: a stable rate, then a decay over the last fifth of a new "
-     "run's --max-iters or --max-seconds (default, mingru, minlstm presets: budget on a text over "
-     "~1 MB given one, else fixed)"),
+     "run's --max-iters or --max-seconds; anytime: no decay, and a tail average validated "
+     "(default, mingru, minlstm presets on a text over ~1 MB: budget given a limit, anytime "
+     "without; else fixed)"),
     ("--weight-decay", "weight_decay", float, "decoupled weight decay on the matrices (adam, sfadamw)"),
     ("--average", "average", str,
-     "none, or ema: validate, save and sample a moving average of the weights (default preset: ema)"),
+     "none, ema or tail: validate, save and sample an average of the weights: a moving one (ema), "
+     "or one whose window grows with the run (tail) (default preset: ema)"),
     ("--ema-beta", "ema_beta", float, "decay of that average per step (it spans ~1/(1-X) steps)"),
+    ("--tail-eta", "tail_eta", float, "the tail average's η: step i of k weighs ~(i/k)^X, so it "
+     "spans about the last 1/(X+1) of the run (4)"),
     ("--clip", "clip", float, "clip each gradient entry to ±X, the seed's 5 (0: off)"),
     ("--clip-norm", "clip_norm", float, "clip the global gradient norm to X (0: off)"),
     ("--seed", "seed", int, "random seed for weights, dropout and samples"),

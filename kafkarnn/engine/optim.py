@@ -8,6 +8,7 @@ each one contiguous array (`model.params.flat`, `grads.flat`), so an update is a
     Schedule-Free AdamW (Defazio et al. 2024): no decay to fit in advance; the validated weights
               are an average x of the iterates z, see ScheduleFreeAdamW.
     WeightAverage: an exponential moving average of the weights, beside any optimizer.
+    TailAverage: a polynomial-decay average, whose window grows with the run (a fifth of it).
 """
 
 from __future__ import annotations
@@ -174,6 +175,29 @@ class WeightAverage:
         w = (1.0 - self.beta) / (1.0 - self.beta ** k)     # 1 at k = 1
         np.subtract(params, avg, out=tmp)
         tmp *= w
+        avg += tmp
+
+
+class TailAverage(WeightAverage):
+    """A polynomial-decay average of the weights (Shamir & Zhang 2013), ē_1 = θ_1 and
+
+        ē_k = ē_{k-1} + (η+1)/(k+η) · (θ_k - ē_{k-1})
+
+    so update i weighs about (i/k)^η in ē_k: η = 0 is the plain mean, η = 4 spans roughly the
+    last fifth of the run, however long it has been. No window to choose in advance: the average
+    keeps up early and reaches far back late. Same state as WeightAverage (`avg`, `k`).
+    """
+
+    def __init__(self, params: np.ndarray, eta: float):
+        super().__init__(params, 0.0)
+        self.eta = eta
+
+    def update(self, params: np.ndarray) -> None:
+        avg, tmp = self.state["avg"], self._tmp
+        self.state["k"] += 1
+        k = int(self.state["k"])
+        np.subtract(params, avg, out=tmp)
+        tmp *= min(1.0, (self.eta + 1.0) / (k + self.eta))    # 1 at k = 1
         avg += tmp
 
 

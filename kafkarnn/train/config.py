@@ -31,13 +31,15 @@ class Config:
     warmup_iters: int = 0        # linear warmup from 0 to lr
     decay_iters: int = 0         # cosine decay from lr to lr_min over this many iterations (0: none)
     decay_start: int = 0         # the decay waits until this iteration (warmup-stable-decay)
-    schedule: str = "fixed"      # fixed: the decay above | budget: fitted to a new run's limit
+    schedule: str = "fixed"      # fixed: the decay above | budget: fitted to a new run's limit |
+                                 # anytime: no decay, a tail average validated
     budget_s: float = 0.0        # a budget's seconds (schedule.py): its decay is fixed in-run
     weight_decay: float = 0.0    # decoupled (AdamW), matrices only
     clip: float = 5.0            # elementwise gradient clip (the seed's ±5); 0 turns it off
     clip_norm: float = 0.0       # global-norm gradient clip; 0 turns it off
     average: str = "none"        # none | ema: validate (and save, sample) a moving average
     ema_beta: float = 0.99       # the average's decay per update: it spans ~1/(1-β) updates
+    tail_eta: float = 4.0        # average "tail": update i weighs ~(i/k)^η, the last ~1/(η+1)
     init: str = "default"        # default | seed (randn·0.01, as min-char-rnn)
     embed_init: float = 1.0      # std of the first layer's input columns (default init)
     dtype: str = "float32"       # float32 | float64
@@ -64,8 +66,11 @@ class Config:
 
     def weights(self) -> str:
         """Which weights the run validates, saves and samples, in a few words."""
+        of_x = " of x" if self.optimizer == "sfadamw" else ""
         if self.average == "ema":
-            return f"EMA {self.ema_beta:g}" + (" of x" if self.optimizer == "sfadamw" else "")
+            return f"EMA {self.ema_beta:g}{of_x}"
+        if self.average == "tail":
+            return f"tail average η {self.tail_eta:g}{of_x}"
         return "x (schedule-free)" if self.optimizer == "sfadamw" else "as trained"
 
 
@@ -98,6 +103,8 @@ PRESETS: dict[str, Config] = {
 }
 
 
+SCHEDULES = ("fixed", "budget", "anytime")    # train/schedule.py
+AVERAGES = ("none", "ema", "tail")        # what is validated: the weights, or an average
 BLOCKS = ("plain", "residual", "mlp")     # engine/blocks.KINDS, named here without NumPy
 
 # The presets that follow the text (fit_to_text) when a run is created: the tuned ones.
@@ -149,12 +156,14 @@ def check(cfg: Config) -> Config:
         bad(f"--mlp-ratio must be a whole number from 1 to 16, not {cfg.mlp_ratio!r}")
     if cfg.optimizer not in ("adagrad", "adam", "sfadamw"):
         bad(f"--optimizer must be adagrad, adam or sfadamw, not {cfg.optimizer!r}")
-    if cfg.schedule not in ("fixed", "budget"):
-        bad(f"--schedule must be fixed or budget, not {cfg.schedule!r}")
+    if cfg.schedule not in SCHEDULES:
+        bad(f"--schedule must be {', '.join(SCHEDULES[:-1])} or {SCHEDULES[-1]}, not {cfg.schedule!r}")
     if type(cfg.budget_s) not in (int, float) or not (0 <= cfg.budget_s < math.inf):
         bad(f"the run's budget must be a number of seconds ≥ 0, not {cfg.budget_s!r}")
-    if cfg.average not in ("none", "ema"):
-        bad(f"--average must be none or ema, not {cfg.average!r}")
+    if cfg.average not in AVERAGES:
+        bad(f"--average must be one of {', '.join(AVERAGES)}, not {cfg.average!r}")
+    if type(cfg.tail_eta) not in (int, float) or not 0.0 <= cfg.tail_eta <= 1000.0:
+        bad(f"--tail-eta must be between 0 and 1000, not {cfg.tail_eta}")
     if not 0.0 < cfg.ema_beta < 1.0:
         bad(f"--ema-beta must be between 0 and 1, not {cfg.ema_beta}")
     for name in ("hidden", "layers", "batch", "seq_len"):

@@ -111,7 +111,7 @@ def describe_start(launch: Launch) -> str:
     t, c = launch.trainer, launch.corpus
     how = f"resuming at iteration {t.iteration:,}" if launch.resumed else "new run"
     fitted = ""
-    if launch.run_meta["config"].get("preset") in FITTED or t.cfg.schedule == "budget":
+    if launch.run_meta["config"].get("preset") in FITTED or t.cfg.schedule != "fixed":
         schedule = describe_schedule(t.cfg)
         weights = "" if t.cfg.weights() == "as trained" else f", validating the {t.cfg.weights()} weights"
         fitted = f", {schedule}, dropout {t.cfg.dropout:g}{weights}"

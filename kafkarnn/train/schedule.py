@@ -2,12 +2,14 @@
 with a time budget) the decay fixed when it began, so that a resumed run goes on exactly where
 it stopped.
 
-Two kinds (Config.schedule). "fixed": the decay is set in steps (--decay-start, --decay-iters;
+Three kinds (Config.schedule). "fixed": the decay is set in steps (--decay-start, --decay-iters;
 the default preset fits them to the text). "budget": the run was given a budget when it was
 created, and the rate stays at its peak until the last DECAY_SHARE of it, then decays to the
 floor just as the budget ends (warmup-stable-decay). A budget in iterations is turned into steps
 at once (`budget_steps`); one in seconds is not known in steps until the decay begins, so the
-session fixes it then (`budget_decay`) from its pace, and the checkpoint keeps it.
+session fixes it then (`budget_decay`) from its pace, and the checkpoint keeps it. "anytime":
+no limit known, so no decay at all; the run validates a tail average of its weights (the last
+~tenth of the run, engine/optim.TailAverage), which does the decay's work wherever it stops.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from kafkarnn.train.config import Config
 
 DECAY_SHARE = 0.2     # the budget's last fifth decays (benchmarks/README.md, "A schedule for a budget")
 BUDGET_BY_DEFAULT = True     # a new run with a limit on a big text gets "budget" unless told
+ANYTIME_BY_DEFAULT = True    # and one with no limit gets "anytime"
+ANYTIME_ETA = 9.0            # its tail average spans about the last 1/(η+1) of the run
 
 
 def learning_rate(c: Config, it: int, decay: tuple[int, int] | None = None) -> float:
@@ -50,28 +54,45 @@ def budget_decay(c: Config, iteration: int, trained_s: float, iters_per_s: float
 
 def for_budget(c: Config, given, max_iters: int | None, max_seconds: float | None,
                big_text: bool) -> Config:
-    """A new run's schedule for its first limits: "budget" when asked (--schedule budget), or by
-    default where a tuned preset's decay was fitted to a big text (`big_text`) and none was
-    given; else c as it is. On a small text any budget holds many passes, and overfitting, not
-    the schedule, decides: its fitted decay ends sooner, and was measured better there."""
+    """A new run's schedule for its first limits: "budget" or "anytime" when asked (--schedule),
+    or by default where a tuned preset's decay was fitted to a big text (`big_text`) and none
+    was given: "budget" with a limit, "anytime" without; else c as it is. On a small text any
+    budget holds many passes, and overfitting, not the schedule, decides: its fitted decay ends
+    sooner, and was measured better there."""
     limit = bool(max_iters or max_seconds)
     placed = {"decay_iters", "decay_start"} & set(given)
     if "schedule" in given:
         if c.schedule == "fixed":
             return c
+        if c.schedule == "anytime":
+            return anytime(c, given, placed)
         if not limit:
             raise KafkarnnError("--schedule budget fits the decay to a limit: give the new run "
                                 "--max-iters or --max-seconds")
         if placed:
             raise KafkarnnError("--schedule budget places the decay itself: leave out --decay-iters "
                                 "and --decay-start (or use --schedule fixed)")
-    elif not (BUDGET_BY_DEFAULT and big_text and limit and c.decay_iters and not placed
-              and c.optimizer != "sfadamw"):
+    elif not (big_text and c.decay_iters and not placed and c.optimizer != "sfadamw"):
+        return c
+    elif not limit:
+        return anytime(c, given, placed) if ANYTIME_BY_DEFAULT else c
+    elif not BUDGET_BY_DEFAULT:
         return c
     c = c.replace(schedule="budget")
     if max_iters:                                # exact in steps (with both limits, these)
         return budget_steps(c, max_iters)
     return c.replace(decay_start=0, decay_iters=0, budget_s=float(max_seconds))
+
+
+def anytime(c: Config, given, placed) -> Config:
+    """c with no decay, validating a tail average unless the user chose the average."""
+    if placed:
+        raise KafkarnnError("--schedule anytime keeps the rate at --lr: leave out --decay-iters "
+                            "and --decay-start (or use --schedule fixed)")
+    averaged = {} if "average" in given else {"average": "tail"}
+    if "tail_eta" not in given:
+        averaged["tail_eta"] = ANYTIME_ETA
+    return c.replace(schedule="anytime", decay_iters=0, decay_start=0, **averaged)
 
 
 def describe(c: Config) -> str:
@@ -81,6 +102,8 @@ def describe(c: Config) -> str:
     if c.schedule == "budget":
         return (f"learning rate stable until iteration {c.decay_start:,}, then decaying over "
                 f"{c.decay_iters:,} steps to the budget's end")
+    if c.schedule == "anytime":
+        return "learning rate constant (no limit to fit a decay to)"
     if not c.decay_iters:
         return "no decay"
     start = f" from iteration {c.decay_start:,}" if c.decay_start else ""

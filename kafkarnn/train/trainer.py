@@ -6,7 +6,7 @@ moments, each stream's hidden state and position, the RNG, the iteration) is exp
 bit for bit.
 
 The weights a run is known by are the validated ones (`validated_weights`): the training weights
-themselves, or with `average = "ema"` their moving average, or with the schedule-free optimizer
+themselves, or with `average = "ema"`/`"tail"` their average, or with the schedule-free optimizer
 its average x. Validation, samples, best.npz, the checkpoint's `param/*` and everything that
 reads a saved model use those; the weights the gradient is taken at are kept as `train/params`.
 """
@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from kafkarnn.engine.model import CharModel, ModelSpec, ParamDict
-from kafkarnn.engine.optim import OPTIMIZERS, WeightAverage
+from kafkarnn.engine.optim import OPTIMIZERS, TailAverage, WeightAverage
 from kafkarnn.engine.streams import StreamGroups, groups_for
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.errors import KafkarnnError
@@ -67,8 +67,8 @@ class Trainer:
         one_blas_thread()       # threads share stream groups instead: the bits never depend on them
         self.groups = StreamGroups(self.model, cfg.groups or groups_for(B, cfg.hidden, usable_cores()))
         self.opt = make_optimizer(cfg, self.model)
-        self.average = (WeightAverage(self._learned(), cfg.ema_beta) if cfg.average == "ema"
-                        else None)
+        self.average = (WeightAverage(self._learned(), cfg.ema_beta) if cfg.average == "ema" else
+                        TailAverage(self._learned(), cfg.tail_eta) if cfg.average == "tail" else None)
         self.state = self.model.zero_state(B)
         self.position = 0                              # offset of every stream within its region
         self.iteration = 0

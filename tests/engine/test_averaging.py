@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from kafkarnn.engine.optim import Adam, ScheduleFreeAdamW, WeightAverage
+from kafkarnn.engine.optim import Adam, ScheduleFreeAdamW, TailAverage, WeightAverage
 
 
 def reference_sf(y0, grad_at, lrs, beta1=0.9, beta2=0.999, eps=1e-8, wd=0.0, mask=None):
@@ -120,3 +120,32 @@ def test_moving_average_of_a_constant_is_that_constant_and_it_lags_a_ramp():
     for k in range(1, 201):
         avg.update(np.array([float(k)]))
     assert avg.validated[0] == pytest.approx(200 - 9, abs=0.01)        # lag β/(1-β) = 9 steps
+
+
+def test_the_tail_average_weighs_step_i_of_k_by_its_polynomial_decay_weights():
+    # ē_k = Σ_i w_i θ_i with w_i = a_i · Π_{j>i} (1 - a_j), a_j = (η+1)/(j+η), a_1 = 1
+    rng = np.random.default_rng(3)
+    thetas = rng.standard_normal((12, 5))
+    for eta in (0.0, 2.0, 4.0):
+        avg = TailAverage(thetas[0].copy(), eta)
+        for k in range(1, 13):
+            avg.update(thetas[k - 1])
+            a = [min(1.0, (eta + 1) / (j + eta)) for j in range(1, k + 1)]
+            w = [a[i] * math.prod(1 - x for x in a[i + 1:]) for i in range(k)]
+            assert sum(w) == pytest.approx(1.0)
+            np.testing.assert_allclose(avg.validated, np.dot(w, thetas[:k]), rtol=1e-12)
+        if eta == 0.0:                                       # η = 0: the plain mean
+            np.testing.assert_allclose(avg.validated, thetas.mean(axis=0), rtol=1e-12)
+    assert int(avg.state["k"]) == 12
+
+
+def test_the_tail_average_reaches_further_back_as_the_run_grows():
+    # the weight a step 1/(η+1) of the run back still has, relative to the newest: about the same
+    # share of the run at 50 and at 5,000 steps (an EMA's window would stay 1/(1-β) steps)
+    def weights(k, eta):
+        a = [min(1.0, (eta + 1) / (j + eta)) for j in range(1, k + 1)]
+        return np.array([a[i] * math.prod(1 - x for x in a[i + 1:]) for i in range(k)])
+    for k in (50, 1000):
+        w = weights(k, 4.0)
+        recent = w[-k // 5:].sum()                          # the last fifth of the run
+        assert 0.55 < recent < 0.75, (k, recent)

@@ -35,6 +35,7 @@ METHODS = {                                                # name: config change
     "sfadamw": dict(optimizer="sfadamw", decay_iters=0, warmup_iters=4),
     "ema": dict(average="ema", ema_beta=0.9),
     "sfadamw+ema": dict(optimizer="sfadamw", decay_iters=0, average="ema", ema_beta=0.8),
+    "tail": dict(average="tail", tail_eta=2.0),
 }
 
 
@@ -224,6 +225,17 @@ def test_with_schedule_free_the_average_follows_x_not_the_gradient_point():
     assert t.weights_name() == "EMA 0.8 of x"
 
 
+def test_a_tail_average_run_validates_the_polynomial_decay_average_of_its_weights():
+    from kafkarnn.engine.optim import TailAverage
+    t = small_trainer(config("tail", tail_eta=3.0))
+    mine = TailAverage(t.model.params.flat, 3.0)
+    for _ in range(5):
+        t.step()
+        mine.update(t.model.params.flat)
+    assert np.array_equal(t.validated_weights(), mine.validated)
+    assert t.weights_name() == "tail average η 3"
+
+
 def test_sample_inspect_and_score_say_the_saved_weights_are_an_average(home, book, capsys):
     from conftest import TINY
 
@@ -272,7 +284,8 @@ def test_the_default_preset_keeps_its_fitted_decay_and_validates_an_ema_of_the_l
     corpus = tmp_path / "clerk.txt"
     corpus.write_text(TEXT * 20)
     lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None, run_name="d",
-                 new=False, preset=None, overrides=dict(hidden=8, layers=1, batch=4, seq_len=16))
+                 new=False, preset=None, overrides=dict(hidden=8, layers=1, batch=4, seq_len=16,
+                                                         schedule="fixed"))
     lh.lock.unlock()
     stored = json.loads(lh.run.config_path.read_text())
     assert (stored["average"], stored["ema_beta"]) == ("ema", 0.99)      # kept with the run
@@ -296,7 +309,8 @@ def test_the_progress_line_shows_the_rate_and_which_weights_the_validation_descr
 
 
 @pytest.mark.parametrize("option,value,says", [
-    ("--average", "swa", "--average must be none or ema, not 'swa'"),
+    ("--average", "swa", "--average must be one of none, ema, tail, not 'swa'"),
+    ("--tail-eta", "-1", "--tail-eta must be between 0 and 1000, not -1.0"),
     ("--ema-beta", "1", "--ema-beta must be between 0 and 1, not 1.0"),
     ("--optimizer", "sgd", "--optimizer must be adagrad, adam or sfadamw, not 'sgd'"),
     ("--decay-start", "-3", "--decay-start must not be negative")])

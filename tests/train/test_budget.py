@@ -37,12 +37,29 @@ def test_by_default_only_a_tuned_preset_given_a_limit_and_no_decay_of_its_own_ge
     d = PRESETS["default"]
     assert for_budget(d, {}, None, 300.0, big_text=True) == d.replace(
         schedule="budget", budget_s=300.0, decay_iters=0, decay_start=0)
-    assert for_budget(d, {}, None, None, big_text=True) == d                       # no limit
+    assert for_budget(d, {}, None, None, big_text=False) == d                      # small, no limit
     assert for_budget(PRESETS["small"], {}, 50, None, big_text=False) == PRESETS["small"]
     assert for_budget(d, {"decay_iters": 500}, 50, None, big_text=True) == d        # the user's decay
     assert for_budget(d.replace(schedule="fixed"), {"schedule": "fixed"}, 50, None, True).schedule == "fixed"
     free = d.replace(optimizer="sfadamw", decay_iters=0)
     assert for_budget(free, {}, 50, None, big_text=True) == free                    # nothing to fit
+
+
+def test_with_no_limit_on_a_big_text_the_default_keeps_its_rate_and_validates_a_tail_average():
+    d = PRESETS["default"]
+    anytime = d.replace(schedule="anytime", decay_iters=0, decay_start=0, average="tail", tail_eta=9.0)
+    assert for_budget(d, {}, None, None, big_text=True) == anytime
+    assert for_budget(d.replace(average="ema"), {"average": "ema"}, None, None, True) == anytime.replace(
+        average="ema")                                                              # the user's average
+    assert for_budget(d, {"decay_iters": 500}, None, None, big_text=True) == d     # the user's decay
+    small = for_budget(PRESETS["small"].replace(schedule="anytime", tail_eta=3.0),
+                       {"schedule": "anytime", "tail_eta": 3.0}, None, None, big_text=False)
+    assert (small.schedule, small.decay_iters, small.average, small.tail_eta) == ("anytime", 0, "tail", 3.0)
+    with pytest.raises(KafkarnnError, match="leave out --decay-iters"):
+        for_budget(d.replace(schedule="anytime"), {"schedule": "anytime", "decay_iters": 9}, None,
+                   None, big_text=True)
+    t = Trainer(anytime.replace(**TINY), *_text())
+    assert t.lr_at(0) == t.lr_at(10**6) == d.lr and t.weights_name() == "tail average η 9"
 
 
 def test_asking_for_a_budget_without_a_limit_or_beside_a_decay_of_ones_own_is_refused():
@@ -143,3 +160,10 @@ def test_on_a_small_text_the_default_keeps_its_fitted_decay_whatever_the_limit(t
                  new=False, preset=None, overrides=dict(TINY), limits=Limits(max_iters=50))
     lh.lock.unlock()
     assert (lh.trainer.cfg.schedule, lh.trainer.cfg.decay_start) == ("budget", 40)
+    lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(big), encoding=None, run_name="a",
+                 new=False, preset=None, overrides=dict(TINY))             # no limit: anytime
+    lh.lock.unlock()
+    stored = json.loads(lh.run.config_path.read_text())
+    assert (stored["schedule"], stored["decay_iters"], stored["average"]) == ("anytime", 0, "tail")
+    assert ("learning rate constant (no limit to fit a decay to), dropout 0.3, validating the "
+            "tail average η 9 weights") in describe_start(lh)

@@ -56,7 +56,7 @@ def start(tmp_path, corpus, run, preset=None, **overrides):
 
 def test_a_new_default_run_stores_its_fitted_schedule_and_resumes_with_it(tmp_path):
     corpus = big_text(tmp_path)
-    lh = start(tmp_path, corpus, "big")
+    lh = start(tmp_path, corpus, "big", schedule="fixed")    # (with no limit: "anytime", test_budget)
     train_chars = len(lh.corpus.data) - round(0.1 * len(lh.corpus.data))
     stored = json.loads(lh.run.config_path.read_text())
     assert stored["decay_iters"] == round(4 * train_chars / PER_STEP) > 1000
@@ -64,7 +64,7 @@ def test_a_new_default_run_stores_its_fitted_schedule_and_resumes_with_it(tmp_pa
     assert lh.trainer.cfg.decay_iters == stored["decay_iters"]
     said = f"decaying over {stored['decay_iters']:,} steps, dropout {stored['dropout']:g}"
     assert said in describe_start(lh)
-    again = start(tmp_path, corpus, "big")                 # resumed: the stored values, not refitted
+    again = start(tmp_path, corpus, "big", schedule="fixed")   # resumed: the stored values, not refitted
     assert again.trainer.cfg == lh.trainer.cfg
     mine = start(tmp_path, corpus, "mine", decay_iters=1000, dropout=0.3)
     assert (mine.trainer.cfg.decay_iters, mine.trainer.cfg.dropout) == (1000, 0.3)

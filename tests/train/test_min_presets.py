@@ -54,7 +54,7 @@ def test_a_new_run_from_a_min_cells_preset_is_fitted_to_a_big_text_and_says_so(t
     corpus = tmp_path / "ledger.txt"
     corpus.write_text(line * (2_000_000 // len(line)))
     launch = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None,
-                     run_name="big", new=False, preset="mingru", overrides={})
+                     run_name="big", new=False, preset="mingru", overrides={"schedule": "fixed"})
     launch.lock.unlock()
     cfg, preset = launch.trainer.cfg, PRESETS["mingru"]
     train_chars = len(launch.trainer.train)
