@@ -69,7 +69,7 @@ def main(argv=None) -> None:
         return out
 
     print(f"{label}: {cfg.optimizer}, lr {cfg.lr:g}, decay over {cfg.decay_iters}, warmup "
-          f"{cfg.warmup_iters}, average {cfg.average} {cfg.ema_beta:g}; {common.blas_summary()}",
+          f"{cfg.warmup_iters}, validates {cfg.weights()}; {common.blas_summary()}",
           flush=True)
     history, start = [], time.perf_counter()
     while trainer.iteration < args.iters:
