@@ -31,7 +31,7 @@ from kafkarnn.runs.folder import Run, next_free_name, valid_run_name
 from kafkarnn.runs.lock import RunLock
 from kafkarnn.seam import Role
 from kafkarnn.train.cadence import Limits
-from kafkarnn.train.schedule import describe as describe_schedule, for_budget
+from kafkarnn.train.schedule import describe as describe_schedule, for_limits
 from kafkarnn.train.thread_policy import fixed_count
 from kafkarnn.train.threads import usable_cores
 from kafkarnn.train.trainer import Trainer
@@ -142,7 +142,7 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
     """Load the corpus, pick the run, check it matches, take its lock (see handover.lock_run
     for `take_over` and `after_pid`), and build (or restore) the trainer. cores: how many a new
     run's stream groups are made for (the thread count the user fixed; None: this machine's);
-    limits: this invocation's, which a new run's schedule may be fitted to (schedule.for_budget)."""
+    limits: this invocation's, which a new run's schedule may be fitted to (schedule.for_limits)."""
     if preset is not None and preset not in PRESETS:
         raise KafkarnnError(f"unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
     if run_name is not None:
@@ -201,7 +201,7 @@ def new_config(preset: str | None, overrides: dict, corpus: Corpus, cores: int |
     """A new run's configuration: the preset, the user's options, for a tuned preset (the
     default, the min-cells') the schedule and regularisation fitted to the text's size
     (config.fit_to_text) and, on a big text, the schedule to the `limits` it starts with
-    (schedule.for_budget), and its stream groups for `cores` cores (engine/streams.py; None:
+    (schedule.for_limits), and its stream groups for `cores` cores (engine/streams.py; None:
     this machine's)."""
     cfg = check(fit_to_cell(PRESETS[preset or "default"].replace(**overrides), given=overrides))
     big_text = False
@@ -209,7 +209,7 @@ def new_config(preset: str | None, overrides: dict, corpus: Corpus, cores: int |
         train, _ = corpus.split(cfg.val_fraction)
         cfg = fit_to_text(cfg, len(train), given=overrides)
         big_text = cfg.decay_iters > PRESETS[preset or "default"].decay_iters   # 4 passes > its floor
-    cfg = for_budget(cfg, overrides, limits.max_iters, limits.max_seconds, big_text)
+    cfg = for_limits(cfg, overrides, limits.max_iters, limits.max_seconds, big_text)
     return cfg.replace(groups=groups_for(cfg.batch, cfg.hidden, cores or usable_cores()))
 
 

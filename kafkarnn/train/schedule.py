@@ -52,7 +52,7 @@ def budget_decay(c: Config, iteration: int, trained_s: float, iters_per_s: float
     return iteration, max(1, round(left * iters_per_s))
 
 
-def for_budget(c: Config, given, max_iters: int | None, max_seconds: float | None,
+def for_limits(c: Config, given, max_iters: int | None, max_seconds: float | None,
                big_text: bool) -> Config:
     """A new run's schedule for its first limits: "budget" or "anytime" when asked (--schedule),
     or by default where a tuned preset's decay was fitted to a big text (`big_text`) and none

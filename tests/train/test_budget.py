@@ -14,7 +14,7 @@ from kafkarnn.runs.checkpoint import load_checkpoint, save_checkpoint
 from kafkarnn.train.cadence import Cadence, Limits
 from kafkarnn.train.config import PRESETS, Config
 from kafkarnn.train.launch import describe_start, prepare
-from kafkarnn.train.schedule import DECAY_SHARE, budget_decay, for_budget
+from kafkarnn.train.schedule import DECAY_SHARE, budget_decay, for_limits
 from kafkarnn.train.session import Session
 from kafkarnn.train.trainer import Trainer
 
@@ -25,7 +25,7 @@ BIG = TEXT * 5          # four passes of batch 4 × seq-len 16 are more than the
 
 
 def test_a_budget_in_iterations_holds_the_rate_then_decays_over_its_last_fifth_to_lr_min():
-    c = for_budget(PRESETS["default"], {}, 2000, None, big_text=True)
+    c = for_limits(PRESETS["default"], {}, 2000, None, big_text=True)
     assert (c.schedule, c.decay_start, c.decay_iters, c.budget_s) == ("budget", 1600, 400, 0.0)
     t = Trainer(c.replace(**TINY), *_text())
     assert t.lr_at(0) == t.lr_at(1599) == c.lr
@@ -35,28 +35,28 @@ def test_a_budget_in_iterations_holds_the_rate_then_decays_over_its_last_fifth_t
 
 def test_by_default_only_a_tuned_preset_given_a_limit_and_no_decay_of_its_own_gets_a_budget():
     d = PRESETS["default"]
-    assert for_budget(d, {}, None, 300.0, big_text=True) == d.replace(
+    assert for_limits(d, {}, None, 300.0, big_text=True) == d.replace(
         schedule="budget", budget_s=300.0, decay_iters=0, decay_start=0)
-    assert for_budget(d, {}, None, None, big_text=False) == d                      # small, no limit
-    assert for_budget(PRESETS["small"], {}, 50, None, big_text=False) == PRESETS["small"]
-    assert for_budget(d, {"decay_iters": 500}, 50, None, big_text=True) == d        # the user's decay
-    assert for_budget(d.replace(schedule="fixed"), {"schedule": "fixed"}, 50, None, True).schedule == "fixed"
+    assert for_limits(d, {}, None, None, big_text=False) == d                      # small, no limit
+    assert for_limits(PRESETS["small"], {}, 50, None, big_text=False) == PRESETS["small"]
+    assert for_limits(d, {"decay_iters": 500}, 50, None, big_text=True) == d        # the user's decay
+    assert for_limits(d.replace(schedule="fixed"), {"schedule": "fixed"}, 50, None, True).schedule == "fixed"
     free = d.replace(optimizer="sfadamw", decay_iters=0)
-    assert for_budget(free, {}, 50, None, big_text=True) == free                    # nothing to fit
+    assert for_limits(free, {}, 50, None, big_text=True) == free                    # nothing to fit
 
 
 def test_with_no_limit_on_a_big_text_the_default_keeps_its_rate_and_validates_a_tail_average():
     d = PRESETS["default"]
     anytime = d.replace(schedule="anytime", decay_iters=0, decay_start=0, average="tail", tail_eta=9.0)
-    assert for_budget(d, {}, None, None, big_text=True) == anytime
-    assert for_budget(d.replace(average="ema"), {"average": "ema"}, None, None, True) == anytime.replace(
+    assert for_limits(d, {}, None, None, big_text=True) == anytime
+    assert for_limits(d.replace(average="ema"), {"average": "ema"}, None, None, True) == anytime.replace(
         average="ema")                                                              # the user's average
-    assert for_budget(d, {"decay_iters": 500}, None, None, big_text=True) == d     # the user's decay
-    small = for_budget(PRESETS["small"].replace(schedule="anytime", tail_eta=3.0),
+    assert for_limits(d, {"decay_iters": 500}, None, None, big_text=True) == d     # the user's decay
+    small = for_limits(PRESETS["small"].replace(schedule="anytime", tail_eta=3.0),
                        {"schedule": "anytime", "tail_eta": 3.0}, None, None, big_text=False)
     assert (small.schedule, small.decay_iters, small.average, small.tail_eta) == ("anytime", 0, "tail", 3.0)
     with pytest.raises(KafkarnnError, match="leave out --decay-iters"):
-        for_budget(d.replace(schedule="anytime"), {"schedule": "anytime", "decay_iters": 9}, None,
+        for_limits(d.replace(schedule="anytime"), {"schedule": "anytime", "decay_iters": 9}, None,
                    None, big_text=True)
     t = Trainer(anytime.replace(**TINY), *_text())
     assert t.lr_at(0) == t.lr_at(10**6) == d.lr and t.weights_name() == "tail average η 9"
@@ -64,11 +64,11 @@ def test_with_no_limit_on_a_big_text_the_default_keeps_its_rate_and_validates_a_
 
 def test_asking_for_a_budget_without_a_limit_or_beside_a_decay_of_ones_own_is_refused():
     asked = PRESETS["small"].replace(schedule="budget")
-    assert for_budget(asked, {"schedule": "budget"}, 100, None, big_text=False).decay_start == 80
+    assert for_limits(asked, {"schedule": "budget"}, 100, None, big_text=False).decay_start == 80
     with pytest.raises(KafkarnnError, match="--max-iters or --max-seconds"):
-        for_budget(asked, {"schedule": "budget"}, None, None, big_text=False)
+        for_limits(asked, {"schedule": "budget"}, None, None, big_text=False)
     with pytest.raises(KafkarnnError, match="leave out --decay-iters"):
-        for_budget(asked, {"schedule": "budget", "decay_start": 4}, 100, None, big_text=False)
+        for_limits(asked, {"schedule": "budget", "decay_start": 4}, 100, None, big_text=False)
 
 
 def test_a_timed_budget_decays_once_its_stable_part_has_passed_over_the_steps_left_at_its_pace():
