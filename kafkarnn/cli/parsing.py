@@ -48,10 +48,10 @@ OPTIM_OPTIONS = [
     ("--weight-decay", "weight_decay", float, "decoupled weight decay on the matrices (adam, sfadamw)"),
     ("--average", "average", str,
      "none, ema or tail: validate, save and sample an average of the weights: a moving one (ema), "
-     "or one whose window grows with the run (tail) (default preset: ema)"),
+     "or one whose window grows with the run (tail) (default preset: ema; --schedule anytime: tail)"),
     ("--ema-beta", "ema_beta", float, "decay of that average per step (it spans ~1/(1-X) steps)"),
     ("--tail-eta", "tail_eta", float, "the tail average's η: step i of k weighs ~(i/k)^X, so it "
-     "spans about the last 1/(X+1) of the run (4)"),
+     "spans about the last 1/(X+1) of the run (4; --schedule anytime: 9)"),
     ("--clip", "clip", float, "clip each gradient entry to ±X, the seed's 5 (0: off)"),
     ("--clip-norm", "clip_norm", float, "clip the global gradient norm to X (0: off)"),
     ("--seed", "seed", int, "random seed for weights, dropout and samples"),
