@@ -64,15 +64,13 @@ def cmd_detach(opts) -> int:
 
 def pick_training_run(data_dir, name: str | None, what: str):
     """The run `name`, or else the one run that is training now (an error lists several)."""
-    from kafkarnn.runs.handover import training_runs
-    from kafkarnn.runs.listing import list_runs
     from kafkarnn.runs.folder import Run
     if name is not None:
         run = Run(data_dir, name)
         if not run.exists():
             raise KafkarnnError(f"no run named {name} in {data_dir} (see `kafkarnn runs`)")
         return run
-    busy = training_runs([Run(data_dir, r["name"]) for r in list_runs(data_dir)])
+    busy = _busy(data_dir)
     if not busy:
         raise KafkarnnError(f"no run is training in {data_dir}: nothing to {what}")
     if len(busy) > 1:
@@ -104,19 +102,23 @@ def _the_running_sweep(data_dir):
     """The one sweep running now when every run in training is one of its trials (plain `stop`
     then ends the sweep: stopping a trial alone would only start the next); None when no sweep
     runs. Several sweeps, or a sweep beside a run of its own, is an error that names them."""
-    from kafkarnn.runs.folder import Run
-    from kafkarnn.runs.handover import training_runs
-    from kafkarnn.runs.listing import list_runs
     from kafkarnn.sweep.folder import SweepFolder, list_sweep_runs
     sweeps = [SweepFolder(data_dir, p.name) for p in sorted((data_dir / "sweeps").glob("*"))]
     running = [f for f in sweeps if f.coordinator() is not None]
     if not running:
         return None
     trials = {name for f in running for name in list_sweep_runs(data_dir, f.name)}
-    busy = training_runs([Run(data_dir, r["name"]) for r in list_runs(data_dir)])
-    alone = [run.name for run, _ in busy if run.name not in trials]
+    alone = [run.name for run, _ in _busy(data_dir) if run.name not in trials]
     if len(running) == 1 and not alone:
         return running[0]
     names = [f"sweep {f.name}" for f in running] + [f"run {name}" for name in alone]
     raise KafkarnnError(f"{len(names)} are training: {', '.join(names[:5])}; pass --run NAME, "
                         "or end a sweep with `kafkarnn sweep NAME --stop`")
+
+
+def _busy(data_dir):
+    """(run, holder) for every run of data_dir that a trainer holds now."""
+    from kafkarnn.runs.folder import Run
+    from kafkarnn.runs.handover import training_runs
+    from kafkarnn.runs.listing import list_runs
+    return training_runs([Run(data_dir, r["name"]) for r in list_runs(data_dir)])

@@ -8,7 +8,7 @@ each one contiguous array (`model.params.flat`, `grads.flat`), so an update is a
     Schedule-Free AdamW (Defazio et al. 2024): no decay to fit in advance; the validated weights
               are an average x of the iterates z, see ScheduleFreeAdamW.
     WeightAverage: an exponential moving average of the weights, beside any optimizer.
-    TailAverage: a polynomial-decay average, whose window grows with the run (a fifth of it).
+    TailAverage: a polynomial-decay average, whose window grows with the run (a share of it).
 """
 
 from __future__ import annotations
@@ -168,13 +168,15 @@ class WeightAverage:
     def validated(self) -> np.ndarray:
         return self.state["avg"]
 
+    def weight(self, k: int) -> float:
+        """How far the k-th update moves the average towards θ_k."""
+        return (1.0 - self.beta) / (1.0 - self.beta ** k)     # 1 at k = 1
+
     def update(self, params: np.ndarray) -> None:
         avg, tmp = self.state["avg"], self._tmp
         self.state["k"] += 1
-        k = int(self.state["k"])
-        w = (1.0 - self.beta) / (1.0 - self.beta ** k)     # 1 at k = 1
         np.subtract(params, avg, out=tmp)
-        tmp *= w
+        tmp *= self.weight(int(self.state["k"]))
         avg += tmp
 
 
@@ -192,13 +194,8 @@ class TailAverage(WeightAverage):
         super().__init__(params, 0.0)
         self.eta = eta
 
-    def update(self, params: np.ndarray) -> None:
-        avg, tmp = self.state["avg"], self._tmp
-        self.state["k"] += 1
-        k = int(self.state["k"])
-        np.subtract(params, avg, out=tmp)
-        tmp *= min(1.0, (self.eta + 1.0) / (k + self.eta))    # 1 at k = 1
-        avg += tmp
+    def weight(self, k: int) -> float:
+        return min(1.0, (self.eta + 1.0) / (k + self.eta))    # 1 at k = 1
 
 
 OPTIMIZERS = {"adagrad": Adagrad, "adam": Adam, "sfadamw": ScheduleFreeAdamW}

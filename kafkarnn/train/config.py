@@ -37,7 +37,7 @@ class Config:
     weight_decay: float = 0.0    # decoupled (AdamW), matrices only
     clip: float = 5.0            # elementwise gradient clip (the seed's ±5); 0 turns it off
     clip_norm: float = 0.0       # global-norm gradient clip; 0 turns it off
-    average: str = "none"        # none | ema: validate (and save, sample) a moving average
+    average: str = "none"        # none | ema | tail: validate (and save, sample) an average
     ema_beta: float = 0.99       # the average's decay per update: it spans ~1/(1-β) updates
     tail_eta: float = 4.0        # average "tail": update i weighs ~(i/k)^η, the last ~1/(η+1)
     init: str = "default"        # default | seed (randn·0.01, as min-char-rnn)
