@@ -62,6 +62,11 @@ def test_a_new_run_from_a_min_cells_preset_is_fitted_to_a_big_text_and_says_so(t
     assert cfg.dropout < preset.dropout
     assert json.loads(launch.run.config_path.read_text())["decay_iters"] == cfg.decay_iters
     assert f"decaying over {cfg.decay_iters:,} steps, dropout {cfg.dropout:g}" in describe_start(launch)
+    free = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None,
+                   run_name="free", new=False, preset="mingru", overrides={})   # no limit given
+    free.lock.unlock()
+    assert (free.trainer.cfg.schedule, free.trainer.cfg.decay_iters, free.trainer.weights_name()) == (
+        "anytime", 0, "tail average η 9")
 
 
 def test_the_help_names_every_preset(capsys):
