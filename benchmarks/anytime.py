@@ -4,7 +4,7 @@ weights the run validates and for moving averages of them read off the same traj
     python benchmarks/anytime.py --threads 1 --iters 1150 --every 50 --betas 0.99,0.995,0.998
     python benchmarks/anytime.py --threads 1 --iters 1150 --set optimizer=sfadamw --set decay_iters=0
 
-One trajectory per invocation: the default preset fitted to the text as a new run is
+One trajectory per invocation: the default preset (or `--preset`) fitted to the text as a new run is
 (config.fit_to_text), with `--set KEY=VALUE` on top (the user's options win, as on the command
 line). A trajectory depends on the iteration alone, so on a loaded machine methods are compared at
 equal iterations, not seconds: run several invocations side by side. Every `--every` iterations
@@ -43,6 +43,7 @@ def main(argv=None) -> None:
     ap.add_argument("--betas", default="", help="comma-separated decays of extra moving averages")
     ap.add_argument("--tails", default="", help="comma-separated η of extra polynomial-decay "
                     "averages (weight (η+1)/(k+η): they span about the last k/(η+1) updates)")
+    ap.add_argument("--preset", default=None, help="the preset a new run starts from (default)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a configuration field over the fitted default (repeatable)")
     ap.add_argument("--label", default=None, help="the run's name in the output")
@@ -50,9 +51,10 @@ def main(argv=None) -> None:
     if args.quick:
         args.iters, args.every = 6, 3
     overrides = parse_overrides(args.set)
-    label = args.label or (",".join(f"{k}={v}" for k, v in overrides.items()) or "default")
+    label = args.label or (",".join(f"{k}={v}" for k, v in overrides.items()) or args.preset
+                           or "default")
     corpus = load_corpus(str(args.corpus))
-    cfg = new_config(None, overrides, corpus)
+    cfg = new_config(args.preset, overrides, corpus)
     train, val = corpus.split(cfg.val_fraction)
     trainer = Trainer(cfg, corpus.vocab, train, val)
     betas = [float(b) for b in args.betas.split(",") if b.strip()]
