@@ -40,6 +40,9 @@ def _training_limits(g) -> None:
                    help="stop when the run reaches iteration N")
     g.add_argument("--max-seconds", type=positive(float), metavar="S",
                    help="stop after S seconds of training in this invocation")
+    g.add_argument("--cooldown", type=positive(int), metavar="N",
+                   help="end the run: decay the learning rate from its peak to --lr-min over "
+                        "the next N steps, then stop (about a fifth of the steps so far)")
     g.add_argument("--save-every", type=positive(float), default=60.0, metavar="S",
                    help="seconds between checkpoints (60)")
     g.add_argument("--eval-every", type=positive(float), default=30.0, metavar="S",
@@ -179,7 +182,7 @@ def train_options(args):
                         encoding=getattr(args, "encoding", None), preset=getattr(args, "preset", None),
                         run=args.run, new=getattr(args, "new", False), overrides=overrides,
                         max_iters=args.max_iters, max_seconds=args.max_seconds,
-                        save_every=args.save_every, eval_every=args.eval_every,
+                        cooldown=args.cooldown, save_every=args.save_every, eval_every=args.eval_every,
                         threads=args.threads, mouse=not args.no_mouse,
                         copy_min=getattr(args, "copy_min", 20))
 

@@ -50,6 +50,7 @@ class TrainOptions:
     overrides: dict = field(default_factory=dict)   # Config fields given on the command line
     max_iters: int | None = None
     max_seconds: float | None = None
+    cooldown: int | None = None          # decay to lr_min over this many steps, then stop
     save_every: float = 60.0
     eval_every: float = 30.0
     threads: int | None = None
@@ -113,6 +114,8 @@ def describe_start(launch: Launch) -> str:
     fitted = ""
     if launch.run_meta["config"].get("preset") in FITTED or t.cfg.schedule != "fixed":
         schedule = describe_schedule(t.cfg)
+        if t.decay and not t.cfg.budget_s:                 # a cooldown began (train/schedule.py)
+            schedule = f"cooling down since iteration {t.decay[0]:,} over {t.decay[1]:,} steps"
         weights = "" if t.cfg.weights() == "as trained" else f", validating the {t.cfg.weights()} weights"
         fitted = f", {schedule}, dropout {t.cfg.dropout:g}{weights}"
     if t.model.cells[0].recurrent_key is None:            # the preset's DropConnect is off

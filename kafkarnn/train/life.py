@@ -28,6 +28,7 @@ from kafkarnn.train.launch import Launch, TrainOptions, open_run
 from kafkarnn.train.outcome import Outcome, end_of_session, hand_over_failed, not_started
 from kafkarnn.train import baseline
 from kafkarnn.train.cadence import Cadence
+from kafkarnn.train.schedule import cooldown
 from kafkarnn.train.session import Session
 from kafkarnn.train.thread_policy import handed_on, tuner_for
 
@@ -60,8 +61,18 @@ class Life:
     def open(self) -> Launch:
         """Open the run for this role (KafkarnnError if it cannot be): a monitor takes it over
         from whoever trains it; a background trainer waits while its predecessor lets go."""
-        self.launch = open_run(self.opts, self.role, take_over=self.role == Role.MONITOR,
+        o = self.opts
+        if o.cooldown and (o.max_iters or o.max_seconds):
+            raise KafkarnnError("--cooldown ends the run itself: leave out --max-iters and --max-seconds")
+        self.launch = open_run(o, self.role, take_over=self.role == Role.MONITOR,
                                after_pid=self.after_pid, log=lambda s: self.say(f"kafkarnn: {s}"))
+        if o.cooldown:
+            t = self.launch.trainer
+            try:                                 # refused: the run is let go untouched
+                cooldown(t.cfg, t.iteration, t.lr_at(t.iteration), o.cooldown)
+            except KafkarnnError:
+                self.let_go()
+                raise
         return self.launch
 
     def notes(self) -> list[str]:
@@ -70,11 +81,18 @@ class Life:
 
     def start_session(self, cadence: Cadence = Cadence(), **kw) -> Session:
         """The loop over the opened run, with this invocation's limits and intervals."""
-        o = self.opts
+        o, t = self.opts, self.launch.trainer
+        cooling = o.cooldown
+        if cooling:                              # from here on an iteration limit, the decay saved
+            t.decay = cooldown(t.cfg, t.iteration, t.lr_at(t.iteration), cooling)
+            self.opts = o = replace(o, max_iters=t.iteration + cooling, cooldown=None)
         cadence = replace(cadence, eval_every=o.eval_every, save_every=o.save_every)
         self.session = Session(self.launch, o.limits, cadence, tuner=tuner_for(o.threads, self.launch.trainer.groups.workers), **kw)
         self.started = time.time()
         self._baseline(self.session)
+        if cooling:
+            self.session.note(f"cooling down: the learning rate falls from {t.cfg.lr:g} to "
+                              f"{t.cfg.lr_min:g} by iteration {o.max_iters:,}, where the run stops")
         return self.session
 
     def _baseline(self, session: Session) -> None:
@@ -106,6 +124,8 @@ class Life:
                 "--eval-every", repr(o.eval_every), "--after", str(os.getpid())]
         if o.max_iters is not None:
             argv += ["--max-iters", str(o.max_iters)]
+        if o.cooldown:                           # --detach: the trainer begins the cooldown
+            argv += ["--cooldown", str(o.cooldown)]
         if o.max_seconds is not None:
             spent = self.session.session_s if self.session else 0.0
             argv += ["--max-seconds", repr(max(o.max_seconds - spent, 1e-3))]

@@ -10,6 +10,8 @@ at once (`budget_steps`); one in seconds is not known in steps until the decay b
 session fixes it then (`budget_decay`) from its pace, and the checkpoint keeps it. "anytime":
 no limit known, so no decay at all; the run validates a tail average of its weights (the last
 ~tenth of the run, engine/optim.TailAverage), which does the decay's work wherever it stops.
+Whatever the kind, `--cooldown N` ends a run held at its peak rate: the decay to the floor over
+its next N steps (`cooldown`), kept by the checkpoint like a timed budget's.
 """
 
 from __future__ import annotations
@@ -93,6 +95,20 @@ def anytime(c: Config, given, placed) -> Config:
     if "tail_eta" not in given:
         averaged["tail_eta"] = ANYTIME_ETA
     return c.replace(schedule="anytime", decay_iters=0, decay_start=0, **averaged)
+
+
+def cooldown(c: Config, iteration: int, rate: float, steps: int) -> tuple[int, int]:
+    """The decay `--cooldown steps` asks of a run at `iteration`, whose rate there is `rate`:
+    (iteration, steps), from the peak rate to lr_min. KafkarnnError where the rate is not at its
+    peak (a warmup, or a decay under way or over) or the optimizer keeps its own average."""
+    if c.optimizer == "sfadamw":
+        raise KafkarnnError("--cooldown decays the rate of Adam or Adagrad; schedule-free "
+                            "training keeps its own average instead")
+    if rate != c.lr:
+        raise KafkarnnError(f"--cooldown decays from the peak rate, and this run's rate at iteration "
+                            f"{iteration:,} is {rate:.3g}, not --lr {c.lr:g} (a warmup, or a decay "
+                            "under way or over)")
+    return iteration, steps
 
 
 def describe(c: Config) -> str:
