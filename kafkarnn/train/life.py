@@ -86,6 +86,9 @@ class Life:
         if cooling:                              # from here on an iteration limit, the decay saved
             t.decay = cooldown(t.cfg, t.iteration, t.lr_at(t.iteration), cooling)
             self.opts = o = replace(o, max_iters=t.iteration + cooling, cooldown=None)
+        elif t.decay and not t.cfg.budget_s and not (o.max_iters or o.max_seconds) \
+                and t.iteration < sum(t.decay):  # a cooldown under way ends where it said
+            self.opts = o = replace(o, max_iters=sum(t.decay))
         cadence = replace(cadence, eval_every=o.eval_every, save_every=o.save_every)
         self.session = Session(self.launch, o.limits, cadence, tuner=tuner_for(o.threads, self.launch.trainer.groups.workers), **kw)
         self.started = time.time()

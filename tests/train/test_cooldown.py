@@ -73,3 +73,25 @@ def test_a_cooldown_is_refused_in_a_warmup_and_to_schedule_free_training():
         cooldown(c, 4, 1e-3, 7)
     with pytest.raises(KafkarnnError, match="schedule-free"):
         cooldown(c.replace(optimizer="sfadamw"), 20, 2e-3, 7)
+
+
+def test_a_cooldown_cut_short_ends_where_it_said_whoever_trains_it_next(tmp_path):
+    common = _common(tmp_path)
+    assert main(["train", "--headless", "--run", "e", "--max-iters", "4", "--decay-iters", "0", *common]) == 0
+    life = Life(TrainOptions(data_dir=tmp_path / "home", run="e", cooldown=10), Role.HEADLESS, print)
+    life.open()
+    session = life.start_session()
+    session.run(lambda: life.launch.trainer.iteration >= 7)      # a signal, a crash, a take-over
+    life.end()
+    life = Life(TrainOptions(data_dir=tmp_path / "home", run="e"), Role.MONITOR, print)
+    life.open()                                  # `attach`: no limit of its own
+    try:
+        assert life.launch.trainer.iteration == 7 and life.start_session().limits.max_iters == 14
+    finally:
+        life.let_go()
+    life = Life(TrainOptions(data_dir=tmp_path / "home", run="e", max_iters=9), Role.HEADLESS, print)
+    life.open()                                  # a limit of its own wins
+    try:
+        assert life.start_session().limits.max_iters == 9
+    finally:
+        life.let_go()
