@@ -31,7 +31,7 @@ from kafkarnn.runs.folder import Run, next_free_name, valid_run_name
 from kafkarnn.runs.lock import RunLock
 from kafkarnn.seam import Role
 from kafkarnn.train.cadence import Limits
-from kafkarnn.train.schedule import describe as describe_schedule, for_limits
+from kafkarnn.train.schedule import cooldown_end, describe as describe_schedule, for_limits
 from kafkarnn.train.thread_policy import fixed_count
 from kafkarnn.train.threads import usable_cores
 from kafkarnn.train.trainer import Trainer
@@ -114,7 +114,7 @@ def describe_start(launch: Launch) -> str:
     fitted = ""
     if launch.run_meta["config"].get("preset") in FITTED or t.cfg.schedule != "fixed":
         schedule = describe_schedule(t.cfg)
-        if t.decay and not t.cfg.budget_s:                 # a cooldown began (train/schedule.py)
+        if cooldown_end(t.cfg, t.decay):
             schedule = f"cooling down since iteration {t.decay[0]:,} over {t.decay[1]:,} steps"
         weights = "" if t.cfg.weights() == "as trained" else f", validating the {t.cfg.weights()} weights"
         fitted = f", {schedule}, dropout {t.cfg.dropout:g}{weights}"

@@ -28,7 +28,7 @@ from kafkarnn.train.launch import Launch, TrainOptions, open_run
 from kafkarnn.train.outcome import Outcome, end_of_session, hand_over_failed, not_started
 from kafkarnn.train import baseline
 from kafkarnn.train.cadence import Cadence
-from kafkarnn.train.schedule import cooldown
+from kafkarnn.train.schedule import cooldown, cooldown_end
 from kafkarnn.train.session import Session
 from kafkarnn.train.thread_policy import handed_on, tuner_for
 
@@ -50,6 +50,7 @@ class Life:
         self.launch: Launch | None = None
         self.session: Session | None = None
         self.proc: subprocess.Popen | None = None   # the background trainer it handed over to
+        self.cooldown: tuple[int, int] | None = None  # the decay --cooldown asked, once checked
         self.started = time.time()                  # a save older than this is not this session's
         self.outcome: Outcome | None = None
         self._ending = threading.Lock()             # the worker and the front end may both ask
@@ -69,7 +70,7 @@ class Life:
         if o.cooldown:
             t = self.launch.trainer
             try:                                 # refused: the run is let go untouched
-                cooldown(t.cfg, t.iteration, t.lr_at(t.iteration), o.cooldown)
+                self.cooldown = cooldown(t.cfg, t.iteration, t.lr_at(t.iteration), o.cooldown)
             except KafkarnnError:
                 self.let_go()
                 raise
@@ -84,11 +85,10 @@ class Life:
         o, t = self.opts, self.launch.trainer
         cooling = o.cooldown
         if cooling:                              # from here on an iteration limit, the decay saved
-            t.decay = cooldown(t.cfg, t.iteration, t.lr_at(t.iteration), cooling)
-            self.opts = o = replace(o, max_iters=t.iteration + cooling, cooldown=None)
-        elif t.decay and not t.cfg.budget_s and not (o.max_iters or o.max_seconds) \
-                and t.iteration < sum(t.decay):  # a cooldown under way ends where it said
-            self.opts = o = replace(o, max_iters=sum(t.decay))
+            t.decay = self.cooldown
+            self.opts = o = replace(o, max_iters=sum(t.decay), cooldown=None)
+        elif (cooldown_end(t.cfg, t.decay) or 0) > t.iteration and not (o.max_iters or o.max_seconds):
+            self.opts = o = replace(o, max_iters=cooldown_end(t.cfg, t.decay))  # ends where it said
         cadence = replace(cadence, eval_every=o.eval_every, save_every=o.save_every)
         self.session = Session(self.launch, o.limits, cadence, tuner=tuner_for(o.threads, self.launch.trainer.groups.workers), **kw)
         self.started = time.time()

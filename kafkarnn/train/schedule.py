@@ -111,6 +111,12 @@ def cooldown(c: Config, iteration: int, rate: float, steps: int) -> tuple[int, i
     return iteration, steps
 
 
+def cooldown_end(c: Config, decay: tuple[int, int] | None) -> int | None:
+    """The iteration a cooldown (a trainer's `decay` that no timed budget fixed) ends at; None
+    when there is none."""
+    return sum(decay) if decay and not c.budget_s else None
+
+
 def describe(c: Config) -> str:
     """The schedule in a few words, for the line a run starts with."""
     if c.schedule == "budget" and c.budget_s:
