@@ -104,7 +104,7 @@ def cooldown(c: Config, iteration: int, rate: float, steps: int) -> tuple[int, i
     if c.optimizer == "sfadamw":
         raise KafkarnnError("--cooldown decays the rate of Adam or Adagrad; schedule-free "
                             "training keeps its own average instead")
-    if rate != c.lr:
+    if not math.isclose(rate, c.lr, rel_tol=1e-9):   # a stable stretch's cosine is c.lr ± an ulp
         raise KafkarnnError(f"--cooldown decays from the peak rate, and this run's rate at iteration "
                             f"{iteration:,} is {rate:.3g}, not --lr {c.lr:g} (a warmup, or a decay "
                             "under way or over)")

@@ -11,7 +11,7 @@ from kafkarnn.seam import Role
 from kafkarnn.train.config import Config
 from kafkarnn.train.launch import TrainOptions, describe_start
 from kafkarnn.train.life import Life
-from kafkarnn.train.schedule import cooldown
+from kafkarnn.train.schedule import cooldown, learning_rate
 
 TEXT = ("The chief clerk waited in the hall, and the sister knelt by the door, listening. "
         "Gregor said nothing at all.\n") * 40
@@ -69,6 +69,8 @@ def test_a_detached_cooldown_is_begun_by_the_trainer_that_trains_and_a_later_han
 def test_a_cooldown_is_refused_in_a_warmup_and_to_schedule_free_training():
     c = Config(lr=2e-3, warmup_iters=10)
     assert cooldown(c, 20, 2e-3, 7) == (20, 7)
+    stable = Config(lr=1e-2, lr_min=1e-3, decay_start=100, decay_iters=50)   # a budget before its decay
+    assert cooldown(stable, 40, learning_rate(stable, 40), 9) == (40, 9)    # c.lr ± an ulp there
     with pytest.raises(KafkarnnError, match="not --lr 0.002"):
         cooldown(c, 4, 1e-3, 7)
     with pytest.raises(KafkarnnError, match="schedule-free"):
