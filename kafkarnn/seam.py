@@ -10,7 +10,8 @@
   and a UI reads whenever it likes (never a half-updated state: nothing in it changes);
 - `Copied`: the stretches a sample shares with the training text (marked in the sample panes);
 - `Event`: something that happened once (saved, save failed, finished, error, info);
-- commands (`Pause`, `Resume`, `SaveNow`, `SetTemperature`, `Generate`, `LookInside`, `HandOff`):
+- commands (`Pause`, `Resume`, `SaveNow`, `SetTemperature`, `Generate`, `CoolDown`,
+  `LookInside`, `HandOff`):
   sent by a UI with `Session.send()` and carried out by the loop between two training steps.
 
 Plain types only: no threads, no NumPy, no UI.
@@ -177,6 +178,16 @@ class Generate:
     length: int = 200
     temperature: float = 1.0
     top_k: int | None = None
+    reply: Future = field(default_factory=Future, compare=False)
+
+
+@dataclass(frozen=True)
+class CoolDown:
+    """End the run the way a budget would: the learning rate falls from its peak to the floor
+    over the next `steps` steps, and training stops there (`--cooldown`). `reply` gets the
+    iteration it stops at, or the KafkarnnError that says why not (a limit, a rate not at its
+    peak, schedule-free training)."""
+    steps: int
     reply: Future = field(default_factory=Future, compare=False)
 
 

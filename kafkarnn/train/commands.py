@@ -9,8 +9,10 @@ from __future__ import annotations
 import queue
 
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.seam import (EventKind, Generate, HandOff, LookInside, Pause, Resume, SaveNow,
-                           SetTemperature, State)
+from kafkarnn.seam import (CoolDown, EventKind, Generate, HandOff, LookInside, Pause, Resume,
+                           SaveNow, SetTemperature, State)
+from kafkarnn.train.cadence import Limits
+from kafkarnn.train.schedule import cooldown, describe_cooldown
 
 
 class Commands:
@@ -67,6 +69,26 @@ class Commands:
         except KafkarnnError as e:
             cmd.reply.set_exception(e)
 
+    def _cool_down(self, cmd: CoolDown) -> None:
+        """`--cooldown` asked from a front end: the decay from here, and a limit where it ends."""
+        if cmd.reply.done():
+            return
+        t = self.trainer
+        try:
+            if self.done:
+                raise KafkarnnError("training has ended")
+            if self.limits.max_iters is not None or self.limits.max_seconds is not None:
+                raise KafkarnnError("this session stops at its own limit (--max-iters or "
+                                    "--max-seconds); a cooldown ends the run itself")
+            decay = cooldown(t.cfg, t.iteration, t.lr_at(t.iteration), cmd.steps)
+        except KafkarnnError as e:
+            cmd.reply.set_exception(e)
+            return
+        t.decay, t.cooling = decay, True          # kept by every checkpoint from now on
+        self.limits = Limits(max_iters=sum(decay))
+        self._event(EventKind.INFO, describe_cooldown(t.cfg, self.limits.max_iters))
+        cmd.reply.set_result(self.limits.max_iters)
+
     def _look_inside(self, cmd: LookInside) -> None:
         if not cmd.reply.done():
             cmd.reply.set_result(cmd.take(self.trainer))
@@ -74,4 +96,5 @@ class Commands:
 
 HANDLERS = {Pause: Commands._pause, Resume: Commands._resume, HandOff: Commands._hand_off,
             SaveNow: Commands._save_now, SetTemperature: Commands._set_temperature,
-            Generate: Commands._generate, LookInside: Commands._look_inside}
+            Generate: Commands._generate, CoolDown: Commands._cool_down,
+            LookInside: Commands._look_inside}

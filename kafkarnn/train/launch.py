@@ -114,7 +114,7 @@ def describe_start(launch: Launch) -> str:
     fitted = ""
     if launch.run_meta["config"].get("preset") in FITTED or t.cfg.schedule != "fixed":
         schedule = describe_schedule(t.cfg)
-        if cooldown_end(t.cfg, t.decay):
+        if cooldown_end(t.cfg, t.decay, t.cooling):
             schedule = f"cooling down since iteration {t.decay[0]:,} over {t.decay[1]:,} steps"
         weights = "" if t.cfg.weights() == "as trained" else f", validating the {t.cfg.weights()} weights"
         fitted = f", {schedule}, dropout {t.cfg.dropout:g}{weights}"

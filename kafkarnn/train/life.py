@@ -28,7 +28,7 @@ from kafkarnn.train.launch import Launch, TrainOptions, open_run
 from kafkarnn.train.outcome import Outcome, end_of_session, hand_over_failed, not_started
 from kafkarnn.train import baseline
 from kafkarnn.train.cadence import Cadence
-from kafkarnn.train.schedule import cooldown, cooldown_end
+from kafkarnn.train.schedule import cooldown, cooldown_end, describe_cooldown
 from kafkarnn.train.session import Session
 from kafkarnn.train.thread_policy import handed_on, tuner_for
 
@@ -85,17 +85,17 @@ class Life:
         o, t = self.opts, self.launch.trainer
         cooling = o.cooldown
         if cooling:                              # from here on an iteration limit, the decay saved
-            t.decay = self.cooldown
+            t.decay, t.cooling = self.cooldown, True
             self.opts = o = replace(o, max_iters=sum(t.decay), cooldown=None)
-        elif (cooldown_end(t.cfg, t.decay) or 0) > t.iteration and not (o.max_iters or o.max_seconds):
-            self.opts = o = replace(o, max_iters=cooldown_end(t.cfg, t.decay))  # ends where it said
+        elif ((end := cooldown_end(t.cfg, t.decay, t.cooling) or 0) > t.iteration
+              and not (o.max_iters or o.max_seconds)):
+            self.opts = o = replace(o, max_iters=end)   # a cooldown cut short ends where it said
         cadence = replace(cadence, eval_every=o.eval_every, save_every=o.save_every)
         self.session = Session(self.launch, o.limits, cadence, tuner=tuner_for(o.threads, self.launch.trainer.groups.workers), **kw)
         self.started = time.time()
         self._baseline(self.session)
         if cooling:
-            self.session.note(f"cooling down: the learning rate falls from {t.cfg.lr:g} to "
-                              f"{t.cfg.lr_min:g} by iteration {o.max_iters:,}, where the run stops")
+            self.session.note(describe_cooldown(t.cfg, o.max_iters))
         return self.session
 
     def _baseline(self, session: Session) -> None:

@@ -53,5 +53,8 @@ def checked_meta(c: Config, vocab: Vocab, arrays: dict[str, np.ndarray], meta: d
     if decay is not None and not (isinstance(decay, list) and len(decay) == 2 and
                                   all(type(v) is int and 0 <= v < 2 ** 62 for v in decay)):
         raise damaged(f"decay is {decay!r}, not two whole numbers")
-    return iteration, chars, float(smooth), bad_steps, rng, decay and tuple(decay)
+    cooling = meta.get("cooldown", False)                   # that decay is a --cooldown's
+    if type(cooling) is not bool or (cooling and decay is None):
+        raise damaged(f"cooldown is {cooling!r} with decay {decay!r}")
+    return iteration, chars, float(smooth), bad_steps, rng, decay and tuple(decay), cooling
 

@@ -111,10 +111,16 @@ def cooldown(c: Config, iteration: int, rate: float, steps: int) -> tuple[int, i
     return iteration, steps
 
 
-def cooldown_end(c: Config, decay: tuple[int, int] | None) -> int | None:
-    """The iteration a cooldown (a trainer's `decay` that no timed budget fixed) ends at; None
-    when there is none."""
-    return sum(decay) if decay and not c.budget_s else None
+def cooldown_end(c: Config, decay: tuple[int, int] | None, cooling: bool = False) -> int | None:
+    """The iteration a cooldown ends at (a trainer's `decay` marked `cooling`, or one that no
+    timed budget fixed: checkpoints from before the mark); None when there is none."""
+    return sum(decay) if decay and (cooling or not c.budget_s) else None
+
+
+def describe_cooldown(c: Config, end: int) -> str:
+    """The notice a cooldown begins with."""
+    return (f"cooling down: the learning rate falls from {c.lr:g} to {c.lr_min:g} by iteration "
+            f"{end:,}, where the run stops")
 
 
 def describe(c: Config) -> str:

@@ -75,7 +75,8 @@ class Trainer:
         self.chars = 0                                 # training characters consumed
         self.smooth_loss = math.log(len(vocab))        # the seed's starting guess, per character
         self.bad_steps = 0                             # consecutive non-finite steps
-        self.decay: tuple[int, int] | None = None      # a timed budget's decay, once it began
+        self.decay: tuple[int, int] | None = None      # a timed budget's decay, once it began,
+        self.cooling = False                           # or a --cooldown's (schedule.cooldown)
         # column b of the grid is stream b's region, so its next T+1 characters are
         # grid[position : position+T+1, b]: a view, no index arithmetic per step
         self.grid = train[:B * self.region].reshape(B, self.region).T
@@ -228,7 +229,8 @@ class Trainer:
     def state_meta(self) -> dict:
         return {"iteration": self.iteration, "chars": self.chars, "smooth_loss": self.smooth_loss,
                 "rng": self.rng.bit_generator.state, "bad_steps": self.bad_steps,
-                **({"decay": list(self.decay)} if self.decay else {})}
+                **({"decay": list(self.decay)} if self.decay else {}),
+                **({"cooldown": True} if self.cooling else {})}
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict, where: str) -> None:
         """Load a checkpoint's arrays into this trainer, checking every shape and dtype first."""
@@ -247,7 +249,7 @@ class Trainer:
         pos = arrays["positions"]                   # shape (B,), checked above
         if (pos < 0).any() or (pos >= self.region).any() or (pos != pos[0]).any():
             raise KafkarnnError(f"checkpoint {where} has out-of-range or unequal stream positions")
-        iteration, chars, smooth, bad_steps, rng, decay = checked_meta(
+        iteration, chars, smooth, bad_steps, rng, decay, cooling = checked_meta(
             self.cfg, self.vocab, arrays, meta, where, MAX_BAD_STEPS)
         held = self.validated_weights()
         for k, v in ParamDict(self.model.layout, held).items():
@@ -261,4 +263,4 @@ class Trainer:
         self.position = int(pos[0])
         self.iteration, self.chars, self.smooth_loss = iteration, chars, smooth
         self.bad_steps = bad_steps
-        self.rng, self.decay = rng, decay
+        self.rng, self.decay, self.cooling = rng, decay, cooling

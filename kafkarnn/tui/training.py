@@ -17,9 +17,10 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from kafkarnn.seam import EventKind, Generate, Pause, Resume, SaveNow, SetTemperature
+from kafkarnn.seam import CoolDown, EventKind, Generate, Pause, Resume, SaveNow, SetTemperature
 from kafkarnn.train.session import Session
 from kafkarnn.tui.compare_screen import CompareScreen
+from kafkarnn.tui.finish_screen import FinishScreen
 from kafkarnn.tui.inside_screen import InsideScreen
 from kafkarnn.tui.screens import Continuation, GenerateScreen
 from kafkarnn.tui.samples import GeneratedPane, SamplePane
@@ -39,12 +40,13 @@ class TrainingScreen(Screen):
     BINDINGS = [
         Binding("space", "pause", "Pause"),
         Binding("space", "resume", "Resume"),
-        Binding("g", "generate", "Generate"),
+        Binding("g", "generate", "Prompt"),     # a seed text to continue
         Binding("i", "inside", "Inside"),
         Binding("c", "compare", "Runs"),          # the runs side by side
-        Binding("s", "save", "Save"),
+        Binding("s", "save", "Save", show=False),   # saves come every minute and with q; room for f
         Binding("plus,equals_sign", "temperature(0.1)", "hotter", key_display="+", group=TEMP),
         Binding("minus", "temperature(-0.1)", "cooler", key_display="-", group=TEMP),
+        Binding("f", "finish", "Finish"),         # a cooldown, then stop (--cooldown)
         Binding("d", "detach", "Detach"),
         Binding("q", "quit", "Quit"),          # it saves first, as the palette says
         Binding("ctrl+c", "quit", "Save & quit", show=False, priority=True),  # what people press
@@ -119,6 +121,8 @@ class TrainingScreen(Screen):
             return not (self.paused or self.ended)
         if action == "resume":
             return self.paused and not self.ended
+        if action == "finish":
+            return not self.ended
         return True
 
     def command(self, command) -> None:
@@ -175,6 +179,16 @@ class TrainingScreen(Screen):
                                            result.temperature, self.session.snapshot().iteration,
                                            copied if text == result.text else None)
 
+    def action_finish(self) -> None:
+        snap = self.session.snapshot()
+        self.app.push_screen(FinishScreen(self.cool_down, snap.iteration, snap.lr))
+
+    async def cool_down(self, steps: int) -> int:
+        """Ask the training loop for a cooldown (between steps); the iteration it will stop at."""
+        command = CoolDown(steps)
+        self.command(command)
+        return await asyncio.wait_for(asyncio.wrap_future(command.reply), GENERATE_TIMEOUT_S)
+
     def action_inside(self) -> None:
         self.app.push_screen(InsideScreen(self.session, self.inside_texts))
 
@@ -201,6 +215,9 @@ class TrainingScreen(Screen):
                             lambda: self.action_temperature(0.1))
         yield SystemCommand("Cooler live sample", "-: lower the live sample's temperature by 0.1",
                             lambda: self.action_temperature(-0.1))
+        if not self.ended:
+            yield SystemCommand("Finish with a cooldown", "f: lower the learning rate to its floor "
+                                "over the next steps, then stop", self.action_finish)
         yield SystemCommand("Detach", "d: leave; training goes on in the background",
                             self.action_detach)
         yield SystemCommand("Save and quit", "q: save the checkpoint and leave", self.action_quit)

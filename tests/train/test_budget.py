@@ -103,6 +103,12 @@ def test_the_decay_a_timed_budget_fixed_is_kept_by_the_checkpoint_and_a_resume_g
     for bad in ([3], [3, -1], ["3", 6], 7):
         with pytest.raises(KafkarnnError, match="damaged metadata"):
             Trainer(c, *_text()).restore(arrays, {**meta, "decay": bad}, "c.npz")
+    for bad in ("yes", 1, None):                 # the mark of a cooldown's decay
+        with pytest.raises(KafkarnnError, match="damaged metadata"):
+            Trainer(c, *_text()).restore(arrays, {**meta, "cooldown": bad}, "c.npz")
+    del meta["decay"]
+    with pytest.raises(KafkarnnError, match="damaged metadata"):   # a cooldown with no decay
+        Trainer(c, *_text()).restore(arrays, {**meta, "cooldown": True}, "c.npz")
 
 
 def test_a_new_run_with_max_seconds_ends_its_budget_at_the_floor_rate_and_says_so(tmp_path):

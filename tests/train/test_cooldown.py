@@ -7,7 +7,7 @@ import pytest
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.main import main
 from kafkarnn.runs.checkpoint import load_checkpoint
-from kafkarnn.seam import Role
+from kafkarnn.seam import CoolDown, Role, State
 from kafkarnn.train.config import Config
 from kafkarnn.train.launch import TrainOptions, describe_start
 from kafkarnn.train.life import Life
@@ -95,5 +95,48 @@ def test_a_cooldown_cut_short_ends_where_it_said_whoever_trains_it_next(tmp_path
     life.open()                                  # a limit of its own wins
     try:
         assert life.start_session().limits.max_iters == 9
+    finally:
+        life.let_go()
+
+
+def test_a_cooldown_asked_of_a_running_session_stops_where_it_ends_and_survives_a_timed_budget(tmp_path):
+    """The monitor's f: the session gets CoolDown between two steps. A run with a timed budget,
+    cooled before its budget's decay, keeps its cooldown's end across a resume (the checkpoint
+    marks the decay as a cooldown's, not the budget's)."""
+    _common(tmp_path)
+    home = tmp_path / "home"
+    tiny = {"hidden": 8, "layers": 1, "batch": 4, "seq_len": 16, "lr_min": 1e-4, "schedule": "budget"}
+    life = Life(TrainOptions(data_dir=home, corpus=str(tmp_path / "clerk.txt"), run="b",
+                             overrides=tiny, max_seconds=1000.0), Role.HEADLESS, print)
+    life.open()
+    life.start_session().run(lambda: life.launch.trainer.iteration >= 2)   # a 1000-s budget, begun
+    life.end()
+    life = Life(TrainOptions(data_dir=home, run="b"), Role.HEADLESS, print)
+    t = life.open().trainer
+    assert t.cfg.budget_s and t.decay is None and t.lr_at(t.iteration) == 2e-3
+    session = life.start_session()
+    start = t.iteration
+    ask = CoolDown(5)
+    session.send(ask)
+    session.run(lambda: t.iteration >= start + 3)                  # cut short: a crash, a signal
+    life.end()
+    assert ask.reply.result() == start + 5
+    _, meta = load_checkpoint(home / "runs" / "b" / "checkpoint.npz")
+    assert (meta["iteration"], meta["decay"], meta["cooldown"]) == (start + 3, [start, 5], True)
+
+    life = Life(TrainOptions(data_dir=home, run="b"), Role.MONITOR, print)
+    life.open()                                  # whoever trains it next stops where it said
+    try:
+        assert f"cooling down since iteration {start:,} over 5 steps" in describe_start(life.launch)
+        session = life.start_session()
+        assert session.limits.max_iters == start + 5
+        refused = CoolDown(4)                    # a session with a limit: refused, nothing changed
+        session.send(refused)
+        session._drain(wait=False)
+        with pytest.raises(KafkarnnError, match="its own limit"):
+            refused.reply.result()
+        assert life.launch.trainer.decay == (start, 5)
+        assert session.run() == State.FINISHED and life.launch.trainer.iteration == start + 5
+        assert life.launch.trainer.lr_at(start + 5) == pytest.approx(1e-4)
     finally:
         life.let_go()

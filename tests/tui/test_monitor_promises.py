@@ -5,7 +5,7 @@
 - `+` and `-` change the live sample's temperature, clamped to 0…5 (Pilot, tiny real trainer).
 - 80×24 and NO_COLOR: every pane title and footer key is on screen at 80×24; with NO_COLOR=1
   the real app draws in greys only, and the state word is still marked (bold, reverse).
-- Snapshots of the screens at 80×24 (RUNNING, PAUSED, the generate dialog), drawn from a fixed
+- Snapshots of the screens at 80×24 (RUNNING, PAUSED, the generate and finish dialogs), drawn from a fixed
   Snapshot by a fake session (no clock, no live rates, never saved), as plain text under
   tests/tui/snapshots/. After a deliberate layout change, regenerate them with one command:
 
@@ -35,6 +35,7 @@ from textual import events
 from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.seam import Pause, Resume, Snapshot, State
 from kafkarnn.tui.app import MonitorApp
+from kafkarnn.tui.finish_screen import FinishScreen
 from kafkarnn.tui.screens import GenerateScreen
 from kafkarnn.tui.samples import SamplePane
 
@@ -159,7 +160,7 @@ def screen_lines(app) -> list[str]:
 # ---- 3. 80×24 and NO_COLOR --------------------------------------------------------------------------
 
 TITLES = ["Loss", "Sample · T 1.00", "Generated", "Run", "Speed"]
-FOOTER = ["space Pause", "g Generate", "i Inside", "c Runs", "s Save", "+", "-", "d Detach", "q Quit"]
+FOOTER = ["space Pause", "g Prompt", "i Inside", "c Runs", "+", "-", "f Finish", "d Detach", "q Quit"]
 
 
 async def test_every_title_and_footer_key_is_on_screen_at_80x24():
@@ -311,4 +312,14 @@ async def test_snapshot_generate_dialog():
         assert isinstance(app.screen, GenerateScreen)
         await pilot.pause()
         compare("generate_dialog_80x24", screen_lines(app))
+        await pilot.press("escape", "q")
+
+
+async def test_snapshot_finish_dialog():
+    app = MonitorApp(FakeSession())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f")
+        assert isinstance(app.screen, FinishScreen)
+        await pilot.pause()
+        compare("finish_dialog_80x24", screen_lines(app))
         await pilot.press("escape", "q")

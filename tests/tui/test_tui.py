@@ -22,6 +22,7 @@ from kafkarnn.train.session import Pause
 from kafkarnn.train.trainer import TrainingDiverged
 from kafkarnn.tui.app import MonitorApp
 from kafkarnn.tui.monitor import start_note
+from kafkarnn.tui.finish_screen import FinishScreen
 from kafkarnn.tui.screens import GenerateScreen
 from kafkarnn.tui.samples import GeneratedPane, SamplePane, shaded, visible
 from kafkarnn.tui.widgets import LossChart
@@ -255,6 +256,36 @@ async def test_limit_reached_finishes_and_stays_open(run, tmp_path):
         await until(pilot, lambda: not isinstance(app.screen, GenerateScreen))
         assert len(app.query_one(GeneratedPane).content.plain) == 200
         await quit_app(app, pilot)
+
+
+async def test_f_finishes_the_run_with_a_cooldown_and_it_stops_where_the_dialog_said(tmp_path, corpus):
+    launch = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None,
+                     run_name="cool", new=False, preset=None, overrides={**TINY, "lr_min": 1e-4, "decay_iters": 0})
+    app = monitor(launch, tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: snap(app).iteration >= 5)
+            await pilot.press("f")
+            assert isinstance(app.screen, FinishScreen)
+            steps, status = app.screen.query_one("#steps", Input), app.screen.query_one("#dialog-status")
+            steps.value = "0"
+            await pilot.press("enter")
+            assert "at least 1" in str(status.content) and snap(app).max_iters is None
+            steps.value = "8"
+            await pilot.press("enter")
+            await until(pilot, lambda: not isinstance(app.screen, FinishScreen))
+            end = snap(app).max_iters
+            assert end is not None and end >= 5 + 8
+            await until(pilot, lambda: snap(app).state == "FINISHED")
+            assert snap(app).iteration == end and snap(app).lr == pytest.approx(1e-4)
+            meta = checkpoint_meta(launch)
+            assert (meta["iteration"], meta["decay"], meta["cooldown"]) == (end, [end - 8, 8], True)
+            await until(pilot, lambda: "FINISHED" in state_word(app))
+            await pilot.press("f")                           # nothing left to finish
+            assert not isinstance(app.screen, FinishScreen)
+            await quit_app(app, pilot)
+    finally:
+        launch.lock.unlock()
 
 
 async def test_a_failure_in_training_shows_in_the_app(run, tmp_path):
