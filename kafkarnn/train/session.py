@@ -29,8 +29,8 @@ from kafkarnn.train.progress import progress_line, snapshot_of
 from kafkarnn.train.record import metrics_line, write_checkpoint
 from kafkarnn.train.schedule import budget_decay
 from kafkarnn.seam import (  # noqa: F401  (re-exported: the seam's names)
-    Event, EventKind, Generate, HandOff, LookInside, Pause, Resume, SaveNow, SetTemperature,
-    Snapshot, State)
+    CoolDown, Event, EventKind, Generate, HandOff, LookInside, Pause, Resume, SaveNow,
+    SetTemperature, Snapshot, State)
 from kafkarnn.train.trainer import TrainingDiverged
 
 if TYPE_CHECKING:
