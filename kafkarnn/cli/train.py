@@ -33,7 +33,7 @@ def train_headless(opts, role, after_pid: int | None = None) -> int:
             for note in life.notes():
                 say(f"kafkarnn: {note}")
             who = f"background trainer, process {os.getpid()}: " if background else ""
-            say(f"kafkarnn: {who}{describe_start(life.launch)}")
+            say(f"kafkarnn: {who}{describe_start(life.launch, life.cooldown)}")
             session = life.start_session(Cadence(report_every=30.0 if background else 5.0),
                                          log=lambda s: print(stamp() + s, flush=True))
             session.run(signals.event.is_set)

@@ -107,14 +107,17 @@ def copy_checker(launch: Launch, min_len: int) -> Checker:
     return Checker(train, launch.corpus.vocab, path, min_len)
 
 
-def describe_start(launch: Launch) -> str:
-    """One line: which run, resumed or new, on what text, with what model, where."""
+def describe_start(launch: Launch, cooldown: tuple[int, int] | None = None) -> str:
+    """One line: which run, resumed or new, on what text, with what model, where (and the
+    `cooldown` this invocation is about to begin, Life.cooldown)."""
     t, c = launch.trainer, launch.corpus
     how = f"resuming at iteration {t.iteration:,}" if launch.resumed else "new run"
     fitted = ""
     if launch.run_meta["config"].get("preset") in FITTED or t.cfg.schedule != "fixed":
         schedule = describe_schedule(t.cfg)
-        if cooldown_end(t.cfg, t.decay, t.cooling):
+        if cooldown:
+            schedule = f"cooling down from iteration {cooldown[0]:,} over {cooldown[1]:,} steps"
+        elif cooldown_end(t.cfg, t.decay, t.cooling):
             schedule = f"cooling down since iteration {t.decay[0]:,} over {t.decay[1]:,} steps"
         weights = "" if t.cfg.weights() == "as trained" else f", validating the {t.cfg.weights()} weights"
         fitted = f", {schedule}, dropout {t.cfg.dropout:g}{weights}"

@@ -32,6 +32,7 @@ def test_a_cooldown_decays_from_the_peak_to_the_floor_and_the_run_stops_where_it
     assert main(["train", "--headless", "--run", "c", "--cooldown", "4", *common]) == 0
     said = capsys.readouterr()
     assert "cooling down: the learning rate falls from 0.002 to 0.0001 by iteration 10" in said.out
+    assert "cooling down from iteration 6 over 4 steps" in said.err        # the start line
     path = tmp_path / "home" / "runs" / "c" / "checkpoint.npz"
     _, meta = load_checkpoint(path)
     assert (meta["iteration"], meta["decay"]) == (10, [6, 4])
