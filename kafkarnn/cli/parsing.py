@@ -40,9 +40,13 @@ OPTIM_OPTIONS = [
      "(default, mingru, minlstm presets: four passes, ≥ the preset's)"),
     ("--decay-start", "decay_start", int,
      "iteration the decay starts at, after a stable stretch at --lr (0: right after warmup)"),
+    ("--rsqrt-from", "rsqrt_from", int,
+     "from this iteration the rate falls as --lr·√(N/iteration), a decay with no end "
+     "(0: never; --schedule anytime: 1000)"),
     ("--schedule", "schedule", str,
      "fixed: the decay above; budget: a stable rate, then a decay over the last fifth of a new "
-     "run's --max-iters or --max-seconds; anytime: no decay, and a tail average validated "
+     "run's --max-iters or --max-seconds; anytime: no decay to an end (the rate falls as 1/√t "
+     "from --rsqrt-from), and a tail average validated "
      "(default, mingru, minlstm presets on a text over ~1 MB: budget given a limit, anytime "
      "without; else fixed)"),
     ("--weight-decay", "weight_decay", float, "decoupled weight decay on the matrices (adam, sfadamw)"),

@@ -31,8 +31,9 @@ class Config:
     warmup_iters: int = 0        # linear warmup from 0 to lr
     decay_iters: int = 0         # cosine decay from lr to lr_min over this many iterations (0: none)
     decay_start: int = 0         # the decay waits until this iteration (warmup-stable-decay)
+    rsqrt_from: int = 0          # from this iteration the rate falls as lr·√(N/it) (0: never)
     schedule: str = "fixed"      # fixed: the decay above | budget: fitted to a new run's limit |
-                                 # anytime: no decay, a tail average validated
+                                 # anytime: no decay but the 1/√t above, a tail average validated
     budget_s: float = 0.0        # a budget's seconds (schedule.py): its decay is fixed in-run
     weight_decay: float = 0.0    # decoupled (AdamW), matrices only
     clip: float = 5.0            # elementwise gradient clip (the seed's ±5); 0 turns it off
@@ -181,7 +182,7 @@ def check(cfg: Config) -> Config:
     if not 0.0 < cfg.val_fraction < 0.9:
         bad(f"--val-fraction must be between 0 and 0.9, not {cfg.val_fraction}")
     for name in ("clip", "clip_norm", "weight_decay", "lr_min", "warmup_iters", "decay_iters",
-                 "decay_start", "embed_init"):
+                 "decay_start", "rsqrt_from", "embed_init"):
         if getattr(cfg, name) < 0:
             bad(f"--{name.replace('_', '-')} must not be negative")
     if cfg.dtype not in ("float32", "float64"):

@@ -8,8 +8,9 @@ created, and the rate stays at its peak until the last DECAY_SHARE of it, then d
 floor just as the budget ends (warmup-stable-decay). A budget in iterations is turned into steps
 at once (`budget_steps`); one in seconds is not known in steps until the decay begins, so the
 session fixes it then (`budget_decay`) from its pace, and the checkpoint keeps it. "anytime":
-no limit known, so no decay at all; the run validates a tail average of its weights (the last
-~tenth of the run, engine/optim.TailAverage), which does the decay's work wherever it stops.
+no limit known, so no decay to an end: the rate falls slowly, as 1/√t after `rsqrt_from`, and
+the run validates a tail average of its weights (the last ~tenth of the run,
+engine/optim.TailAverage), which does the rest of a decay's work wherever it stops.
 Whatever the kind, `--cooldown N` ends a run held at its peak rate: the decay to the floor over
 its next N steps (`cooldown`), kept by the checkpoint like a timed budget's.
 """
@@ -25,17 +26,29 @@ DECAY_SHARE = 0.2     # the budget's last fifth decays (benchmarks/README.md, "A
 BUDGET_BY_DEFAULT = True     # a new run with a limit on a big text gets "budget" unless told
 ANYTIME_BY_DEFAULT = True    # and one with no limit gets "anytime"
 ANYTIME_ETA = 9.0            # its tail average spans about the last 1/(η+1) of the run
+ANYTIME_RSQRT_FROM = 1000    # and its rate falls as 1/√t from the default's 300-s step count
 
 
 def learning_rate(c: Config, it: int, decay: tuple[int, int] | None = None) -> float:
-    """1) linear warmup, 2) lr until the decay starts, 3) cosine decay from lr to lr_min over
-    its steps, 4) lr_min after that. `decay`: (start, steps) fixed during a timed budget."""
+    """1) linear warmup, 2) the peak rate until the decay starts, 3) cosine decay from there to
+    lr_min over its steps, 4) lr_min after that. `decay`: (start, steps) fixed in-run (a timed
+    budget's, a cooldown's)."""
     if c.warmup_iters and it < c.warmup_iters:
         return c.lr * (it + 1) / c.warmup_iters
     start, steps = decay or (c.decay_start, c.decay_iters)
     if steps:
-        frac = min(1.0, max(0, it - max(c.warmup_iters, start)) / steps)
-        return c.lr_min + 0.5 * (c.lr - c.lr_min) * (1.0 + math.cos(math.pi * frac))
+        start = max(c.warmup_iters, start)
+        if c.rsqrt_from and it < start:
+            return peak_rate(c, it)
+        frac = min(1.0, max(0, it - start) / steps)
+        return c.lr_min + 0.5 * (peak_rate(c, start) - c.lr_min) * (1.0 + math.cos(math.pi * frac))
+    return peak_rate(c, it)
+
+
+def peak_rate(c: Config, it: int) -> float:
+    """The rate before any decay to an end: lr, falling as lr·√(rsqrt_from/it) after rsqrt_from."""
+    if c.rsqrt_from and it > c.rsqrt_from:
+        return c.lr * math.sqrt(c.rsqrt_from / it)
     return c.lr
 
 
@@ -94,6 +107,8 @@ def anytime(c: Config, given, placed) -> Config:
     averaged = {} if "average" in given else {"average": "tail"}
     if "tail_eta" not in given:
         averaged["tail_eta"] = ANYTIME_ETA
+    if "rsqrt_from" not in given:
+        averaged["rsqrt_from"] = ANYTIME_RSQRT_FROM
     return c.replace(schedule="anytime", decay_iters=0, decay_start=0, **averaged)
 
 
@@ -104,9 +119,11 @@ def cooldown(c: Config, iteration: int, rate: float, steps: int) -> tuple[int, i
     if c.optimizer == "sfadamw":
         raise KafkarnnError("--cooldown decays the rate of Adam or Adagrad; schedule-free "
                             "training keeps its own average instead")
-    if not math.isclose(rate, c.lr, rel_tol=1e-9):   # a stable stretch's cosine is c.lr ± an ulp
+    peak = peak_rate(c, iteration)
+    if not math.isclose(rate, peak, rel_tol=1e-9):   # a stable stretch's cosine is c.lr ± an ulp
+        what = f"--lr {c.lr:g}" if peak == c.lr else f"{peak:.3g} (--lr {c.lr:g} falling as 1/√t)"
         raise KafkarnnError(f"--cooldown decays from the peak rate, and this run's rate at iteration "
-                            f"{iteration:,} is {rate:.3g}, not --lr {c.lr:g} (a warmup, or a decay "
+                            f"{iteration:,} is {rate:.3g}, not {what} (a warmup, or a decay "
                             "under way or over)")
     return iteration, steps
 
@@ -130,6 +147,9 @@ def describe(c: Config) -> str:
     if c.schedule == "budget":
         return (f"learning rate stable until iteration {c.decay_start:,}, then decaying over "
                 f"{c.decay_iters:,} steps to the budget's end")
+    if c.schedule == "anytime" and c.rsqrt_from:
+        return (f"learning rate constant until iteration {c.rsqrt_from:,}, then falling as 1/√t "
+                "(no limit to fit a decay to)")
     if c.schedule == "anytime":
         return "learning rate constant (no limit to fit a decay to)"
     if not c.decay_iters:

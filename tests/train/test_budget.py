@@ -14,7 +14,7 @@ from kafkarnn.runs.checkpoint import load_checkpoint, save_checkpoint
 from kafkarnn.train.cadence import Cadence, Limits
 from kafkarnn.train.config import PRESETS, Config
 from kafkarnn.train.launch import describe_start, prepare
-from kafkarnn.train.schedule import DECAY_SHARE, budget_decay, for_limits
+from kafkarnn.train.schedule import DECAY_SHARE, budget_decay, cooldown, for_limits, learning_rate
 from kafkarnn.train.session import Session
 from kafkarnn.train.trainer import Trainer
 
@@ -47,7 +47,8 @@ def test_by_default_only_a_tuned_preset_given_a_limit_and_no_decay_of_its_own_ge
 
 def test_with_no_limit_on_a_big_text_the_default_keeps_its_rate_and_validates_a_tail_average():
     d = PRESETS["default"]
-    anytime = d.replace(schedule="anytime", decay_iters=0, decay_start=0, average="tail", tail_eta=9.0)
+    anytime = d.replace(schedule="anytime", decay_iters=0, decay_start=0, average="tail", tail_eta=9.0,
+                        rsqrt_from=1000)
     assert for_limits(d, {}, None, None, big_text=True) == anytime
     assert for_limits(d.replace(average="ema"), {"average": "ema"}, None, None, True) == anytime.replace(
         average="ema")                                                              # the user's average
@@ -58,8 +59,22 @@ def test_with_no_limit_on_a_big_text_the_default_keeps_its_rate_and_validates_a_
     with pytest.raises(KafkarnnError, match="leave out --decay-iters"):
         for_limits(d.replace(schedule="anytime"), {"schedule": "anytime", "decay_iters": 9}, None,
                    None, big_text=True)
+    assert for_limits(d, {"rsqrt_from": 0}, None, None, big_text=True) == anytime.replace(rsqrt_from=0)
     t = Trainer(anytime.replace(**TINY), *_text())
-    assert t.lr_at(0) == t.lr_at(10**6) == d.lr and t.weights_name() == "tail average η 9"
+    assert t.lr_at(0) == t.lr_at(1000) == d.lr and t.weights_name() == "tail average η 9"
+    assert t.lr_at(4000) == pytest.approx(d.lr / 2) and t.lr_at(10**6) == pytest.approx(d.lr / 10**1.5)
+    assert Trainer(anytime.replace(rsqrt_from=0, **TINY), *_text()).lr_at(10**6) == d.lr   # as before
+
+
+def test_a_cooldown_of_a_rate_falling_as_one_over_root_t_starts_where_that_rate_is():
+    c = Config(lr=2e-3, lr_min=1e-4, rsqrt_from=1000, schedule="anytime")
+    assert cooldown(c, 4000, learning_rate(c, 4000), 100) == (4000, 100)
+    assert learning_rate(c, 3999, (4000, 100)) == learning_rate(c, 3999)    # untouched before it
+    assert learning_rate(c, 4000, (4000, 100)) == pytest.approx(1e-3)
+    assert 1e-4 < learning_rate(c, 4050, (4000, 100)) < 1e-3
+    assert learning_rate(c, 4100, (4000, 100)) == pytest.approx(1e-4) == learning_rate(c, 9000, (4000, 100))
+    with pytest.raises(KafkarnnError, match="not 0.001 \\(--lr 0.002 falling as 1/√t\\)"):
+        cooldown(c, 4000, 2e-3, 100)
 
 
 def test_asking_for_a_budget_without_a_limit_or_beside_a_decay_of_ones_own_is_refused():
@@ -170,6 +185,7 @@ def test_on_a_small_text_the_default_keeps_its_fitted_decay_whatever_the_limit(t
                  new=False, preset=None, overrides=dict(TINY))             # no limit: anytime
     lh.lock.unlock()
     stored = json.loads(lh.run.config_path.read_text())
-    assert (stored["schedule"], stored["decay_iters"], stored["average"]) == ("anytime", 0, "tail")
-    assert ("learning rate constant (no limit to fit a decay to), dropout 0.3, validating the "
-            "tail average η 9 weights") in describe_start(lh)
+    assert (stored["schedule"], stored["decay_iters"], stored["average"], stored["rsqrt_from"]) == (
+        "anytime", 0, "tail", 1000)
+    assert ("learning rate constant until iteration 1,000, then falling as 1/√t (no limit to fit a "
+            "decay to), dropout 0.3, validating the tail average η 9 weights") in describe_start(lh)
