@@ -86,7 +86,7 @@ class Commands:
             return
         t.decay, t.cooling = decay, True          # kept by every checkpoint from now on
         self.limits = Limits(max_iters=sum(decay))
-        self._event(EventKind.INFO, describe_cooldown(t.cfg, self.limits.max_iters))
+        self._event(EventKind.INFO, describe_cooldown(t.cfg, decay))
         cmd.reply.set_result(self.limits.max_iters)
 
     def _look_inside(self, cmd: LookInside) -> None:

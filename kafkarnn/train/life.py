@@ -95,7 +95,7 @@ class Life:
         self.started = time.time()
         self._baseline(self.session)
         if cooling:
-            self.session.note(describe_cooldown(t.cfg, o.max_iters))
+            self.session.note(describe_cooldown(t.cfg, t.decay))
         return self.session
 
     def _baseline(self, session: Session) -> None:

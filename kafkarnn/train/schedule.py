@@ -134,10 +134,10 @@ def cooldown_end(c: Config, decay: tuple[int, int] | None, cooling: bool = False
     return sum(decay) if decay and (cooling or not c.budget_s) else None
 
 
-def describe_cooldown(c: Config, end: int) -> str:
-    """The notice a cooldown begins with."""
-    return (f"cooling down: the learning rate falls from {c.lr:g} to {c.lr_min:g} by iteration "
-            f"{end:,}, where the run stops")
+def describe_cooldown(c: Config, decay: tuple[int, int]) -> str:
+    """The notice a cooldown (start, steps) begins with."""
+    return (f"cooling down: the learning rate falls from {peak_rate(c, decay[0]):.3g} to "
+            f"{c.lr_min:g} by iteration {sum(decay):,}, where the run stops")
 
 
 def describe(c: Config) -> str:

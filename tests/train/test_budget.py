@@ -14,7 +14,8 @@ from kafkarnn.runs.checkpoint import load_checkpoint, save_checkpoint
 from kafkarnn.train.cadence import Cadence, Limits
 from kafkarnn.train.config import PRESETS, Config
 from kafkarnn.train.launch import describe_start, prepare
-from kafkarnn.train.schedule import DECAY_SHARE, budget_decay, cooldown, for_limits, learning_rate
+from kafkarnn.train.schedule import (DECAY_SHARE, budget_decay, cooldown, describe_cooldown, for_limits,
+                                     learning_rate)
 from kafkarnn.train.session import Session
 from kafkarnn.train.trainer import Trainer
 
@@ -69,6 +70,7 @@ def test_with_no_limit_on_a_big_text_the_default_keeps_its_rate_and_validates_a_
 def test_a_cooldown_of_a_rate_falling_as_one_over_root_t_starts_where_that_rate_is():
     c = Config(lr=2e-3, lr_min=1e-4, rsqrt_from=1000, schedule="anytime")
     assert cooldown(c, 4000, learning_rate(c, 4000), 100) == (4000, 100)
+    assert "falls from 0.001 to 0.0001 by iteration 4,100" in describe_cooldown(c, (4000, 100))
     assert learning_rate(c, 3999, (4000, 100)) == learning_rate(c, 3999)    # untouched before it
     assert learning_rate(c, 4000, (4000, 100)) == pytest.approx(1e-3)
     assert 1e-4 < learning_rate(c, 4050, (4000, 100)) < 1e-3
