@@ -11,7 +11,7 @@ session fixes it then (`budget_decay`) from its pace, and the checkpoint keeps i
 no limit known, so no decay to an end: the rate falls slowly, as 1/√t after `rsqrt_from`, and
 the run validates a tail average of its weights (the last ~tenth of the run,
 engine/optim.TailAverage), which does the rest of a decay's work wherever it stops.
-Whatever the kind, `--cooldown N` ends a run held at its peak rate: the decay to the floor over
+Whatever the kind, `--cooldown N` ends a run with no decay under way: the decay to the floor over
 its next N steps (`cooldown`), kept by the checkpoint like a timed budget's.
 """
 
@@ -142,6 +142,12 @@ def describe_cooldown(c: Config, decay: tuple[int, int]) -> str:
 
 def describe(c: Config) -> str:
     """The schedule in a few words, for the line a run starts with."""
+    if c.rsqrt_from and c.schedule != "anytime":
+        return f"{_describe(c)}, the peak falling as 1/√t from iteration {c.rsqrt_from:,}"
+    return _describe(c)
+
+
+def _describe(c: Config) -> str:
     if c.schedule == "budget" and c.budget_s:
         return f"learning rate stable, then decaying over the last fifth of the {c.budget_s:g}-s budget"
     if c.schedule == "budget":
