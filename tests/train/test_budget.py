@@ -65,6 +65,8 @@ def test_with_no_limit_on_a_big_text_the_default_keeps_its_rate_and_validates_a_
     assert t.lr_at(0) == t.lr_at(1000) == d.lr and t.weights_name() == "tail average η 9"
     assert t.lr_at(4000) == pytest.approx(d.lr / 2) and t.lr_at(10**6) == pytest.approx(d.lr / 10**1.5)
     assert Trainer(anytime.replace(rsqrt_from=0, **TINY), *_text()).lr_at(10**6) == d.lr   # as before
+    stored_before = {k: v for k, v in anytime.replace(**TINY).to_dict().items() if k != "rsqrt_from"}
+    assert Trainer(Config.from_dict(stored_before), *_text()).lr_at(10**6) == d.lr   # an older run's
 
 
 def test_a_cooldown_of_a_rate_falling_as_one_over_root_t_starts_where_that_rate_is():
