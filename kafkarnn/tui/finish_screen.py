@@ -10,15 +10,13 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Callable
 
-from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
 from kafkarnn.errors import KafkarnnError
 from kafkarnn.train.schedule import DECAY_SHARE
+from kafkarnn.tui.screens import Dialog
 
 MAX_STEPS = 10 ** 9
 BeginFn = Callable[[int], Awaitable[int]]
@@ -40,10 +38,8 @@ def parse_steps(value: str) -> int:
     return n
 
 
-class FinishScreen(ModalScreen["int | None"]):
+class FinishScreen(Dialog):
     """Ask how many steps the cooldown takes, then begin it."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, begin: BeginFn, iteration: int, lr: float | None) -> None:
         super().__init__()
@@ -69,11 +65,6 @@ class FinishScreen(ModalScreen["int | None"]):
     def on_mount(self) -> None:
         self.query_one("#steps", Input).focus()
 
-    def status(self, text: str, error: bool = False) -> None:
-        line = self.query_one("#dialog-status", Static)
-        line.set_class(error, "-error")
-        line.update(Text(("✗ " if error else "") + text))
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if self.busy:
@@ -98,6 +89,3 @@ class FinishScreen(ModalScreen["int | None"]):
             self.dismiss(end)
         finally:
             self.busy = False
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -1,4 +1,4 @@
-"""The generate dialog: seed text, length and temperature; Enter generates, Escape cancels.
+"""The generate dialog, and `Dialog`: the status line and Escape that every monitor dialog shares.
 
 The dialog does not know about the trainer. It is given an async `generate(prompt, length,
 temperature)` that returns (text, probs) or raises KafkarnnError (for instance for characters
@@ -55,10 +55,23 @@ def parse_options(length: str, temperature: str) -> tuple[int, float]:
     return n, t
 
 
-class GenerateScreen(ModalScreen["Continuation | None"]):
-    """Ask for a seed text, a length and a temperature, then generate from the current model."""
+class Dialog(ModalScreen):
+    """What the monitor's dialogs share: a status line (#dialog-status) that shows progress or
+    an error, and Escape to cancel (dismissing with None)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def status(self, text: str, error: bool = False) -> None:
+        line = self.query_one("#dialog-status", Static)
+        line.set_class(error, "-error")
+        line.update(Text(("✗ " if error else "") + text))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class GenerateScreen(Dialog):
+    """Ask for a seed text, a length and a temperature, then generate from the current model."""
 
     def __init__(self, generate: GenerateFn, prompt: str = "", length: int = 200,
                  temperature: float = 1.0) -> None:
@@ -84,11 +97,6 @@ class GenerateScreen(ModalScreen["Continuation | None"]):
 
     def on_mount(self) -> None:
         self.query_one("#seed", Input).focus()
-
-    def status(self, text: str, error: bool = False) -> None:
-        line = self.query_one("#dialog-status", Static)
-        line.set_class(error, "-error")
-        line.update(Text(("✗ " if error else "") + text))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -120,6 +128,3 @@ class GenerateScreen(ModalScreen["Continuation | None"]):
             self.dismiss(Continuation(prompt, text, tuple(probs), temperature, length))
         finally:
             self.busy = False
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
