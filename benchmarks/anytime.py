@@ -43,6 +43,9 @@ def main(argv=None) -> None:
     ap.add_argument("--betas", default="", help="comma-separated decays of extra moving averages")
     ap.add_argument("--tails", default="", help="comma-separated η of extra polynomial-decay "
                     "averages (weight (η+1)/(k+η): they span about the last k/(η+1) updates)")
+    ap.add_argument("--of-learned", action="store_true", help="the extra averages follow the "
+                    "weights being learned, not the ones the run validates (to compare other η "
+                    "with the run's own tail average)")
     ap.add_argument("--preset", default=None, help="the preset a new run starts from (default)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a configuration field over the fitted default (repeatable)")
@@ -58,9 +61,10 @@ def main(argv=None) -> None:
     train, val = corpus.split(cfg.val_fraction)
     trainer = Trainer(cfg, corpus.vocab, train, val)
     betas = [float(b) for b in args.betas.split(",") if b.strip()]
-    averages = {f"ema {b:g}": WeightAverage(trainer.validated_weights(), b) for b in betas}
+    followed = trainer._learned if args.of_learned else trainer.validated_weights
+    averages = {f"ema {b:g}": WeightAverage(followed(), b) for b in betas}
     for eta in (float(e) for e in args.tails.split(",") if e.strip()):
-        averages[f"tail {eta:g}"] = TailAverage(trainer.validated_weights(), eta)
+        averages[f"tail {eta:g}"] = TailAverage(followed(), eta)
     reader = build_model(cfg, len(corpus.vocab))            # validates the averages
 
     def validate() -> dict:
@@ -77,7 +81,7 @@ def main(argv=None) -> None:
     while trainer.iteration < args.iters:
         trainer.step()
         for avg in averages.values():
-            avg.update(trainer.validated_weights())
+            avg.update(followed())
         it = trainer.iteration
         if it % args.every == 0 or it == args.iters:
             losses = validate()

@@ -84,8 +84,7 @@ class Commands:
         except KafkarnnError as e:
             cmd.reply.set_exception(e)
             return
-        t.decay, t.cooling = decay, True          # kept by every checkpoint from now on
-        self.limits = Limits(max_iters=sum(decay))
+        self.limits = Limits(max_iters=t.begin_cooldown(decay))
         self._event(EventKind.INFO, describe_cooldown(t.cfg, decay))
         cmd.reply.set_result(self.limits.max_iters)
 

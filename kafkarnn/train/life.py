@@ -85,8 +85,7 @@ class Life:
         o, t = self.opts, self.launch.trainer
         cooling = o.cooldown
         if cooling:                              # from here on an iteration limit, the decay saved
-            t.decay, t.cooling = self.cooldown, True
-            self.opts = o = replace(o, max_iters=sum(t.decay), cooldown=None)
+            self.opts = o = replace(o, max_iters=t.begin_cooldown(self.cooldown), cooldown=None)
         elif ((end := cooldown_end(t.cfg, t.decay, t.cooling) or 0) > t.iteration
               and not (o.max_iters or o.max_seconds)):
             self.opts = o = replace(o, max_iters=end)   # a cooldown cut short ends where it said

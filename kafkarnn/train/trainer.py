@@ -89,6 +89,12 @@ class Trainer:
     def lr_at(self, it: int) -> float:
         return learning_rate(self.cfg, it, self.decay)
 
+    def begin_cooldown(self, decay: tuple[int, int]) -> int:
+        """Decay from here as a cooldown (schedule.cooldown's (start, steps)), marked so that
+        every checkpoint from now on keeps it; returns the iteration it ends at."""
+        self.decay, self.cooling = decay, True
+        return sum(decay)
+
     def next_batch(self):
         """Inputs and targets (T, B). All streams move together, so they all reach their regions'
         end at once, and restart at 0 with h = 0."""
