@@ -61,7 +61,7 @@ def main(argv=None) -> None:
     train, val = corpus.split(cfg.val_fraction)
     trainer = Trainer(cfg, corpus.vocab, train, val)
     betas = [float(b) for b in args.betas.split(",") if b.strip()]
-    followed = trainer._learned if args.of_learned else trainer.validated_weights
+    followed = trainer.learned_weights if args.of_learned else trainer.validated_weights
     averages = {f"ema {b:g}": WeightAverage(followed(), b) for b in betas}
     for eta in (float(e) for e in args.tails.split(",") if e.strip()):
         averages[f"tail {eta:g}"] = TailAverage(followed(), eta)

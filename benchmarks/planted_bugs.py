@@ -165,7 +165,7 @@ BUGS: list[Bug] = [
         (T_ANYTIME,)),
     Bug("ema-of-y", "anytime", "with schedule-free, the EMA averages x, not the gradient point y",
         "kafkarnn/train/trainer.py",
-        "self.average.update(self._learned())",
+        "self.average.update(self.learned_weights())",
         "self.average.update(self.model.params.flat)",
         (T_ANYTIME,)),
     Bug("checkpoint-param-is-raw", "anytime", "param/* (and best.npz) hold the validated weights",

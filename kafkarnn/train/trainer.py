@@ -67,8 +67,8 @@ class Trainer:
         one_blas_thread()       # threads share stream groups instead: the bits never depend on them
         self.groups = StreamGroups(self.model, cfg.groups or groups_for(B, cfg.hidden, usable_cores()))
         self.opt = make_optimizer(cfg, self.model)
-        self.average = (WeightAverage(self._learned(), cfg.ema_beta) if cfg.average == "ema" else
-                        TailAverage(self._learned(), cfg.tail_eta) if cfg.average == "tail" else None)
+        self.average = (WeightAverage(self.learned_weights(), cfg.ema_beta) if cfg.average == "ema" else
+                        TailAverage(self.learned_weights(), cfg.tail_eta) if cfg.average == "tail" else None)
         self.state = self.model.zero_state(B)
         self.position = 0                              # offset of every stream within its region
         self.iteration = 0
@@ -150,7 +150,7 @@ class Trainer:
                 f"training diverged: the parameters overflowed to inf or NaN at iteration "
                 f"{self.iteration}; try a lower --lr or --weight-decay (the last good checkpoint is kept)")
         if self.average is not None:
-            self.average.update(self._learned())
+            self.average.update(self.learned_weights())
         self.state = new_state
         self.iteration += 1
         n = c.batch * c.seq_len
@@ -169,13 +169,13 @@ class Trainer:
 
     # -- the validated weights ----------------------------------------------------------------
 
-    def _learned(self) -> np.ndarray:
+    def learned_weights(self) -> np.ndarray:
         """What the optimizer learned: schedule-free's average x, else the parameters."""
         return getattr(self.opt, "validated", self.model.params.flat)
 
     def validated_weights(self) -> np.ndarray:
         """The weights validated, saved as best and sampled from (a live vector, not a copy)."""
-        return self.average.validated if self.average is not None else self._learned()
+        return self.average.validated if self.average is not None else self.learned_weights()
 
     def weights_name(self) -> str:
         """Which weights those are, in a few words (the monitor and the progress line say it)."""
