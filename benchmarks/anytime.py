@@ -17,7 +17,6 @@ read, so they do not change the trajectory. Prints one line per validation and w
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 import time
@@ -47,9 +46,8 @@ def main(argv=None) -> None:
     ap.add_argument("--of-learned", action="store_true", help="the extra averages follow the "
                     "weights being learned, not the ones the run validates (to compare other η "
                     "with the run's own tail average)")
-    ap.add_argument("--ramp-dropout", type=int, default=0, metavar="N", help="a trial, not a "
-                    "kafkarnn option: dropout and DropConnect rise from 0 to the config's values "
-                    "over the first N steps (the model's rates set before each step)")
+    ap.add_argument("--ramp-dropout", type=int, default=None, metavar="N", help="the same as "
+                    "--set dropout_ramp=N (the name of the trial before it became an option)")
     ap.add_argument("--preset", default=None, help="the preset a new run starts from (default)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a configuration field over the fitted default (repeatable)")
@@ -58,6 +56,8 @@ def main(argv=None) -> None:
     if args.quick:
         args.iters, args.every = 6, 3
     overrides = parse_overrides(args.set)
+    if args.ramp_dropout is not None:
+        overrides["dropout_ramp"] = args.ramp_dropout
     label = args.label or (",".join(f"{k}={v}" for k, v in overrides.items()) or args.preset
                            or "default")
     corpus = load_corpus(str(args.corpus))
@@ -83,8 +83,6 @@ def main(argv=None) -> None:
           flush=True)
     history, start = [], time.perf_counter()
     while trainer.iteration < args.iters:
-        if args.ramp_dropout:
-            ramp(trainer, min(1.0, trainer.iteration / args.ramp_dropout))
         trainer.step()
         for avg in averages.values():
             avg.update(followed())
@@ -108,15 +106,6 @@ def main(argv=None) -> None:
                                  "bits": {n: v / math.log(2) for n, (v, _) in best.items()}},
                                 args.out)
     print(f"wrote {path}")
-
-
-def ramp(trainer: Trainer, share: float) -> None:
-    """The next step's dropout and DropConnect: `share` of the config's, on every stream group's
-    model (each reads its own ModelSpec)."""
-    c = trainer.cfg
-    for m in trainer.groups.replicas:
-        m.spec = dataclasses.replace(m.spec, dropout=c.dropout * share,
-                                     weight_drop=c.weight_drop * share)
 
 
 if __name__ == "__main__":

@@ -240,6 +240,16 @@ BUGS: list[Bug] = [
         "return max(1, min(cores, batch // MIN_STREAMS, by_width))",
         "return max(1, min(cores, by_width))",
         (T_STREAMS,)),
+    Bug("ramp-one-group", "anytime", "a rising dropout reaches every stream group's model",
+        "kafkarnn/train/trainer.py",
+        "self.groups.set_dropout(*self.dropout_at(self.iteration))",
+        "self.model.set_dropout(*self.dropout_at(self.iteration))",
+        ("tests/train/test_dropout_ramp.py",)),
+    Bug("ramp-per-session", "anytime", "a rising dropout resumes where it was, not from 0",
+        "kafkarnn/train/trainer.py",
+        "self.groups.set_dropout(*self.dropout_at(self.iteration))",
+        "self.groups.set_dropout(*self.dropout_at(self.clipping.steps))",    # this process's steps
+        ("tests/train/test_dropout_ramp.py", T_ANYTIME)),
     # -- newcomer frictions ----------------------------------------------------------------------
     Bug("download-retry-inverted", "newcomer", "a failed download is not tried again within a day",
         "kafkarnn/train/gutenberg.py",

@@ -21,6 +21,9 @@ MODEL_OPTIONS = [
      "(default, mingru, minlstm presets: from the text's size)"),
     ("--weight-drop", "weight_drop", float,
      "DropConnect on the recurrent weights, in [0, 1) (default preset: like --dropout)"),
+    ("--dropout-ramp", "dropout_ramp", int,
+     "iterations over which dropout and DropConnect rise from 0 to their values, 0: from the "
+     "start (default, mingru, minlstm presets: four passes through the text)"),
     ("--block", "block", str,
      "what wraps each layer: plain (a stack of cells), residual (a norm and a residual path "
      "around each cell) or mlp (and an MLP after it, as the min-cells' paper stacks them)"),

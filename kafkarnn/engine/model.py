@@ -23,7 +23,7 @@ clipping then touch one array, not one per parameter, which matters at batch 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -105,6 +105,10 @@ class CharModel:
         twin.params = self.params
         twin.layer_params = [twin._select(l) for l in range(len(twin.cells))]
         return twin
+
+    def set_dropout(self, dropout: float, weight_drop: float) -> None:
+        """The training passes' rates from now on (a schedule may raise them as training goes)."""
+        self.spec = replace(self.spec, dropout=dropout, weight_drop=weight_drop)
 
     def new_grads(self, zero: bool = True) -> ParamDict:
         make = np.zeros if zero else np.empty

@@ -100,6 +100,10 @@ class StreamGroups:
     def zero_state(self, batch: int) -> list[np.ndarray]:
         return self.model.zero_state(batch)
 
+    def set_dropout(self, dropout: float, weight_drop: float) -> None:
+        for m in self.replicas:                    # each replica reads its own spec
+            m.set_dropout(dropout, weight_drop)
+
     def loss_and_grads(self, inputs, targets, state, rng=None, reduction="mean", out=None):
         """CharModel.loss_and_grads over the whole batch, computed group by group."""
         if self.G == 1:

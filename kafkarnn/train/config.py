@@ -21,6 +21,7 @@ class Config:
     layers: int = 1              # stacked recurrent layers
     dropout: float = 0.0         # between layers and before the output
     weight_drop: float = 0.0     # DropConnect on the recurrent matrices (one mask per step)
+    dropout_ramp: int = 0        # both rise from 0 to those values over this many iterations
     block: str = "plain"         # what wraps each layer: plain | residual | mlp (engine/blocks.py)
     mlp_ratio: int = 4           # the mlp block's width, in multiples of hidden
     batch: int = 32              # parallel streams through the corpus
@@ -113,9 +114,12 @@ FITTED = ("default", "mingru", "minlstm")
 
 # How the default follows the text (see fit_to_text): the learning rate decays over FIT_PASSES
 # passes through the training text, never fewer than the preset's 1,000 steps; dropout and
-# DropConnect are 0.3 up to FIT_SMALL training characters and fall by 0.15 for each tenfold more.
+# DropConnect are 0.3 up to FIT_SMALL training characters and fall by 0.15 for each tenfold more,
+# and (RAMP_BY_DEFAULT) they rise to those values over the first FIT_PASSES passes: the first
+# passes of a big text gain from none, the later ones from all (benchmarks/README.md, 2026-12-06).
 FIT_PASSES = 4
 FIT_SMALL = 200_000
+RAMP_BY_DEFAULT = True
 
 
 def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
@@ -127,6 +131,8 @@ def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
     passes = FIT_PASSES * train_chars / (cfg.batch * cfg.seq_len)
     drop = min(cfg.dropout, max(0.0, 0.3 - 0.15 * math.log10(max(train_chars, 1) / FIT_SMALL)))
     fitted = {"dropout": round(drop, 2), "weight_drop": round(min(cfg.weight_drop, drop), 2)}
+    if RAMP_BY_DEFAULT:
+        fitted["dropout_ramp"] = round(passes)
     if cfg.decay_iters:                      # a preset with no decay (schedule-free) gets none
         fitted["decay_iters"] = max(cfg.decay_iters, round(passes))
     return cfg.replace(**{k: v for k, v in fitted.items() if k not in given})
@@ -175,6 +181,8 @@ def check(cfg: Config) -> Config:
     for name in ("dropout", "weight_drop"):
         if not 0.0 <= getattr(cfg, name) < 1.0:
             bad(f"--{name.replace('_', '-')} must be in [0, 1), not {getattr(cfg, name)}")
+    if type(cfg.dropout_ramp) is not int or cfg.dropout_ramp < 0:
+        bad(f"--dropout-ramp must be a whole number ≥ 0, not {cfg.dropout_ramp!r}")
     if not (cfg.lr > 0 and cfg.lr < 100):
         bad(f"--lr must be a positive number below 100, not {cfg.lr}")
     if type(cfg.groups) is not int or not 0 <= cfg.groups <= cfg.batch:

@@ -120,7 +120,10 @@ def describe_start(launch: Launch, cooldown: tuple[int, int] | None = None) -> s
         elif cooldown_end(t.cfg, t.decay, t.cooling):
             schedule = f"cooling down since iteration {t.decay[0]:,} over {t.decay[1]:,} steps"
         weights = "" if t.cfg.weights() == "as trained" else f", validating the {t.cfg.weights()} weights"
-        fitted = f", {schedule}, dropout {t.cfg.dropout:g}{weights}"
+        dropout = f"dropout {t.cfg.dropout:g}"
+        if t.rising_dropout():
+            dropout = f"dropout rising to {t.cfg.dropout:g} by step {t.cfg.dropout_ramp:,}"
+        fitted = f", {schedule}, {dropout}{weights}"
     if t.model.cells[0].recurrent_key is None:            # the preset's DropConnect is off
         fitted += f", no DropConnect (a {t.cfg.model} has no recurrent matrix)"
     return (f"run {launch.run.name} ({how}) · corpus {c.name}: {len(c.data):,} characters, "

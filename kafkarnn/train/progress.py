@@ -24,6 +24,8 @@ def progress_line(s: Snapshot) -> str:
     eta = f"  eta {format_duration(s.eta_s)}" if s.eta_s is not None else ""
     threads = f"  {s.threads} threads" if s.threads is not None else ""
     lr = f"  lr {s.lr:.2e}" if s.lr is not None else ""
+    if s.dropout is not None:
+        lr += f"  dropout {s.dropout[0]:.3f}→{s.dropout[1]:g}"
     weights = f" of {s.weights}" if s.weights not in ("", "as trained") else ""
     return (f"iter {s.iteration:>8,}  loss {s.loss:.4f}  val{weights} {val} (best {best}){lr}  "
             f"{s.chars_per_sec:,.0f} chars/s  {s.iters_per_sec:.1f} it/s{threads}  "
@@ -46,4 +48,5 @@ def snapshot_of(session) -> Snapshot:
         history_iters=tuple(s.history_iters), val_history=tuple(s.val_history),
         threads=s.tuner.threads if s.tuner else None, threads_auto=bool(s.tuner and s.tuner.auto),
         ngram_order=(s.ngram.known or (None, None))[0], ngram_loss=(s.ngram.known or (None, None))[1],
-        lr=t.lr_at(t.iteration), weights=t.weights_name(), sample_copied=s.sample_copied)
+        lr=t.lr_at(t.iteration), dropout=t.rising_dropout(), weights=t.weights_name(),
+        sample_copied=s.sample_copied)

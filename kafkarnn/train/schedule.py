@@ -45,6 +45,14 @@ def learning_rate(c: Config, it: int, decay: tuple[int, int] | None = None) -> f
     return peak_rate(c, it)
 
 
+def dropout_rates(c: Config, it: int) -> tuple[float, float]:
+    """Step `it`'s dropout and DropConnect: the config's, reached in a straight line from 0 over
+    its first `dropout_ramp` steps (a big text's first passes gain from none, its later ones from
+    all; benchmarks/README.md)."""
+    share = min(1.0, it / c.dropout_ramp) if c.dropout_ramp else 1.0
+    return c.dropout * share, c.weight_drop * share
+
+
 def peak_rate(c: Config, it: int) -> float:
     """The rate before any decay to an end: lr, falling as lr·√(rsqrt_from/it) after rsqrt_from."""
     if c.rsqrt_from and it > c.rsqrt_from:

@@ -27,7 +27,7 @@ from kafkarnn.train.clipping import ClipStats, Clipping, clip  # noqa: F401  (Cl
 from kafkarnn.train.config import Config
 from kafkarnn.train.generation import generate
 from kafkarnn.train.meta_check import checked_meta
-from kafkarnn.train.schedule import learning_rate
+from kafkarnn.train.schedule import dropout_rates, learning_rate
 from kafkarnn.train.scoring import validation_loss
 from kafkarnn.train.threads import one_blas_thread, usable_cores
 
@@ -89,6 +89,16 @@ class Trainer:
     def lr_at(self, it: int) -> float:
         return learning_rate(self.cfg, it, self.decay)
 
+    def dropout_at(self, it: int) -> tuple[float, float]:
+        """Step `it`'s dropout and DropConnect (schedule.dropout_rates)."""
+        return dropout_rates(self.cfg, it)
+
+    def rising_dropout(self) -> tuple[float, float] | None:
+        """(the next step's dropout, the run's) while it still rises, else None (what the
+        monitor, the progress line and metrics.jsonl show)."""
+        now = self.dropout_at(self.iteration)[0]
+        return (now, self.cfg.dropout) if now < self.cfg.dropout else None
+
     def begin_cooldown(self, decay: tuple[int, int]) -> int:
         """Decay from here as a cooldown (schedule.cooldown's (start, steps)), marked so that
         every checkpoint from now on keeps it; returns the iteration it ends at."""
@@ -130,6 +140,8 @@ class Trainer:
         """One truncated-BPTT update. Returns the loss in nats per character (NaN if skipped)."""
         c = self.cfg
         inputs, targets = self.next_batch()
+        if c.dropout_ramp:                             # a function of the iteration: resumes exactly
+            self.groups.set_dropout(*self.dropout_at(self.iteration))
         rng = self.rng if c.dropout > 0 or c.weight_drop > 0 else None
         loss, grads, new_state = self.groups.loss_and_grads(inputs, targets, self.state, rng,
                                                             reduction=c.reduction, out=self._grads)

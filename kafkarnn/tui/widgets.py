@@ -130,9 +130,9 @@ class LossPane(Vertical):
 
 
 class SpeedPane(_Pane):
-    """Iterations and characters per second, counts, the learning rate, which weights are
-    validated and sampled (when not the trained ones as they are), elapsed time, ETA when a
-    limit is set."""
+    """Iterations and characters per second, counts, the learning rate (and dropout while it
+    rises), which weights are validated and sampled (when not the trained ones as they are),
+    elapsed time, ETA when a limit is set."""
 
     def on_mount(self) -> None:
         self.border_title = "Speed"
@@ -140,7 +140,7 @@ class SpeedPane(_Pane):
     def show(self, s: Snapshot) -> None:
         key = (s.state, round(s.iters_per_sec, 1), round(s.chars_per_sec), s.iteration,
                round(s.elapsed_s), round(s.session_s), None if s.eta_s is None else round(s.eta_s),
-               s.threads, s.threads_auto, s.lr, s.weights)
+               s.threads, s.threads_auto, s.lr, s.dropout, s.weights)
         self.show_if_changed(key, lambda: self._render_speed(s))
 
     @staticmethod
@@ -152,6 +152,7 @@ class SpeedPane(_Pane):
                 ("iteration", Text(f"{s.iteration:,}", "bold")),
                 ("chars seen", human(s.chars)),
                 *([("lr", f"{s.lr:.2e}")] if s.lr is not None else []),
+                *([("dropout", f"{s.dropout[0]:.3f} → {s.dropout[1]:g}")] if s.dropout else []),
                 *([("validates", s.weights)] if s.weights not in ("", "as trained") else []),
                 *([("threads", f"{s.threads} ({'auto' if s.threads_auto else 'fixed'})")]
                   if s.threads is not None else []),

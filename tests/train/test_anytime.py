@@ -198,7 +198,8 @@ def finished(proc):
 
 def test_resume_across_processes_with_schedule_free_and_an_average(home, book):
     args = ["--headless", "--corpus", str(book), "--model", "gru", "--layers", "2", "--hidden", "12",
-            "--batch", "2", "--seq-len", "8", "--dropout", "0.2", "--optimizer", "sfadamw",
+            "--batch", "2", "--seq-len", "8", "--dropout", "0.2", "--dropout-ramp", "18",
+            "--optimizer", "sfadamw",
             "--decay-iters", "0", "--warmup-iters", "3", "--average", "ema", "--ema-beta", "0.9",
             "--threads", "1"]
     one = kafkarnn(*args, "--data-dir", str(home / "one"), "--max-iters", "24")
@@ -289,7 +290,8 @@ def test_the_default_preset_keeps_its_fitted_decay_and_validates_an_ema_of_the_l
     lh.lock.unlock()
     stored = json.loads(lh.run.config_path.read_text())
     assert (stored["average"], stored["ema_beta"]) == ("ema", 0.99)      # kept with the run
-    assert "dropout 0.3, validating the EMA 0.99 weights" in describe_start(lh)
+    assert (f"dropout rising to 0.3 by step {stored['dropout_ramp']:,}, validating the EMA 0.99 "
+            "weights") in describe_start(lh)
     assert lh.trainer.average is not None
 
 
@@ -313,7 +315,8 @@ def test_the_progress_line_shows_the_rate_and_which_weights_the_validation_descr
     ("--tail-eta", "-1", "--tail-eta must be between 0 and 1000, not -1.0"),
     ("--ema-beta", "1", "--ema-beta must be between 0 and 1, not 1.0"),
     ("--optimizer", "sgd", "--optimizer must be adagrad, adam or sfadamw, not 'sgd'"),
-    ("--decay-start", "-3", "--decay-start must not be negative")])
+    ("--decay-start", "-3", "--decay-start must not be negative"),
+    ("--dropout-ramp", "-1", "--dropout-ramp must be a whole number ≥ 0, not -1")])
 def test_bad_options_are_one_line_and_exit_2(home, book, capsys, option, value, says):
     from kafkarnn.main import main
     assert main(["--headless", "--corpus", str(book), "--max-iters", "1", option, value]) == 2

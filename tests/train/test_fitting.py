@@ -1,5 +1,6 @@
 """The default preset follows the size of the text: its decay spans four passes (at least 1,000
-steps) and its dropout falls with size; set when a run is created, stored, and kept on resume."""
+steps), its dropout falls with size and rises to that value over the first four passes; set when
+a run is created, stored, and kept on resume."""
 
 import json
 import math
@@ -13,29 +14,32 @@ DEFAULT = PRESETS["default"]
 PER_STEP = DEFAULT.batch * DEFAULT.seq_len
 
 
-def test_a_small_text_trains_with_the_preset_as_it_was_tuned():
+def test_a_small_text_trains_with_the_preset_as_it_was_tuned_its_dropout_rising_over_four_passes():
     for chars in (1_000, 106_000, 200_000):                # Metamorphosis holds 106,000
-        assert fit_to_text(DEFAULT, chars) == DEFAULT
+        assert fit_to_text(DEFAULT, chars) == DEFAULT.replace(dropout_ramp=round(4 * chars / PER_STEP))
+    assert fit_to_text(DEFAULT, 106_705).dropout_ramp == 104     # Metamorphosis: ~100 of ~1,100 steps
 
 
 def test_a_big_text_decays_over_four_passes_with_less_dropout():
     kjv = fit_to_text(DEFAULT, 3_724_065)
     assert kjv.decay_iters == round(4 * 3_724_065 / PER_STEP) == 3637
     assert kjv.dropout == kjv.weight_drop == round(0.3 - 0.15 * math.log10(3_724_065 / 200_000), 2) == 0.11
+    assert kjv.dropout_ramp == kjv.decay_iters                        # and reached over those passes
     assert fit_to_text(DEFAULT, 2_000_000).dropout == 0.15            # 0.15 less for each tenfold
     huge = fit_to_text(DEFAULT, 92_000_000)
     assert huge.decay_iters == round(4 * 92_000_000 / PER_STEP) and huge.dropout == huge.weight_drop == 0
     sizes = [10 ** k for k in range(3, 9)] + [3 * 10 ** k for k in range(3, 9)]
     fits = [fit_to_text(DEFAULT, n) for n in sorted(sizes)]
     assert all(a.decay_iters <= b.decay_iters and a.dropout >= b.dropout for a, b in zip(fits, fits[1:]))
-    assert all(f.replace(decay_iters=DEFAULT.decay_iters, dropout=0.3, weight_drop=0.3) == DEFAULT
-               for f in fits)                                          # nothing else changes
+    assert all(f.replace(decay_iters=DEFAULT.decay_iters, dropout=0.3, weight_drop=0.3,
+                         dropout_ramp=0) == DEFAULT for f in fits)     # nothing else changes
 
 
 def test_the_users_options_win_over_the_fitting():
-    mine = DEFAULT.replace(dropout=0.25, decay_iters=500)
-    fitted = fit_to_text(mine, 5_000_000, given={"dropout": 0.25, "decay_iters": 500})
-    assert (fitted.dropout, fitted.decay_iters) == (0.25, 500)
+    mine = DEFAULT.replace(dropout=0.25, decay_iters=500, dropout_ramp=0)
+    fitted = fit_to_text(mine, 5_000_000, given={"dropout": 0.25, "decay_iters": 500, "dropout_ramp": 0})
+    assert (fitted.dropout, fitted.decay_iters, fitted.dropout_ramp) == (0.25, 500, 0)
+    assert fit_to_text(mine, 5_000_000, given={"dropout": 0.25}).dropout_ramp == 4883   # still rises
     assert fitted.weight_drop == round(0.3 - 0.15 * math.log10(25), 2)
 
 
@@ -61,8 +65,10 @@ def test_a_new_default_run_stores_its_fitted_schedule_and_resumes_with_it(tmp_pa
     stored = json.loads(lh.run.config_path.read_text())
     assert stored["decay_iters"] == round(4 * train_chars / PER_STEP) > 1000
     assert 0 < stored["dropout"] == stored["weight_drop"] < 0.3
+    assert stored["dropout_ramp"] == stored["decay_iters"]
     assert lh.trainer.cfg.decay_iters == stored["decay_iters"]
-    said = f"decaying over {stored['decay_iters']:,} steps, dropout {stored['dropout']:g}"
+    said = (f"decaying over {stored['decay_iters']:,} steps, dropout rising to {stored['dropout']:g}"
+            f" by step {stored['dropout_ramp']:,}")
     assert said in describe_start(lh)
     again = start(tmp_path, corpus, "big", schedule="fixed")   # resumed: the stored values, not refitted
     assert again.trainer.cfg == lh.trainer.cfg
@@ -76,4 +82,6 @@ def test_a_new_default_run_stores_its_fitted_schedule_and_resumes_with_it(tmp_pa
 @pytest.mark.parametrize("preset", ["default", None])
 def test_a_small_text_gets_the_preset_unchanged(tmp_path, preset):
     corpus = big_text(tmp_path, chars=50_000)
-    assert start(tmp_path, corpus, "r", preset=preset).trainer.cfg.replace(groups=0) == DEFAULT
+    lh = start(tmp_path, corpus, "r", preset=preset)
+    assert lh.trainer.cfg.replace(groups=0, dropout_ramp=0) == DEFAULT
+    assert lh.trainer.cfg.dropout_ramp == round(4 * len(lh.trainer.train) / PER_STEP) == 44

@@ -20,7 +20,7 @@ def test_a_min_cells_preset_is_its_cell_tuned_and_valid(cell):
     assert preset.weight_drop == 0.0 and fit_to_cell(preset) == preset   # nothing for DropConnect
     assert preset != fit_to_cell(PRESETS["default"].replace(model=cell))   # not the default again
     assert cell in FITTED
-    assert fit_to_text(preset, 106_000) == preset                        # Metamorphosis: as measured
+    assert fit_to_text(preset, 106_000) == preset.replace(dropout_ramp=104)   # Metamorphosis: as measured
     big = fit_to_text(preset, 4_200_000)                                 # stdlib: less dropout, longer
     assert big.dropout < preset.dropout and big.decay_iters == round(4 * 4_200_000 / (
         preset.batch * preset.seq_len)) > preset.decay_iters
@@ -61,7 +61,8 @@ def test_a_new_run_from_a_min_cells_preset_is_fitted_to_a_big_text_and_says_so(t
     assert cfg.decay_iters == round(4 * train_chars / (preset.batch * preset.seq_len)) > preset.decay_iters
     assert cfg.dropout < preset.dropout
     assert json.loads(launch.run.config_path.read_text())["decay_iters"] == cfg.decay_iters
-    assert f"decaying over {cfg.decay_iters:,} steps, dropout {cfg.dropout:g}" in describe_start(launch)
+    assert (f"decaying over {cfg.decay_iters:,} steps, dropout rising to {cfg.dropout:g} by step "
+            f"{cfg.decay_iters:,}") in describe_start(launch)
     free = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None,
                    run_name="free", new=False, preset="mingru", overrides={})   # no limit given
     free.lock.unlock()
