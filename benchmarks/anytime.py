@@ -48,6 +48,9 @@ def main(argv=None) -> None:
                     "with the run's own tail average)")
     ap.add_argument("--ramp-dropout", type=int, default=None, metavar="N", help="the same as "
                     "--set dropout_ramp=N (the name of the trial before it became an option)")
+    ap.add_argument("--train-gap", action="store_true", help="at each validation also score the "
+                    "validated weights on as much of the training text (its start), as validation "
+                    "does: the gap between the two is how far the model has learnt its text by heart")
     ap.add_argument("--preset", default=None, help="the preset a new run starts from (default)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a configuration field over the fitted default (repeatable)")
@@ -71,8 +74,13 @@ def main(argv=None) -> None:
         averages[f"tail {eta:g}"] = TailAverage(followed(), eta)
     reader = build_model(cfg, len(corpus.vocab))            # validates the averages
 
+    seen = trainer.train[:len(trainer.val)]                 # for --train-gap
+
     def validate() -> dict:
         out = {"run": trainer.evaluate()}
+        if args.train_gap:
+            with trainer.validated():
+                out["train"] = validation_loss(trainer.groups, seen, True, 256)
         for name, avg in averages.items():
             reader.params.flat[...] = avg.validated
             out[name] = validation_loss(reader, trainer.val, True, 256)
