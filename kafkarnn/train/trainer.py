@@ -95,7 +95,7 @@ class Trainer:
 
     def rising_dropout(self) -> tuple[float, float] | None:
         """(the next step's dropout, the run's) while it still rises, else None (what the
-        monitor, the progress line and metrics.jsonl show)."""
+        start line, the monitor and the progress line show)."""
         now = self.dropout_at(self.iteration)[0]
         return (now, self.cfg.dropout) if now < self.cfg.dropout else None
 
