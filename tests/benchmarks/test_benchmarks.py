@@ -78,6 +78,7 @@ def test_sampling_and_corpus_scaling_report_their_targets(tmp_path):
         assert row["chars"] == row["bytes"] and row["load_s"] > 0 and row["ratio"] > 0
 
 
+@pytest.mark.slow          # ~25 s of real hand-offs: the default suite stays under 5 minutes
 def test_handoff_and_validation_cost_measure_a_real_run(tmp_path):
     h = run_benchmark("handoff", tmp_path, "--corpus", str(CORPUS))
     assert len(h["take_over_pause_s"]) == len(h["detach_pause_s"]) == h["rounds"] == 1
