@@ -140,8 +140,8 @@ class Trainer:
         """One truncated-BPTT update. Returns the loss in nats per character (NaN if skipped)."""
         c = self.cfg
         inputs, targets = self.next_batch()
-        if c.dropout_ramp:                             # a function of the iteration: resumes exactly
-            self.groups.set_dropout(*self.dropout_at(self.iteration))
+        if self.iteration <= c.dropout_ramp:           # a function of the iteration: resumes exactly
+            self.groups.set_dropout(*self.dropout_at(self.iteration))   # (after it: the built rates)
         rng = self.rng if c.dropout > 0 or c.weight_drop > 0 else None
         loss, grads, new_state = self.groups.loss_and_grads(inputs, targets, self.state, rng,
                                                             reduction=c.reduction, out=self._grads)
