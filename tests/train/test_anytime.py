@@ -17,7 +17,7 @@ from kafkarnn.engine.model import ParamDict
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.inspect import inside
 from kafkarnn.inspect.inference import load_for_sampling
-from kafkarnn.runs.checkpoint import load_checkpoint, save_checkpoint
+from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train.config import Config
 from kafkarnn.train.generation import generate
 from kafkarnn.train.cadence import Cadence, Limits
@@ -25,6 +25,8 @@ from kafkarnn.train.launch import prepare
 from kafkarnn.train.scoring import validation_loss
 from kafkarnn.train.session import Session
 from kafkarnn.train.trainer import Trainer
+
+from test_trainer import assert_same_trainer, straight_and_resumed
 
 TEXT = ("The chief clerk came at seven; by then the sister had cried twice, and the father "
         "read the paper aloud to nobody. [Nobody listened.]\n") * 30
@@ -51,31 +53,12 @@ def config(method, **kw):
     return Config(**{**base, **METHODS[method], **kw})
 
 
-def save_and_restore(t: Trainer, path) -> Trainer:
-    save_checkpoint(path, t.state_arrays(),
-                    {**t.state_meta(), "config": t.cfg.to_dict(), "vocab": t.vocab.chars})
-    arrays, meta = load_checkpoint(path)
-    fresh = small_trainer(t.cfg)
-    fresh.restore(arrays, meta, str(path))
-    return fresh
-
-
 @pytest.mark.parametrize("method", METHODS)
 def test_resume_through_a_file_is_bit_identical(tmp_path, method):
     cfg = config(method)
-    straight, first = small_trainer(cfg), small_trainer(cfg)
-    for _ in range(30):
-        straight.step()
-    for _ in range(15):
-        first.step()
-    resumed = save_and_restore(first, tmp_path / "c.npz")
-    for _ in range(15):
-        resumed.step()
-    a, b = straight.state_arrays(), resumed.state_arrays()
-    assert a.keys() == b.keys() and "train/params" in a
-    for k in a:
-        assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
-    assert straight.state_meta() == resumed.state_meta()
+    straight, resumed = straight_and_resumed(cfg, 30, 15, tmp_path / "c.npz", small_trainer)
+    assert "train/params" in straight.state_arrays()
+    assert_same_trainer(straight, resumed)
     # what makes the method: the validated weights are not those the gradient is taken at
     assert not np.array_equal(straight.validated_weights(), straight.model.params.flat)
 

@@ -8,9 +8,10 @@ import pytest
 
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.main import main
-from kafkarnn.runs.checkpoint import load_checkpoint, save_checkpoint
 from kafkarnn.train.config import Config
 from kafkarnn.train.trainer import Trainer
+
+from test_trainer import assert_same_trainer, straight_and_resumed
 
 TINY = ["--hidden", "12", "--layers", "2", "--batch", "2", "--seq-len", "8"]
 TEXT = ("The clerk counted the stamps in the morning and again at night; the numbers never "
@@ -28,24 +29,9 @@ def small_trainer(cfg: Config) -> Trainer:
 def test_resume_through_a_file_is_bit_identical(tmp_path, cell, kind):
     cfg = Config(model=cell, hidden=10, layers=2, batch=3, seq_len=10, dropout=0.25, block=kind,
                  mlp_ratio=2, optimizer="adam", lr=1e-2, lr_min=1e-3, decay_iters=20, weight_decay=0.1)
-    straight = small_trainer(cfg)
-    for _ in range(20):
-        straight.step()
-    first = small_trainer(cfg)
-    for _ in range(10):
-        first.step()
-    path = tmp_path / "checkpoint.npz"
-    save_checkpoint(path, first.state_arrays(),
-                    {**first.state_meta(), "config": cfg.to_dict(), "vocab": first.vocab.chars})
-    arrays, meta = load_checkpoint(path)
-    resumed = small_trainer(cfg)
-    resumed.restore(arrays, meta, str(path))
-    for _ in range(10):
-        resumed.step()
+    straight, resumed = straight_and_resumed(cfg, 20, 10, tmp_path / "checkpoint.npz", small_trainer)
     assert resumed.iteration == 20 and "l1.gamma1" in resumed.model.params
-    a, b = straight.state_arrays(), resumed.state_arrays()    # parameters, optimizer, states
-    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-    assert straight.state_meta() == resumed.state_meta()
+    assert_same_trainer(straight, resumed)
 
 
 def test_a_run_with_blocks_trains_resumes_samples_and_is_inspected(home, book, capsys):

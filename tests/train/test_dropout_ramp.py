@@ -15,7 +15,7 @@ from kafkarnn.train.schedule import dropout_rates
 from kafkarnn.train.session import Session
 from kafkarnn.tui.widgets import SpeedPane
 
-from test_trainer import TEXT, assert_same_trainer, save_and_restore, small_trainer
+from test_trainer import TEXT, assert_same_trainer, small_trainer, straight_and_resumed
 
 RAMPED = Config(model="gru", hidden=10, layers=2, batch=4, seq_len=10, dropout=0.2,
                 weight_drop=0.3, dropout_ramp=20, groups=2)
@@ -45,15 +45,7 @@ def test_the_first_step_drops_nothing_and_every_group_follows_the_ramp():
 
 
 def test_resume_through_a_file_in_the_middle_of_the_ramp_is_bit_identical(tmp_path):
-    straight = small_trainer(RAMPED)
-    for _ in range(30):
-        straight.step()
-    first = small_trainer(RAMPED)
-    for _ in range(12):
-        first.step()
-    resumed = save_and_restore(first, tmp_path / "checkpoint.npz")
-    for _ in range(18):
-        resumed.step()
+    straight, resumed = straight_and_resumed(RAMPED, 30, 12, tmp_path / "checkpoint.npz")
     assert_same_trainer(straight, resumed)
 
 

@@ -228,14 +228,28 @@ def small_trainer(cfg, text=TEXT[:450]):
     return Trainer(cfg, vocab, data[:400], data[400:])
 
 
-def save_and_restore(t: Trainer, path) -> Trainer:
-    """t's state through a checkpoint file into a fresh trainer of the same configuration."""
+def save_and_restore(t: Trainer, path, make=small_trainer) -> Trainer:
+    """t's state through a checkpoint file into a fresh trainer `make(t.cfg)`."""
     save_checkpoint(path, t.state_arrays(),
                     {**t.state_meta(), "config": t.cfg.to_dict(), "vocab": t.vocab.chars})
     arrays, meta = load_checkpoint(path)
-    fresh = small_trainer(t.cfg)
+    fresh = make(t.cfg)
     fresh.restore(arrays, meta, str(path))
     return fresh
+
+
+def straight_and_resumed(cfg: Config, steps: int, stop: int, path, make=small_trainer):
+    """(`steps` steps in one go, `stop` steps then the rest after a trip through a file at
+    `path`): two trainers that a resume that changes nothing leaves identical."""
+    straight, first = make(cfg), make(cfg)
+    for _ in range(steps):
+        straight.step()
+    for _ in range(stop):
+        first.step()
+    resumed = save_and_restore(first, path, make)
+    for _ in range(steps - stop):
+        resumed.step()
+    return straight, resumed
 
 
 def assert_same_trainer(a: Trainer, b: Trainer) -> None:
@@ -254,17 +268,13 @@ def test_resume_through_a_file_is_bit_identical_with_dropout_and_dropconnect(
                  weight_drop=0.3, optimizer=optimizer, lr=1e-2, lr_min=1e-3, warmup_iters=4,
                  decay_iters=20, weight_decay=0.1 if optimizer == "adam" else 0.0)
     N = 30                                      # the streams wrap twice, once on each side of N/2
-    straight = small_trainer(cfg)
-    for _ in range(N):
-        straight.step()
+    straight, resumed = straight_and_resumed(cfg, N, N // 2, tmp_path / "checkpoint.npz")
     first = small_trainer(cfg)
     for _ in range(N // 2):
         first.step()
-    resumed = save_and_restore(first, tmp_path / "checkpoint.npz")
-    unseeded = save_and_restore(first, tmp_path / "checkpoint.npz")
+    unseeded = save_and_restore(first, tmp_path / "other.npz")
     unseeded.rng = np.random.default_rng(12345)  # the same, but other masks from here on
     for _ in range(N - N // 2):
-        resumed.step()
         unseeded.step()
     assert resumed.iteration == N
     assert_same_trainer(straight, resumed)
