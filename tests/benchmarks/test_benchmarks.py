@@ -25,6 +25,7 @@ def run_benchmark(name: str, tmp_path, *args: str, threads: str | None = "1") ->
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow          # 4-8 s each: the default suite stays under 5 minutes
 def test_throughput_checks_the_seed_maths_and_bounds_each_config(tmp_path):
     r = run_benchmark("throughput", tmp_path, "--no-torch", "--corpus", str(CORPUS),
                       "--check-points", "20")
@@ -50,6 +51,7 @@ def test_throughput_checks_the_seed_maths_and_bounds_each_config(tmp_path):
         assert row["pct_ceiling"] > 0 and row["ceiling_gflops"] > 0
 
 
+@pytest.mark.slow          # 4-8 s each: the default suite stays under 5 minutes
 def test_quality_trains_on_each_corpus_below_a_uniform_guess(tmp_path):
     r = run_benchmark("quality", tmp_path, "--corpus", str(CORPUS), "--corpus", str(CORPUS.parent),
                       "--presets", "small", "--marks", "1")
@@ -89,6 +91,7 @@ def test_handoff_and_validation_cost_measure_a_real_run(tmp_path):
     assert row["not_training"] == pytest.approx(1 - row["train_s"] / row["wall_s"])
 
 
+@pytest.mark.slow          # 4-8 s each: the default suite stays under 5 minutes
 def test_threads_sets_the_tuner_against_each_fixed_count_quiet_and_with_a_neighbour(tmp_path):
     r = run_benchmark("threads", tmp_path, "--corpus", str(CORPUS), threads=None)   # every usable core
     counts = r["candidates"]
@@ -117,6 +120,7 @@ def test_ladder_puts_the_ngram_line_under_every_network(tmp_path):
     assert rnn["below_ngram_at_s"] == (below[0] if below else None)
 
 
+@pytest.mark.slow          # 4-8 s each: the default suite stays under 5 minutes
 def test_ladder_starts_a_min_cell_from_its_own_preset_when_asked(tmp_path):
     r = run_benchmark("ladder", tmp_path, "--corpus", str(CORPUS), "--rungs", "rnn,mingru",
                       "--preset", "small", "--cell-presets")
@@ -126,6 +130,7 @@ def test_ladder_starts_a_min_cell_from_its_own_preset_when_asked(tmp_path):
     assert mingru["label"] == f"mingru {preset.layers}×{preset.hidden}" and not mingru["failed"]
 
 
+@pytest.mark.slow          # 4-8 s each: the default suite stays under 5 minutes
 def test_copying_times_the_index_and_follows_copying_as_training_goes_on(tmp_path):
     r = run_benchmark("copying", tmp_path, "--corpus", str(CORPUS), "--source", str(CORPUS))
     assert r["methods"][-1] == "numpy" and {row["method"] for row in r["build"]} == set(r["methods"])
