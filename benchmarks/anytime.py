@@ -25,13 +25,27 @@ import common
 
 common.early_threads(sys.argv)
 
-from quality import parse_overrides  # noqa: E402  (after the thread count is set)
+import numpy as np  # noqa: E402  (after the thread count is set)
+from quality import parse_overrides  # noqa: E402
 
 from kafkarnn.engine.optim import TailAverage, WeightAverage  # noqa: E402
 from kafkarnn.train.corpus import load_corpus  # noqa: E402
 from kafkarnn.train.launch import new_config  # noqa: E402
 from kafkarnn.train.scoring import validation_loss  # noqa: E402
 from kafkarnn.train.trainer import Trainer, build_model  # noqa: E402
+
+
+FAILED = 3.0          # nats/char over a window: the failures seen run at ~10, good windows ~1
+
+
+def zero_state_failures(model, val, windows: int, length: int = 256) -> int:
+    """How many of `windows` windows of `length` characters, evenly spaced over val and each read
+    from a zero state, the model scores above FAILED nats per character."""
+    starts = np.linspace(0, len(val) - length - 1, windows).astype(np.int64)
+    idx = starts + np.arange(length + 1)[:, None]                     # (length + 1, W)
+    ids = val[idx].astype(np.intp)
+    nll, _ = model.char_nll(ids[:-1], ids[1:], model.zero_state(windows))
+    return int((nll.reshape(length, windows).mean(axis=0) > FAILED).sum())
 
 
 def main(argv=None) -> None:
@@ -51,6 +65,10 @@ def main(argv=None) -> None:
     ap.add_argument("--train-gap", action="store_true", help="at each validation also score the "
                     "validated weights on as much of the training text (its start), as validation "
                     "does: the gap between the two is how far the model has learnt its text by heart")
+    ap.add_argument("--zero-state", type=int, default=0, metavar="W", help="at each validation "
+                    "also read W windows of 256 characters evenly spaced over the validation split, "
+                    "each from a zero state, and count those the validated weights score above "
+                    f"{FAILED} nats/char (a state fallen into a regime it does not leave)")
     ap.add_argument("--preset", default=None, help="the preset a new run starts from (default)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a configuration field over the fitted default (repeatable)")
@@ -67,6 +85,7 @@ def main(argv=None) -> None:
     cfg = new_config(args.preset, overrides, corpus)
     train, val = corpus.split(cfg.val_fraction)
     trainer = Trainer(cfg, corpus.vocab, train, val)
+    trainer.groups.workers.set(args.threads or 1)   # groups on threads: the same bits at any count
     betas = [float(b) for b in args.betas.split(",") if b.strip()]
     followed = trainer.learned_weights if args.of_learned else trainer.validated_weights
     averages = {f"ema {b:g}": WeightAverage(followed(), b) for b in betas}
@@ -78,6 +97,9 @@ def main(argv=None) -> None:
 
     def validate() -> dict:
         out = {"run": trainer.evaluate()}
+        if args.zero_state:
+            with trainer.validated():
+                out["failed"] = zero_state_failures(trainer.model, trainer.val, args.zero_state)
         if args.train_gap:
             with trainer.validated():
                 out["train"] = validation_loss(trainer.groups, seen, True, 256)
@@ -98,7 +120,8 @@ def main(argv=None) -> None:
         if it % args.every == 0 or it == args.iters:
             losses = validate()
             history.append({"iter": it, "wall_s": round(time.perf_counter() - start, 1), **losses})
-            print(f"{label} iter {it:5d}  " + "  ".join(f"{k} {v:.4f}" for k, v in losses.items()),
+            print(f"{label} iter {it:5d}  " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                                   for k, v in losses.items()),
                   flush=True)
     names = ["run", *averages]
     best = {n: min((h[n], h["iter"]) for h in history) for n in names}

@@ -34,6 +34,10 @@ MODEL_OPTIONS = [
 OPTIM_OPTIONS = [
     ("--batch", "batch", int, "parallel streams through the text (1: the seed's single stream)"),
     ("--seq-len", "seq_len", int, "characters per truncated-BPTT step"),
+    ("--restart-every", "restart_every", int,
+     "each stream starts again from a zero state every N steps, the streams in turn, so the "
+     "model learns to begin anywhere in a text (0: only when the streams start their regions "
+     "again; default preset: 16)"),
     ("--optimizer", "optimizer", str, "adagrad, adam or sfadamw (schedule-free AdamW: no decay needed)"),
     ("--lr", "lr", float, "peak learning rate"),
     ("--lr-min", "lr_min", float, "learning rate at the end of the cosine decay"),

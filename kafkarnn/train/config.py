@@ -22,6 +22,8 @@ class Config:
     dropout: float = 0.0         # between layers and before the output
     weight_drop: float = 0.0     # DropConnect on the recurrent matrices (one mask per step)
     dropout_ramp: int = 0        # both rise from 0 to those values over this many iterations
+    restart_every: int = 0       # each stream restarts from a zero state every N steps, in turn
+                                 # (0: only where every stream starts its region again)
     block: str = "plain"         # what wraps each layer: plain | residual | mlp (engine/blocks.py)
     mlp_ratio: int = 4           # the mlp block's width, in multiples of hidden
     batch: int = 32              # parallel streams through the corpus
@@ -87,9 +89,12 @@ PRESETS: dict[str, Config] = {
     # within such a run. It validates, saves and samples a moving average of the weights (about
     # the last 100 steps): as good as the weights themselves once the decay is over, and better
     # before it, wherever a run stops (docs/training.md).
+    # Each stream restarts from a zero state every 16 steps (2,048 characters, a validation
+    # window): the model learns to begin anywhere, as validation, `score` and a prompt begin.
     "default": Config(model="gru", hidden=384, layers=2, dropout=0.3, weight_drop=0.3, batch=32,
-                      seq_len=128, optimizer="adam", lr=2e-3, lr_min=1e-4, decay_iters=1000,
-                      weight_decay=0.1, clip=0.0, clip_norm=1.0, average="ema", ema_beta=0.99),
+                      seq_len=128, restart_every=16, optimizer="adam", lr=2e-3, lr_min=1e-4,
+                      decay_iters=1000, weight_decay=0.1, clip=0.0, clip_norm=1.0, average="ema",
+                      ema_beta=0.99),
     # minGRU and minLSTM: the best of a handful of trials of 300 s at one thread on Metamorphosis
     # (docs/ladder.md, "Presets for the min-cells"): 0.19 nats/char better than the default's
     # settings there (1.385, 1.376), 0.08 and 0.07 better on Python's stdlib; 2×512 and 4×384
@@ -181,6 +186,8 @@ def check(cfg: Config) -> Config:
     for name in ("dropout", "weight_drop"):
         if not 0.0 <= getattr(cfg, name) < 1.0:
             bad(f"--{name.replace('_', '-')} must be in [0, 1), not {getattr(cfg, name)}")
+    if type(cfg.restart_every) is not int or cfg.restart_every < 0:
+        bad(f"--restart-every must be a whole number ≥ 0, not {cfg.restart_every!r}")
     if type(cfg.dropout_ramp) is not int or cfg.dropout_ramp < 0:
         bad(f"--dropout-ramp must be a whole number ≥ 0, not {cfg.dropout_ramp!r}")
     if not (cfg.lr > 0 and cfg.lr < 100):

@@ -1,0 +1,60 @@
+"""Streams that restart from a zero state mid-text (Config.restart_every): which streams, when,
+that a restart is exactly a zeroed state before the step, and that a run resumes exactly."""
+
+import json
+
+import numpy as np
+
+from kafkarnn.train.config import Config
+
+from test_trainer import assert_same_trainer, small_trainer, straight_and_resumed
+
+RESTARTING = Config(model="gru", hidden=10, layers=2, batch=4, seq_len=10, restart_every=2, groups=2)
+
+
+def test_each_stream_restarts_every_n_steps_the_streams_in_turn():
+    t = small_trainer(Config(model="gru", hidden=8, batch=8, seq_len=5, restart_every=4))
+    due = [set(t._restarting(it).tolist()) for it in range(13)]
+    assert due[0] == set()                                     # the first step starts from zeros anyway
+    assert due[1:5] == [{0, 1}, {2, 3}, {4, 5}, {6, 7}]       # B/N streams a step, in turn
+    assert due[5:9] == due[1:5] and due[9:13] == due[1:5]      # each stream once every N steps
+    assert all(len(small_trainer(RESTARTING.replace(restart_every=0))._restarting(it)) == 0
+               for it in range(10))
+
+
+def test_a_restart_is_a_zero_state_for_those_streams_before_the_step():
+    restarting, plain = small_trainer(RESTARTING), small_trainer(RESTARTING.replace(restart_every=0))
+    zeroed = 0
+    for _ in range(11):                                        # past a wrap (every 9 steps here)
+        due = restarting._restarting(restarting.iteration)
+        _, _, upcoming = restarting.upcoming_batch()
+        if len(due) and restarting.iteration % 9:              # not where every stream wraps anyway
+            assert all(np.abs(s[:, :, due]).max() == 0 for s in upcoming)
+            assert all(np.abs(s[:, :, due]).max() > 0 for s in plain.state)
+            zeroed += 1
+        for s in plain.state:
+            s[:, :, due] = 0.0                                 # what the restart should amount to
+        assert restarting.step() == plain.step()
+    assert zeroed >= 8
+    assert np.array_equal(restarting.model.params.flat, plain.model.params.flat)
+    other = small_trainer(RESTARTING.replace(restart_every=0))
+    for _ in range(11):
+        other.step()
+    assert not np.array_equal(other.model.params.flat, plain.model.params.flat)   # it does change training
+
+
+def test_resume_through_a_file_between_restarts_is_bit_identical(tmp_path):
+    straight, resumed = straight_and_resumed(RESTARTING.replace(restart_every=3), 20, 7,
+                                             tmp_path / "checkpoint.npz")
+    assert_same_trainer(straight, resumed)
+
+
+def test_a_new_default_run_restarts_every_16_steps_and_a_run_made_before_never(tmp_path):
+    from test_fitting import big_text, start
+    corpus = big_text(tmp_path, chars=50_000)
+    lh = start(tmp_path, corpus, "r")
+    assert json.loads(lh.run.config_path.read_text())["restart_every"] == 16
+    assert start(tmp_path, corpus, "r").trainer.cfg.restart_every == 16          # resumed with it
+    assert start(tmp_path, corpus, "mine", restart_every=0).trainer.cfg.restart_every == 0
+    before = {k: v for k, v in lh.trainer.cfg.to_dict().items() if k != "restart_every"}
+    assert Config.from_dict(before).restart_every == 0       # its config.json had no such field
