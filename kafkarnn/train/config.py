@@ -178,18 +178,15 @@ def check(cfg: Config) -> Config:
         bad(f"--tail-eta must be between 0 and 1000, not {cfg.tail_eta}")
     if not 0.0 < cfg.ema_beta < 1.0:
         bad(f"--ema-beta must be between 0 and 1, not {cfg.ema_beta}")
-    for name in ("hidden", "layers", "batch", "seq_len"):
-        if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
-            bad(f"--{name.replace('_', '-')} must be a whole number ≥ 1, not {getattr(cfg, name)!r}")
+    for name, least in (("hidden", 1), ("layers", 1), ("batch", 1), ("seq_len", 1),
+                        ("dropout_ramp", 0), ("restart_every", 0)):
+        if type(getattr(cfg, name)) is not int or getattr(cfg, name) < least:
+            bad(f"--{name.replace('_', '-')} must be a whole number ≥ {least}, not {getattr(cfg, name)!r}")
     if cfg.hidden > 8192 or cfg.layers > 16 or cfg.batch > 4096 or cfg.seq_len > 4096:
         bad("model size out of range: --hidden ≤ 8192, --layers ≤ 16, --batch ≤ 4096, --seq-len ≤ 4096")
     for name in ("dropout", "weight_drop"):
         if not 0.0 <= getattr(cfg, name) < 1.0:
             bad(f"--{name.replace('_', '-')} must be in [0, 1), not {getattr(cfg, name)}")
-    if type(cfg.restart_every) is not int or cfg.restart_every < 0:
-        bad(f"--restart-every must be a whole number ≥ 0, not {cfg.restart_every!r}")
-    if type(cfg.dropout_ramp) is not int or cfg.dropout_ramp < 0:
-        bad(f"--dropout-ramp must be a whole number ≥ 0, not {cfg.dropout_ramp!r}")
     if not (cfg.lr > 0 and cfg.lr < 100):
         bad(f"--lr must be a positive number below 100, not {cfg.lr}")
     if type(cfg.groups) is not int or not 0 <= cfg.groups <= cfg.batch:

@@ -12,7 +12,8 @@ no limit known, so no decay to an end: the rate falls slowly, as 1/√t after `r
 the run validates a tail average of its weights (the last ~tenth of the run,
 engine/optim.TailAverage), which does the rest of a decay's work wherever it stops.
 Whatever the kind, `--cooldown N` ends a run with no decay under way: the decay to the floor over
-its next N steps (`cooldown`), kept by the checkpoint like a timed budget's.
+its next N steps (`cooldown`), kept by the checkpoint like a timed budget's. The rising dropout
+(`dropout_rates`) and the streams' restarts (`restarting`) are functions of the step too.
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ def dropout_rates(c: Config, it: int) -> tuple[float, float]:
     all; benchmarks/README.md)."""
     share = min(1.0, it / c.dropout_ramp) if c.dropout_ramp else 1.0
     return c.dropout * share, c.weight_drop * share
+
+
+def restarting(c: Config, it: int) -> list[int]:
+    """The streams that start step `it` from a zero state mid-text (--restart-every N): stream b
+    every N steps from step 1 + b·N // B, so B/N of them a step. The model then meets a zero state
+    anywhere in the text, as validation, `score` and a prompt give it one, not only at the B
+    places where the streams start their regions again (benchmarks/README.md, 2026-12-06)."""
+    N, B = c.restart_every, c.batch
+    if not N or it == 0:
+        return []
+    return [b for b in range(B) if (it - 1 - b * N // B) % N == 0]
 
 
 def peak_rate(c: Config, it: int) -> float:

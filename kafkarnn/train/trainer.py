@@ -27,7 +27,7 @@ from kafkarnn.train.clipping import ClipStats, Clipping, clip  # noqa: F401  (Cl
 from kafkarnn.train.config import Config
 from kafkarnn.train.generation import generate
 from kafkarnn.train.meta_check import checked_meta
-from kafkarnn.train.schedule import dropout_rates, learning_rate
+from kafkarnn.train.schedule import dropout_rates, learning_rate, restarting
 from kafkarnn.train.scoring import validation_loss
 from kafkarnn.train.threads import one_blas_thread, usable_cores
 
@@ -113,24 +113,12 @@ class Trainer:
             p = 0
             for s in self.state:
                 s[...] = 0.0
-        restart = self._restarting(self.iteration)
-        if len(restart):
-            for s in self.state:
-                s[:, :, restart] = 0.0
+        restart = restarting(self.cfg, self.iteration)        # (none when none is asked for)
+        for s in self.state:
+            s[:, :, restart] = 0.0
         ids = self.grid[p:p + T + 1].astype(np.intp)    # (T+1, B)
         self.position = p + T
         return ids[:-1], ids[1:]                   # targets are the inputs one character on
-
-    def _restarting(self, it: int) -> np.ndarray:
-        """The streams that start step `it` from a zero state mid-text (cfg.restart_every = N):
-        stream b every N steps from step 1 + b·N // B, so B/N of them each step. A function of
-        the step alone: nothing to checkpoint. The model then meets a zero state anywhere in the
-        text, as validation, `score` and a prompt give it one, not only at 32 fixed places."""
-        N, B = self.cfg.restart_every, self.cfg.batch
-        if not N or it == 0:
-            return np.empty(0, dtype=np.intp)
-        phase = np.arange(B) * N // B
-        return np.flatnonzero((it - 1 - phase) % N == 0)
 
     def _wraps(self) -> bool:
         """Whether the next step starts the streams over: the seed's `p+seq_length+1 >= len(data)`."""
@@ -145,7 +133,7 @@ class Trainer:
         p = 0 if wraps else self.position
         ids = self.grid[p:p + T + 1, cols].astype(np.intp)
         state = [np.zeros_like(s[:, :, cols]) if wraps else s[:, :, cols] for s in self.state]
-        restart = np.isin(cols, self._restarting(self.iteration))
+        restart = np.isin(cols, restarting(self.cfg, self.iteration))
         for s in state:
             s[:, :, restart] = 0.0
         return ids[:-1], ids[1:], state                # fancy indexing made copies

@@ -6,6 +6,7 @@ import json
 import numpy as np
 
 from kafkarnn.train.config import Config
+from kafkarnn.train.schedule import restarting
 
 from test_trainer import assert_same_trainer, small_trainer, straight_and_resumed
 
@@ -13,30 +14,29 @@ RESTARTING = Config(model="gru", hidden=10, layers=2, batch=4, seq_len=10, resta
 
 
 def test_each_stream_restarts_every_n_steps_the_streams_in_turn():
-    t = small_trainer(Config(model="gru", hidden=8, batch=8, seq_len=5, restart_every=4))
-    due = [set(t._restarting(it).tolist()) for it in range(13)]
+    cfg = Config(model="gru", hidden=8, batch=8, seq_len=5, restart_every=4)
+    due = [set(restarting(cfg, it)) for it in range(13)]
     assert due[0] == set()                                     # the first step starts from zeros anyway
     assert due[1:5] == [{0, 1}, {2, 3}, {4, 5}, {6, 7}]       # B/N streams a step, in turn
     assert due[5:9] == due[1:5] and due[9:13] == due[1:5]      # each stream once every N steps
-    assert all(len(small_trainer(RESTARTING.replace(restart_every=0))._restarting(it)) == 0
-               for it in range(10))
+    assert all(restarting(RESTARTING.replace(restart_every=0), it) == [] for it in range(10))
 
 
 def test_a_restart_is_a_zero_state_for_those_streams_before_the_step():
-    restarting, plain = small_trainer(RESTARTING), small_trainer(RESTARTING.replace(restart_every=0))
+    restarted, plain = small_trainer(RESTARTING), small_trainer(RESTARTING.replace(restart_every=0))
     zeroed = 0
     for _ in range(11):                                        # past a wrap (every 9 steps here)
-        due = restarting._restarting(restarting.iteration)
-        _, _, upcoming = restarting.upcoming_batch()
-        if len(due) and restarting.iteration % 9:              # not where every stream wraps anyway
+        due = restarting(restarted.cfg, restarted.iteration)
+        _, _, upcoming = restarted.upcoming_batch()
+        if len(due) and restarted.iteration % 9:              # not where every stream wraps anyway
             assert all(np.abs(s[:, :, due]).max() == 0 for s in upcoming)
             assert all(np.abs(s[:, :, due]).max() > 0 for s in plain.state)
             zeroed += 1
         for s in plain.state:
             s[:, :, due] = 0.0                                 # what the restart should amount to
-        assert restarting.step() == plain.step()
+        assert restarted.step() == plain.step()
     assert zeroed >= 8
-    assert np.array_equal(restarting.model.params.flat, plain.model.params.flat)
+    assert np.array_equal(restarted.model.params.flat, plain.model.params.flat)
     other = small_trainer(RESTARTING.replace(restart_every=0))
     for _ in range(11):
         other.step()
