@@ -113,9 +113,10 @@ class Trainer:
             p = 0
             for s in self.state:
                 s[...] = 0.0
-        restart = restarting(self.cfg, self.iteration)        # (none when none is asked for)
-        for s in self.state:
-            s[:, :, restart] = 0.0
+        restart = restarting(self.cfg, self.iteration)
+        if restart:                                # no fancy-index writes on steps without one
+            for s in self.state:
+                s[:, :, restart] = 0.0
         ids = self.grid[p:p + T + 1].astype(np.intp)    # (T+1, B)
         self.position = p + T
         return ids[:-1], ids[1:]                   # targets are the inputs one character on
