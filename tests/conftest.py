@@ -1,6 +1,8 @@
-"""Fixtures shared by the tests that run kafkarnn: a private data dir, a small book, terminals."""
+"""Fixtures shared by the tests that run kafkarnn: a private data dir, a small book, terminals;
+and Pilot's keys made quick."""
 
 import pytest
+import textual.app
 
 TINY = ["--model", "rnn", "--hidden", "16", "--batch", "2", "--seq-len", "8"]
 TEXT = "The porter said the door was open for you alone; now I shall shut it.\n" * 30
@@ -38,3 +40,17 @@ def terminals():
     for t in opened:
         t.kill()
 
+
+
+@pytest.fixture(autouse=True)
+def keys_do_not_wait_for_an_idle_process(monkeypatch):
+    """Pilot waits up to a second, twice per key, for the process to look idle, which it never
+    does while a training thread steps: ~2 s a key. The monitor's tests wait for what they need
+    (`until`), so a key waits at most 0.1 s. If Textual renames this, keys are only slower again."""
+    idle = getattr(textual.app, "wait_for_idle", None)
+    if idle is None:
+        return
+
+    async def brief(min_sleep=0.0, max_sleep=1.0):
+        await idle(min_sleep, min(max_sleep, 0.1))
+    monkeypatch.setattr(textual.app, "wait_for_idle", brief)

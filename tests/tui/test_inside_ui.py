@@ -1,9 +1,10 @@
 """Tests for the Inside screen and the loss chart: the monitor driven with Pilot over a real,
 tiny trainer (as in test_tui.py: each step slowed by a few milliseconds), at 80×24.
 
-Pilot waits up to a second per key for the process to look idle, which a training thread never
-does: the keys are pressed while training is paused (the loop still answers between steps), and
-training resumes to show that it goes on under the Inside screen."""
+Pilot waits for the process to look idle after each key (at most 0.1 s: tests/conftest.py),
+which a training thread never does: the keys are pressed while training is paused (the loop
+still answers between steps), and training resumes to show that it goes on under the Inside
+screen."""
 
 import io
 import threading
@@ -52,6 +53,7 @@ class Counted:
 
     def __init__(self, monkeypatch, look_sleep=0.0):
         self.takes, self.running, self.most, self.look_sleep = 0, 0, 0, look_sleep
+        self.done = 0                                  # looks finished
         self.lock = threading.Lock()
         take, look = inside.take, inside.look
 
@@ -69,6 +71,7 @@ class Counted:
             finally:
                 with self.lock:
                     self.running -= 1
+                    self.done += 1
         monkeypatch.setattr(inside, "take", counted_take)
         monkeypatch.setattr(inside, "look", counted_look)
 
@@ -87,6 +90,7 @@ async def open_inside(app, pilot) -> InsideScreen:
 
 async def test_inside_views_units_cursor_and_back(run, tmp_path, monkeypatch):
     monkeypatch.setattr(inside_screen, "REFRESH_S", 0.5)
+    monkeypatch.setattr(inside_screen, "LOOK_PACE", 2)      # 20 in use: 16 s after a 0.8-s look
     counted = Counted(monkeypatch)
     app = monitor(run, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -122,13 +126,17 @@ async def test_inside_views_units_cursor_and_back(run, tmp_path, monkeypatch):
         drawn = plain(screen.query_one("#gradient", Static).content)
         assert "layer 0" in drawn and "layer 1" in drawn and "k=0" in drawn and "clipping" in drawn
 
+        await until(pilot, lambda: not screen.looking and time.monotonic() > screen.next_look_at)
         counted.look_sleep = 0.8                     # a look slower than the interval:
-        looks = counted.takes
+        looks, done = counted.takes, counted.done
         screen.refresh_look()
         screen.refresh_look()                        # skipped, the first still runs
-        await until(pilot, lambda: counted.takes > looks and counted.running == 0)
-        assert counted.takes == looks + 1 and counted.most == 1
+        await until(pilot, lambda: counted.done > done)
+        slow_done = time.monotonic()
         counted.look_sleep = 0.0
+        assert counted.takes == looks + 1 and counted.most == 1
+        await until(pilot, lambda: counted.takes > looks + 1)
+        assert time.monotonic() - slow_done > 2 * 0.8 - 0.3      # paced: 2× the look's own time
 
         app.session.send(Resume())
         await until(pilot, lambda: screen.look.inside.iteration > opened_at + 5)   # it refreshes

@@ -2,8 +2,9 @@
 dropped connection: test_handover.py).
 
 The trainer is real (rnn, 16 units, 4 streams of 16) but each step is slowed by a few
-milliseconds, so the process looks idle between steps and `pilot.press` does not wait its
-full second for the CPU to settle.
+milliseconds, so the process looks idle between steps. `pilot.press` would still wait up to a
+second, twice per key, for the CPU to settle while the monitor redraws; tests/conftest.py caps
+that at 0.1 s and the tests wait for what they check (`until`).
 """
 
 import math
