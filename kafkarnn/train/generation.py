@@ -21,8 +21,8 @@ def generate(model: CharModel, vocab: Vocab, prompt: str, length: int, rng,
     Without a prompt the sample goes on from `stream`, (state, next character id): a training
     stream's hidden state, as min-char-rnn samples from `hprev`. A model trained on one stream
     (the seed preset) has met the zero state once per pass through the text, and from there at
-    temperature 1 it mostly writes noise; from a state it knows, it writes like the text. (The
-    default preset restarts its streams from zero mid-text, Config.restart_every, to know it.)
+    temperature 1 it mostly writes noise; from a state it knows, it writes like the text. (A run
+    with --restart-every meets the zero state mid-text too: Config.restart_every.)
     """
     unknown = vocab.unknown(prompt)
     if unknown:

@@ -49,12 +49,13 @@ def test_resume_through_a_file_between_restarts_is_bit_identical(tmp_path):
     assert_same_trainer(straight, resumed)
 
 
-def test_a_new_default_run_restarts_every_16_steps_and_a_run_made_before_never(tmp_path):
+def test_a_new_default_run_does_not_restart_and_a_run_made_with_restarts_keeps_them(tmp_path):
     from test_fitting import big_text, start
     corpus = big_text(tmp_path, chars=50_000)
     lh = start(tmp_path, corpus, "r")
-    assert json.loads(lh.run.config_path.read_text())["restart_every"] == 16
-    assert start(tmp_path, corpus, "r").trainer.cfg.restart_every == 16          # resumed with it
-    assert start(tmp_path, corpus, "mine", restart_every=0).trainer.cfg.restart_every == 0
+    assert json.loads(lh.run.config_path.read_text())["restart_every"] == 0
+    mine = start(tmp_path, corpus, "mine", restart_every=16)
+    assert json.loads(mine.run.config_path.read_text())["restart_every"] == 16
+    assert start(tmp_path, corpus, "mine").trainer.cfg.restart_every == 16        # resumed with it
     before = {k: v for k, v in lh.trainer.cfg.to_dict().items() if k != "restart_every"}
-    assert Config.from_dict(before).restart_every == 0       # its config.json had no such field
+    assert Config.from_dict(before).restart_every == 0       # a config.json with no such field
