@@ -89,7 +89,7 @@ PRESETS: dict[str, Config] = {
     # within such a run. It validates, saves and samples a moving average of the weights (about
     # the last 100 steps): as good as the weights themselves once the decay is over, and better
     # before it, wherever a run stops (docs/training.md).
-    # Its streams do not restart mid-text (--restart-every): every 16 steps cost code 0.005-0.007
+    # Its streams do not restart mid-text (--restart-every): every 16 steps cost code 0.005-0.009
     # from three passes on, and the default's dropout already keeps the zero state sound.
     "default": Config(model="gru", hidden=384, layers=2, dropout=0.3, weight_drop=0.3, batch=32,
                       seq_len=128, optimizer="adam", lr=2e-3, lr_min=1e-4,
