@@ -92,9 +92,8 @@ PRESETS: dict[str, Config] = {
     # Its streams do not restart mid-text (--restart-every): every 16 steps cost code 0.005-0.009
     # from three passes on, and the default's dropout already keeps the zero state sound.
     "default": Config(model="gru", hidden=384, layers=2, dropout=0.3, weight_drop=0.3, batch=32,
-                      seq_len=128, optimizer="adam", lr=2e-3, lr_min=1e-4,
-                      decay_iters=1000, weight_decay=0.1, clip=0.0, clip_norm=1.0, average="ema",
-                      ema_beta=0.99),
+                      seq_len=128, optimizer="adam", lr=2e-3, lr_min=1e-4, decay_iters=1000,
+                      weight_decay=0.1, clip=0.0, clip_norm=1.0, average="ema", ema_beta=0.99),
     # minGRU and minLSTM: the best of a handful of trials of 300 s at one thread on Metamorphosis
     # (docs/ladder.md, "Presets for the min-cells"): 0.19 nats/char better than the default's
     # settings there (1.385, 1.376), 0.08 and 0.07 better on Python's stdlib; 2×512 and 4×384
