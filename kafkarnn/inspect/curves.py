@@ -92,10 +92,8 @@ class MetricsTail:
 
     def problem(self) -> str:
         """"" when the file reads cleanly, else what is wrong with it, in a few words."""
-        if not self.exists:
+        if not self.exists or self.empty:   # a trainer's first append creates the file, then writes
             return "no metrics yet"
-        if self.empty:
-            return "metrics file is empty"
         if self.bad and not self.records:
             return "metrics file is damaged: no readable line"
         if self.bad:

@@ -116,7 +116,7 @@ def test_the_tail_reads_only_whole_new_lines_and_starts_again_on_a_shorter_file(
 
 def test_what_is_wrong_with_a_metrics_file_is_said(tmp_path):
     path = tmp_path / "metrics.jsonl"
-    for data, problem in [(b"", "metrics file is empty"),
+    for data, problem in [(b"", "no metrics yet"),
                           (b"garbage\n[1, 2]\n", "metrics file is damaged: no readable line"),
                           (b'{"iter": 1, "loss": 2}\nxx\n', "metrics file is damaged: 1 line skipped"),
                           (b'{"iter": 1, "loss": 2}\n', "")]:
@@ -167,7 +167,7 @@ def test_compare_json_on_runs_of_different_cells_and_batch_sizes(runs, capsys):
     assert by["d-broken"]["problem"] == "metrics file is damaged: 2 lines skipped"
     assert len(by["d-broken"]["val"]) == len([x for x in records_ok(runs / "runs" / "d-broken")
                                               if "val_loss" in x])
-    assert by["e-empty"]["problem"] == "metrics file is empty" and by["e-empty"]["val"] == []
+    assert by["e-empty"]["problem"] == "no metrics yet" and by["e-empty"]["val"] == []
     assert out["settings"]["model"] == {"a-rnn": "rnn", "b-lstm": "lstm", "c-gru": "gru",
                                         "d-broken": "rnn", "e-empty": "rnn"}
     assert set(out["settings"]) == {"model", "batch"}
@@ -210,7 +210,7 @@ def test_the_table_chart_and_settings_print_with_a_marker_per_run(runs, capsys, 
         assert out.count(f"{glyph} {name}") == 4    # legend, table, settings, samples
     drawn = {ch for ch in chart if ch in "●▲■◆✚"}
     assert len(drawn) >= 3 and "✚" not in drawn, chart         # (a-rnn and d-broken may overlap)
-    assert "metrics file is empty" in out and "metrics file is damaged" in out
+    assert "no metrics yet" in out and "metrics file is damaged" in out
     assert "settings that differ" in out and "at (seconds)" in out
     assert "best.npz" in out                                    # the samples' title
 
