@@ -182,10 +182,7 @@ class Session(Commands):
         """After a step: whichever of metrics, validation, save, samples and reports are due."""
         t, due, c = self.trainer, self._timers.due, self.cadence
         if due("metrics", c.metrics_every):
-            it0, ch0, st0 = self._mark
-            span = max(self._step_time - st0, 1e-9)
-            self.rate = ((t.iteration - it0) / span, (t.chars - ch0) / span)
-            self._mark = (t.iteration, t.chars, self._step_time)
+            self._measure_rate()
             self.history.append(t.smooth_loss)
             self.history_iters.append(t.iteration)
             # a slow pass (a big model) stretches the interval: validation stays ≤ 5%
@@ -200,12 +197,21 @@ class Session(Commands):
         if due("publish", 0.2):
             self._publish()
 
+    def _measure_rate(self) -> None:
+        """The pace since the last measurement, in iterations and characters per second of steps."""
+        t, (it0, ch0, st0) = self.trainer, self._mark
+        span = max(self._step_time - st0, 1e-9)
+        self.rate = ((t.iteration - it0) / span, (t.chars - ch0) / span)
+        self._mark = (t.iteration, t.chars, self._step_time)
+
     def _finish(self, state: State, why: str, save: bool = True) -> None:
         """End of training for this session: save first (a signal may be in a hurry), then the
         last metrics line. Only a limit reached validates: a stop or a hand-off has someone
         waiting (and a hand-off has just saved)."""
         if save:
             self._save()
+        if self.rate == (0.0, 0.0) and self.trainer.iteration > self._mark[0]:
+            self._measure_rate()       # ended before its first interval: the pace of what it did
         self._metrics(self._validate() if state == State.FINISHED else None)
         self.done = True
         self.state = state

@@ -323,3 +323,18 @@ async def test_snapshot_finish_dialog():
         await pilot.pause()
         compare("finish_dialog_80x24", screen_lines(app))
         await pilot.press("escape", "q")
+
+
+def test_the_speed_pane_says_measuring_until_the_first_interval_and_idle_when_not_training():
+    import dataclasses
+    from kafkarnn.tui.widgets import SpeedPane
+
+    def rates(snap):
+        cells = SpeedPane._render_speed(snap).columns[1]._cells
+        return [str(c) for c in cells[:2]]
+
+    running = _fixed(State.RUNNING)
+    assert rates(running) == ["41.2", "84,377"]
+    assert rates(dataclasses.replace(running, iters_per_sec=0.0, chars_per_sec=0.0)) == \
+        ["measuring…", "measuring…"]                          # never "0 chars/s" at the start
+    assert rates(dataclasses.replace(running, state=State.PAUSED)) == ["- (not training)"] * 2
