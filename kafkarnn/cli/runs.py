@@ -131,7 +131,8 @@ def cmd_runs(args) -> int:
         saved = str(r.get("last_saved") or "-")[5:16].replace("T", " ") or "-"   # MM-DD HH:MM
         now = f"{r['where'] or 'pid'} {r['pid']}" if r.get("training") else "-"
         ngram = f"{r['ngram_loss']:.3f}" if r.get("ngram_loss") is not None else "-"   # (order: --json)
-        table.add_row(str(r["name"]), str(r["corpus"]), str(r["model"]), f"{r['iter']}",
+        table.add_row(str(r["name"]), str(r["corpus"]), str(r["model"]),
+                      f"{r['iter']:,}" if type(r["iter"]) is int else str(r["iter"]),
                       f"{best:.4f}" if isinstance(best, (int, float)) else "-", ngram, saved, now)
     Console().print(table)
     return 0
