@@ -137,8 +137,9 @@ class Snapshot:
     ngram_order: int | None = None   # the text's n-gram baseline (train/baseline.py): its order
     ngram_loss: float | None = None  # … and its validation loss, nats per character; None: not yet
     lr: float | None = None          # the learning rate of the next step
-    dropout: tuple[float, float] | None = None   # (the next step's, the run's) while dropout
-                                     # rises (--dropout-ramp); None when it is at the run's
+    dropout: tuple[str, float, float] | None = None   # ("dropout" or "DropConnect", the next
+                                     # step's rate, the run's) while it rises (--dropout-ramp);
+                                     # None when it is at the run's
     weights: str = ""                # which weights are validated and sampled ("as trained",
                                      # "EMA 0.99", "x (schedule-free)"); "" when not known
     sample_copied: Copied | None = None  # what the live sample shares with the training text

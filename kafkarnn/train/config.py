@@ -121,9 +121,13 @@ FITTED = ("default", "mingru", "minlstm")
 # DropConnect are 0.3 up to FIT_SMALL training characters and fall by 0.15 for each tenfold more,
 # and (RAMP_BY_DEFAULT) they rise to those values over the first FIT_PASSES passes: the first
 # passes of a big text gain from none, the later ones from all (benchmarks/README.md, 2026-12-06).
+# Above FIT_BIG training characters a cell with a recurrent matrix keeps DropConnect alone:
+# dropout between the layers cost the Bible 0.014 at 30 minutes' steps and gained code nothing
+# (benchmarks/README.md, 2026-12-06, afternoon; smaller texts were not measured without it).
 FIT_PASSES = 4
 FIT_SMALL = 200_000
 RAMP_BY_DEFAULT = True
+FIT_BIG = 1_000_000
 
 
 def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
@@ -135,6 +139,9 @@ def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
     passes = FIT_PASSES * train_chars / (cfg.batch * cfg.seq_len)
     drop = min(cfg.dropout, max(0.0, 0.3 - 0.15 * math.log10(max(train_chars, 1) / FIT_SMALL)))
     fitted = {"dropout": round(drop, 2), "weight_drop": round(min(cfg.weight_drop, drop), 2)}
+    dropconnect = cfg.weight_drop if "weight_drop" in given else fitted["weight_drop"]
+    if train_chars > FIT_BIG and dropconnect > 0:
+        fitted["dropout"] = 0.0
     if RAMP_BY_DEFAULT:
         fitted["dropout_ramp"] = round(passes)
     if cfg.decay_iters:                      # a preset with no decay (schedule-free) gets none

@@ -25,7 +25,7 @@ def progress_line(s: Snapshot) -> str:
     threads = f"  {s.threads} threads" if s.threads is not None else ""
     lr = f"  lr {s.lr:.2e}" if s.lr is not None else ""
     if s.dropout is not None:
-        lr += f"  dropout {s.dropout[0]:.3f}→{s.dropout[1]:g}"
+        lr += f"  {s.dropout[0]} {s.dropout[1]:.3f}→{s.dropout[2]:g}"
     weights = f" of {s.weights}" if s.weights not in ("", "as trained") else ""
     return (f"iter {s.iteration:>8,}  loss {s.loss:.4f}  val{weights} {val} (best {best}){lr}  "
             f"{s.chars_per_sec:,.0f} chars/s  {s.iters_per_sec:.1f} it/s{threads}  "

@@ -38,8 +38,8 @@ def metrics_line(trainer: Trainer, *, chars_per_sec: float, elapsed_s: float,
            "lr": t.lr_at(t.iteration), "time": round(time.time(), 3)}
     if threads is not None:
         rec["threads"] = threads
-    if t.cfg.dropout_ramp:
-        rec["dropout"] = round(t.dropout_at(t.iteration)[0], 5)    # rising, then the run's
+    if t.cfg.dropout_ramp:                                          # rising, then the run's
+        rec["dropout"], rec["weight_drop"] = (round(r, 5) for r in t.dropout_at(t.iteration))
     if val is not None:
         rec["val_loss"] = round(val, 6)
         rec["weights"] = t.weights_name()      # which weights that loss describes

@@ -93,11 +93,13 @@ class Trainer:
         """Step `it`'s dropout and DropConnect (schedule.dropout_rates)."""
         return dropout_rates(self.cfg, it)
 
-    def rising_dropout(self) -> tuple[float, float] | None:
-        """(the next step's dropout, the run's) while it still rises, else None (what the
-        start line, the monitor and the progress line show)."""
-        now = self.dropout_at(self.iteration)[0]
-        return (now, self.cfg.dropout) if now < self.cfg.dropout else None
+    def rising_dropout(self) -> tuple[str, float, float] | None:
+        """(its name, the next step's rate, the run's) of the regulariser that rises — dropout, or
+        DropConnect in a run without dropout — while it still rises, else None (what the start
+        line, the monitor and the progress line show)."""
+        (d, w), c = self.dropout_at(self.iteration), self.cfg
+        name, now, rate = ("dropout", d, c.dropout) if c.dropout > 0 else ("DropConnect", w, c.weight_drop)
+        return (name, now, rate) if now < rate else None
 
     def begin_cooldown(self, decay: tuple[int, int]) -> int:
         """Decay from here as a cooldown (schedule.cooldown's (start, steps)), marked so that

@@ -154,7 +154,7 @@ class SpeedPane(_Pane):
                 ("iteration", Text(f"{s.iteration:,}", "bold")),
                 ("chars seen", human(s.chars)),
                 *([("lr", f"{s.lr:.2e}")] if s.lr is not None else []),
-                *([("dropout", f"{s.dropout[0]:.3f} → {s.dropout[1]:g}")] if s.dropout else []),
+                *([(s.dropout[0], f"{s.dropout[1]:.3f} → {s.dropout[2]:g}")] if s.dropout else []),
                 *([("validates", s.weights)] if s.weights not in ("", "as trained") else []),
                 *([("threads", f"{s.threads} ({'auto' if s.threads_auto else 'fixed'})")]
                   if s.threads is not None else []),

@@ -38,7 +38,10 @@ def test_the_first_step_drops_nothing_and_every_group_follows_the_ramp():
     ramped.step()                                              # the 11th step ran at 10/20 of the rates
     assert len(ramped.groups.replicas) == 2
     assert all((m.spec.dropout, m.spec.weight_drop) == (0.1, 0.15) for m in ramped.groups.replicas)
-    assert ramped.rising_dropout() == (pytest.approx(0.11), 0.2)
+    assert ramped.rising_dropout() == ("dropout", pytest.approx(0.11), 0.2)
+    without = small_trainer(RAMPED.replace(dropout=0.0))          # DropConnect alone: it is named
+    without.iteration = 11
+    assert without.rising_dropout() == ("DropConnect", pytest.approx(0.165), 0.3)
     while ramped.iteration < 20:
         ramped.step()
     assert ramped.rising_dropout() is None
@@ -63,8 +66,9 @@ def test_a_session_shows_the_rising_dropout_in_metrics_progress_and_speed_pane(t
     assert json.loads(lh.run.config_path.read_text())["dropout_ramp"] == 8
     last = json.loads(lh.run.metrics_path.read_text().splitlines()[-1])
     assert last["iter"] == 6 and last["dropout"] == pytest.approx(0.15)
+    assert last["weight_drop"] == pytest.approx(6 / 8 * lh.trainer.cfg.weight_drop)
     snap = s.snapshot()
-    assert snap.dropout == (pytest.approx(0.15), 0.2)
+    assert snap.dropout == ("dropout", pytest.approx(0.15), 0.2)
     assert "lr 2.00e-03  dropout 0.150→0.2  " in progress_line(snap)
     rows = SpeedPane._render_speed(snap).columns
     assert "dropout" in rows[0]._cells and "0.150 → 0.2" in rows[1]._cells

@@ -20,19 +20,28 @@ def test_a_small_text_trains_with_the_preset_as_it_was_tuned_its_dropout_rising_
     assert fit_to_text(DEFAULT, 106_705).dropout_ramp == 104     # Metamorphosis: ~100 of ~1,100 steps
 
 
-def test_a_big_text_decays_over_four_passes_with_less_dropout():
+def test_a_big_text_decays_over_four_passes_with_less_dropconnect_and_no_dropout():
     kjv = fit_to_text(DEFAULT, 3_724_065)
     assert kjv.decay_iters == round(4 * 3_724_065 / PER_STEP) == 3637
-    assert kjv.dropout == kjv.weight_drop == round(0.3 - 0.15 * math.log10(3_724_065 / 200_000), 2) == 0.11
+    assert kjv.weight_drop == round(0.3 - 0.15 * math.log10(3_724_065 / 200_000), 2) == 0.11
+    assert kjv.dropout == 0                                           # DropConnect alone, over 1M
     assert kjv.dropout_ramp == kjv.decay_iters                        # and reached over those passes
-    assert fit_to_text(DEFAULT, 2_000_000).dropout == 0.15            # 0.15 less for each tenfold
+    assert fit_to_text(DEFAULT, 2_000_000).weight_drop == 0.15        # 0.15 less for each tenfold
+    below = fit_to_text(DEFAULT, 900_000)                             # at and below a million: both
+    assert below.dropout == below.weight_drop == round(0.3 - 0.15 * math.log10(4.5), 2) == 0.2
+    assert fit_to_text(DEFAULT, 1_000_001).dropout == 0
     huge = fit_to_text(DEFAULT, 92_000_000)
     assert huge.decay_iters == round(4 * 92_000_000 / PER_STEP) and huge.dropout == huge.weight_drop == 0
     sizes = [10 ** k for k in range(3, 9)] + [3 * 10 ** k for k in range(3, 9)]
     fits = [fit_to_text(DEFAULT, n) for n in sorted(sizes)]
-    assert all(a.decay_iters <= b.decay_iters and a.dropout >= b.dropout for a, b in zip(fits, fits[1:]))
+    assert all(a.decay_iters <= b.decay_iters and a.dropout >= b.dropout and a.weight_drop >=
+               b.weight_drop for a, b in zip(fits, fits[1:]))
     assert all(f.replace(decay_iters=DEFAULT.decay_iters, dropout=0.3, weight_drop=0.3,
                          dropout_ramp=0) == DEFAULT for f in fits)     # nothing else changes
+    no_dropconnect = fit_to_text(DEFAULT.replace(weight_drop=0.0), 3_724_065, given={"weight_drop": 0.0})
+    assert no_dropconnect.dropout == 0.11                 # a run without DropConnect keeps dropout
+    mingru = fit_to_text(PRESETS["mingru"], 3_724_065)                # (no recurrent matrix)
+    assert mingru.weight_drop == 0 and mingru.dropout == 0.11
 
 
 def test_the_users_options_win_over_the_fitting():
@@ -64,11 +73,11 @@ def test_a_new_default_run_stores_its_fitted_schedule_and_resumes_with_it(tmp_pa
     train_chars = len(lh.corpus.data) - round(0.1 * len(lh.corpus.data))
     stored = json.loads(lh.run.config_path.read_text())
     assert stored["decay_iters"] == round(4 * train_chars / PER_STEP) > 1000
-    assert 0 < stored["dropout"] == stored["weight_drop"] < 0.3
+    assert stored["dropout"] == 0 and 0 < stored["weight_drop"] < 0.3      # over a million
     assert stored["dropout_ramp"] == stored["decay_iters"]
     assert lh.trainer.cfg.decay_iters == stored["decay_iters"]
-    said = (f"decaying over {stored['decay_iters']:,} steps, dropout rising to {stored['dropout']:g}"
-            f" by step {stored['dropout_ramp']:,}")
+    said = (f"decaying over {stored['decay_iters']:,} steps, DropConnect rising to "
+            f"{stored['weight_drop']:g} by step {stored['dropout_ramp']:,}, no dropout")
     assert said in describe_start(lh)
     again = start(tmp_path, corpus, "big", schedule="fixed")   # resumed: the stored values, not refitted
     assert again.trainer.cfg == lh.trainer.cfg
