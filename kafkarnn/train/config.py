@@ -123,7 +123,7 @@ FITTED = ("default", "mingru", "minlstm")
 # passes of a big text gain from none, the later ones from all (benchmarks/README.md, 2026-12-06).
 # Above FIT_BIG training characters a cell with a recurrent matrix keeps DropConnect alone:
 # dropout between the layers cost the Bible 0.014 at 30 minutes' steps and gained code nothing
-# (benchmarks/README.md, 2026-12-06, afternoon; smaller texts were not measured without it).
+# (benchmarks/README.md, 2026-12-06, afternoon; on Metamorphosis DropConnect alone overfits).
 FIT_PASSES = 4
 FIT_SMALL = 200_000
 RAMP_BY_DEFAULT = True
