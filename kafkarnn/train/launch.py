@@ -120,12 +120,13 @@ def describe_start(launch: Launch, cooldown: tuple[int, int] | None = None) -> s
         elif cooldown_end(t.cfg, t.decay, t.cooling):
             schedule = f"cooling down since iteration {t.decay[0]:,} over {t.decay[1]:,} steps"
         weights = "" if t.cfg.weights() == "as trained" else f", validating the {t.cfg.weights()} weights"
-        dropout = f"dropout {t.cfg.dropout:g}"
-        if t.cfg.dropout == 0 and t.cfg.weight_drop > 0:
-            dropout = f"DropConnect {t.cfg.weight_drop:g}, no dropout"
-        if rising := t.rising_dropout():
-            dropout = f"{rising[0]} rising to {rising[2]:g} by step {t.cfg.dropout_ramp:,}"
-            dropout += ", no dropout" if rising[0] == "DropConnect" else ""
+        name, k = t.shown_dropout()
+        rate = (t.cfg.dropout, t.cfg.weight_drop)[k]
+        dropout = f"{name} {rate:g}"
+        if t.rising_dropout():
+            dropout = f"{name} rising to {rate:g} by step {t.cfg.dropout_ramp:,}"
+        if k:                                   # DropConnect alone (a big text's default)
+            dropout += ", no dropout"
         fitted = f", {schedule}, {dropout}{weights}"
     if t.model.cells[0].recurrent_key is None:            # the preset's DropConnect is off
         fitted += f", no DropConnect (a {t.cfg.model} has no recurrent matrix)"

@@ -93,12 +93,16 @@ class Trainer:
         """Step `it`'s dropout and DropConnect (schedule.dropout_rates)."""
         return dropout_rates(self.cfg, it)
 
+    def shown_dropout(self) -> tuple[str, int]:
+        """The regulariser the start line, the monitor and the progress line show: dropout, or
+        DropConnect in a run without dropout; and its place in `dropout_at`'s pair."""
+        return ("dropout", 0) if self.cfg.dropout > 0 or not self.cfg.weight_drop else ("DropConnect", 1)
+
     def rising_dropout(self) -> tuple[str, float, float] | None:
-        """(its name, the next step's rate, the run's) of the regulariser that rises — dropout, or
-        DropConnect in a run without dropout — while it still rises, else None (what the start
-        line, the monitor and the progress line show)."""
-        (d, w), c = self.dropout_at(self.iteration), self.cfg
-        name, now, rate = ("dropout", d, c.dropout) if c.dropout > 0 else ("DropConnect", w, c.weight_drop)
+        """(its name, the next step's rate, the run's) of the shown regulariser while it still
+        rises, else None."""
+        name, k = self.shown_dropout()
+        now, rate = self.dropout_at(self.iteration)[k], (self.cfg.dropout, self.cfg.weight_drop)[k]
         return (name, now, rate) if now < rate else None
 
     def begin_cooldown(self, decay: tuple[int, int]) -> int:

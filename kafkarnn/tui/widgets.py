@@ -146,9 +146,12 @@ class SpeedPane(_Pane):
     @staticmethod
     def _render_speed(s: Snapshot) -> Table:
         idle = s.state not in (State.RUNNING, State.SAVING, State.STARTING)
-        rate = (lambda v: Text("- (not training)", style="dim")) if idle else (lambda v: Text(v, "bold"))
-        if not idle and s.iters_per_sec == 0:      # before the first 2-s interval is measured
+        if idle:
+            rate = lambda v: Text("- (not training)", style="dim")
+        elif s.iters_per_sec == 0:                 # before the first 2-s interval is measured
             rate = lambda v: Text("measuring…", style="dim")
+        else:
+            rate = lambda v: Text(v, "bold")
         rows = [("it/s", rate(f"{s.iters_per_sec:,.1f}")),
                 ("chars/s", rate(f"{s.chars_per_sec:,.0f}")),
                 ("iteration", Text(f"{s.iteration:,}", "bold")),

@@ -51,6 +51,12 @@ def arrays(path):
     return a, meta
 
 
+def saved_iteration(run) -> int:
+    """The iteration of the run's checkpoint (0 before the first): a holder trains when it grows."""
+    path = run / "checkpoint.npz"
+    return arrays(path)[1]["iteration"] if path.exists() else 0
+
+
 def assert_same_run(path_a, path_b):
     (a, meta_a), (b, meta_b) = arrays(path_a), arrays(path_b)
     assert meta_a["iteration"] == meta_b["iteration"]
@@ -72,7 +78,7 @@ def stop_all(home):
 def test_a_dropped_connection_hands_the_run_to_the_background_and_back(home, long_book, terminals):
     run = home / "runs" / "drop"
     cmd = ["--corpus", long_book, *TINY, "--run", "drop", "--save-every", "0.5"]
-    saved = lambda: arrays(run / "checkpoint.npz")[1]["iteration"] if (run / "checkpoint.npz").exists() else 0
+    saved = lambda: saved_iteration(run)
     first = Terminal(*cmd, home=home)
     terminals.append(first)
     try:
@@ -155,7 +161,7 @@ def test_detach_attach_and_take_over_end_bit_identical(home, long_book, terminal
     model = ["--corpus", long_book, "--model", cell, *SLOW, "--save-every", "0.3",
              "--threads", "1"]            # bit-exact at a fixed count (threads.py says why)
     run = home / "runs" / "hops"
-    saved = lambda: arrays(run / "checkpoint.npz")[1]["iteration"]
+    saved = lambda: saved_iteration(run)
     # each holder is seen to train by a save of its own (every 0.3 s of training), so the whole
     # trip trains a few seconds and the straight run that repeats it is as short
     try:
