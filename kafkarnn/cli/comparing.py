@@ -17,6 +17,7 @@ def _baseline_and_compare(sub) -> None:
     b = _subparser(sub, "baseline", "what counting gets: the n-gram baseline of a run's text "
                    "(or any text), nats and bits per character of each order", epilog=(
         "examples:\n  kafkarnn baseline --run metamorphosis-gru\n"
+        "  kafkarnn baseline --mix             the latest run's network and counting, mixed\n"
         "  kafkarnn baseline --corpus mybook.txt --json"))
     _common(b)
     b.add_argument("--corpus", metavar="PATH", help="a text file or folder instead of a run's corpus")
@@ -25,6 +26,9 @@ def _baseline_and_compare(sub) -> None:
                    "for validation (0.1)")
     b.add_argument("--json", action="store_true", help="each order's nats and bits per "
                    "character, and the best order, as JSON")
+    b.add_argument("--mix", action="store_true", help="also mix the run's network (best.npz) "
+                   "with the best order's table on the same validation characters: each alone, "
+                   "the mix and its weight (docs/ladder.md)")
 
     m = _subparser(sub, "compare", "runs side by side: validation curves on one chart, speed, "
                    "best loss, the settings that differ, a sample from each", epilog=(

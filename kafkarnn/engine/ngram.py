@@ -22,7 +22,8 @@ A character outside the vocabulary (an id < 0 or ≥ V) costs log V, the uniform
 
 API
     NGram(train_ids, vocab_size, max_order=MAX_ORDER)
-    NGram.nll(ids, order) -> (N,) nats of each character given the ones before it in `ids`
+    NGram.nll(ids, order) -> (N,) nats of each character given the ones before it in `ids`;
+        ids (B, N) -> (B, N), each row its own text
     NGram.nll_by_order(ids) -> (max_order, N) or (max_order, B, N) for B texts: [n−1] is order n
     NGram.distribution(context_ids, order) -> (V,) probabilities of the next character
 """
@@ -157,9 +158,12 @@ class NGram:
             raise ValueError(f"order must be in 1 … {self.max_order}, not {order}")
 
     def nll(self, ids: np.ndarray, order: int) -> np.ndarray:
-        """Nats of each character of `ids` (N,) given those before it (from the text's start)."""
+        """Nats of each character of `ids` (N,) given those before it (from the text's start);
+        ids (B, N): B texts, each read from its own start."""
         self._check_order(order)
-        return -np.log(self._probs_by_order(np.asarray(ids)[None, :], [order])[order][0])
+        ids = np.asarray(ids)
+        probs = self._probs_by_order(ids.reshape(-1, ids.shape[-1]), [order])[order]
+        return -np.log(probs.reshape(ids.shape))
 
     def nll_by_order(self, ids: np.ndarray) -> np.ndarray:
         """(max_order, *ids.shape): [n − 1] holds `nll(ids, n)`; ids (N,) or (B, N), B texts."""

@@ -51,6 +51,11 @@ def pick_run(data_dir, name: str | None) -> Run:
 
 def load_for_sampling(data_dir, name: str | None, best: bool = False) -> tuple[Sampler, Run]:
     run = pick_run(data_dir, name)
+    return load_sampler(run, best), run
+
+
+def load_sampler(run: Run, best: bool = False) -> Sampler:
+    """The run's checkpoint.npz (best: best.npz) as a Sampler; KafkarnnError if missing or damaged."""
     path = run.best_path if best else run.checkpoint_path
     if not path.exists():
         what = "best.npz (no validation has finished yet)" if best else "checkpoint.npz"
@@ -76,4 +81,4 @@ def load_for_sampling(data_dir, name: str | None, best: bool = False) -> tuple[S
             state = None                                     # then samples start from zeros
             break
         state.append(a[:, :, :1].astype(model.dtype))
-    return Sampler(model, vocab, meta, state), run
+    return Sampler(model, vocab, meta, state)

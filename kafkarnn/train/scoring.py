@@ -14,6 +14,8 @@ API
     cross_entropy(model, ids, chunk=256, per_char=False, max_chars=…, stream_chars=…)
         -> CrossEntropy | None (fewer than 2 ids)
     streams(n, max_chars, stream_chars), validation_streams(n) -> (starts, L): the layout read
+    validation_cross_entropy(model, ids, subset=True, chunk=256, per_char=False)
+        -> CrossEntropy | None: the above over validation's layout
     validation_loss(model, ids, subset=True, chunk=256) -> float | None
     score_text(model, vocab, text, chunk=256) -> Score       (KafkarnnError: unknown characters,
                                                                or fewer than two characters)
@@ -83,14 +85,19 @@ def cross_entropy(model: CharModel, ids: np.ndarray, chunk: int = 256, per_char:
     return CrossEntropy(total, K * L, surprise)
 
 
+def validation_cross_entropy(model: CharModel, ids: np.ndarray, subset: bool = True,
+                             chunk: int = 256, per_char: bool = False) -> CrossEntropy | None:
+    """`cross_entropy` over a validation split: its fixed subset when it is big (what training
+    uses, the layout `validation_streams` gives), or the whole of it up to VAL_MAX_CHARS."""
+    if subset and len(ids) - 1 > SUBSET_CHARS:
+        return cross_entropy(model, ids, chunk, per_char, SUBSET_CHARS, SUBSET_STREAM)
+    return cross_entropy(model, ids, chunk, per_char)
+
+
 def validation_loss(model: CharModel, ids: np.ndarray, subset: bool = True,
                     chunk: int = 256) -> float | None:
-    """Mean nats per character over a validation split: its fixed subset when it is big (what
-    training uses), or the whole of it up to VAL_MAX_CHARS."""
-    if subset and len(ids) - 1 > SUBSET_CHARS:
-        ce = cross_entropy(model, ids, chunk, max_chars=SUBSET_CHARS, stream_chars=SUBSET_STREAM)
-    else:
-        ce = cross_entropy(model, ids, chunk)
+    """Mean nats per character over a validation split (`validation_cross_entropy`)."""
+    ce = validation_cross_entropy(model, ids, subset, chunk)
     return None if ce is None else ce.nats / ce.chars
 
 

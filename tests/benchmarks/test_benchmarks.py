@@ -162,3 +162,12 @@ def test_the_planted_bugs_table_is_not_stale_and_a_snippet_must_occur_once(tmp_p
         planted.plant(tmp_path, twice)
     planted.plant(tmp_path, planted.Bug("b", "a", "p", "m.py", "y = 2", "y = 3", ()))
     assert (tmp_path / "m.py").read_text() == "x = 1\nx = 1\ny = 3\n"
+
+
+@pytest.mark.slow          # 4-8 s each: the default suite stays under 5 minutes
+def test_mixing_mixes_the_best_validated_weights_with_each_order(tmp_path):
+    r = run_benchmark("mixing", tmp_path, "--corpus", str(CORPUS), "--orders", "3,5")
+    assert [m["order"] for m in r["mixes"]] == [3, 5]
+    for m in r["mixes"]:
+        assert m["network_nats_per_char"] == pytest.approx(r["best_val"], rel=1e-5)  # validation's
+        assert m["nats_per_char"] <= min(m["network_nats_per_char"], m["table_nats_per_char"]) + 1e-9

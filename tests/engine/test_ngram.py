@@ -98,6 +98,8 @@ def test_per_character_nll_is_the_distribution_of_the_text_so_far():
     for t in (0, 1, 2, 37, 99):
         assert nll[t] == pytest.approx(-np.log(m.distribution(y[:t], 3)[y[t]]), rel=1e-12)
     assert np.allclose(m.nll_by_order(y)[2], nll)
+    rows = np.stack([y[:50], y[50:]])                  # two texts, each read from its own start
+    assert np.array_equal(m.nll(rows, 3), np.stack([m.nll(y[:50], 3), m.nll(y[50:], 3)]))
 
 
 def test_higher_orders_win_on_repetitive_text():
