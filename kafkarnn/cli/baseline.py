@@ -53,7 +53,9 @@ def cmd_baseline(args) -> int:
     if args.mix:
         from kafkarnn.inspect.mixture import of_run
         mixed, meta, checkpoint = of_run(run, log=lambda s: eprint(f"kafkarnn: {s}"))
-        source = {"run": run.name, "iteration": meta.get("iteration"), "checkpoint": checkpoint}
+        step = meta.get("iteration")
+        source = {"run": run.name, "iteration": step if type(step) is int else None,
+                  "checkpoint": checkpoint}
     if args.json:
         out = dict(base.to_json(), corpus=corpus.name, val_fraction=fraction,
                    sha256=corpus.fingerprint["sha256"])
