@@ -39,6 +39,7 @@ T_STREAMS = "tests/engine/test_streams.py"
 T_THREADS = "tests/train/test_threads.py"
 T_CORPUS = "tests/train/test_corpus.py"
 T_INSIDE_UI = "tests/tui/test_inside_ui.py"
+T_MIXTURE = "tests/inspect/test_mixture.py"
 
 BUGS: list[Bug] = [
     # -- the n-gram baseline -------------------------------------------------------------------
@@ -62,6 +63,21 @@ BUGS: list[Bug] = [
         'sha = corpus.fingerprint["sha256"]\n    base = cached(data_dir, sha, val_fraction)',
         'sha = corpus.name\n    base = cached(data_dir, sha, val_fraction)',
         (T_BASELINE,)),
+    Bug("mix-weight-halved", "ngram", "EM's weight is the network's mean share of each character",
+        "kafkarnn/inspect/mixture.py",
+        "new = float(np.clip(share.mean(), 1e-12, 1 - 1e-12))",
+        "new = float(np.clip(0.5 * (share.mean() + 0.5), 1e-12, 1 - 1e-12))",
+        (T_MIXTURE,)),
+    Bug("mix-positions-shifted", "ngram", "the mix scores the characters validation predicts",
+        "kafkarnn/inspect/mixture.py",
+        "predicted = starts[:, None] + 1 + np.arange(L)",
+        "predicted = starts[:, None] + np.arange(L)",
+        (T_MIXTURE,)),
+    Bug("mix-cross-fit-in-sample", "ngram", "cross-fitting scores each half with the other's weight",
+        "kafkarnn/inspect/mixture.py",
+        "crossed = (mixed_nats(a[:h], b[:h], second) * h",
+        "crossed = (mixed_nats(a[:h], b[:h], first) * h",
+        (T_MIXTURE,)),
     # -- minGRU and minLSTM --------------------------------------------------------------------
     Bug("mingru-step-order", "min-cells", "the one-step form is the sequence form (minGRU)",
         "kafkarnn/engine/cells/mingru.py",
