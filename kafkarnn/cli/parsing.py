@@ -18,8 +18,8 @@ MODEL_OPTIONS = [
     ("--layers", "layers", int, "stacked recurrent layers"),
     ("--dropout", "dropout", float,
      "dropout between layers and before the output, in [0, 1) "
-     "(default, mingru, minlstm presets: from the text's size; default preset over a million "
-     "characters: 0, DropConnect alone)"),
+     "(default, mingru, minlstm presets: from the text's size; default preset over 800,000 "
+     "training characters: 0, DropConnect alone)"),
     ("--weight-drop", "weight_drop", float,
      "DropConnect on the recurrent weights, in [0, 1) (default preset: like --dropout)"),
     ("--dropout-ramp", "dropout_ramp", int,

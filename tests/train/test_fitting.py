@@ -24,12 +24,13 @@ def test_a_big_text_decays_over_four_passes_with_less_dropconnect_and_no_dropout
     kjv = fit_to_text(DEFAULT, 3_724_065)
     assert kjv.decay_iters == round(4 * 3_724_065 / PER_STEP) == 3637
     assert kjv.weight_drop == round(0.3 - 0.15 * math.log10(3_724_065 / 200_000), 2) == 0.11
-    assert kjv.dropout == 0                                           # DropConnect alone, over 1M
+    assert kjv.dropout == 0                                           # DropConnect alone, over 800k
     assert kjv.dropout_ramp == kjv.decay_iters                        # and reached over those passes
     assert fit_to_text(DEFAULT, 2_000_000).weight_drop == 0.15        # 0.15 less for each tenfold
-    below = fit_to_text(DEFAULT, 900_000)                             # at and below a million: both
-    assert below.dropout == below.weight_drop == round(0.3 - 0.15 * math.log10(4.5), 2) == 0.2
-    assert fit_to_text(DEFAULT, 1_000_001).dropout == 0
+    below = fit_to_text(DEFAULT, 800_000)                             # at and below 800,000: both
+    assert below.dropout == below.weight_drop == round(0.3 - 0.15 * math.log10(4), 2) == 0.21
+    one_mb = fit_to_text(DEFAULT, 900_000)                            # a 1 MB text's training split
+    assert (one_mb.dropout, one_mb.weight_drop) == (0, 0.2)
     huge = fit_to_text(DEFAULT, 92_000_000)
     assert huge.decay_iters == round(4 * 92_000_000 / PER_STEP) and huge.dropout == huge.weight_drop == 0
     sizes = [10 ** k for k in range(3, 9)] + [3 * 10 ** k for k in range(3, 9)]
