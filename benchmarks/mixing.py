@@ -23,11 +23,10 @@ import numpy as np  # noqa: E402  (after the thread count is set)
 from quality import parse_overrides  # noqa: E402
 
 from kafkarnn.engine.ngram import NGram  # noqa: E402
-from kafkarnn.inspect.mixture import mix  # noqa: E402
+from kafkarnn.inspect.mixture import mix, validation_characters  # noqa: E402
 from kafkarnn.train.baseline import sample_train  # noqa: E402
 from kafkarnn.train.corpus import load_corpus  # noqa: E402
 from kafkarnn.train.launch import new_config  # noqa: E402
-from kafkarnn.train.scoring import validation_cross_entropy, validation_streams  # noqa: E402
 from kafkarnn.train.trainer import Trainer, build_model  # noqa: E402
 
 
@@ -59,10 +58,7 @@ def main(argv=None) -> None:
     loss, at, weights = best
     reader = build_model(cfg, len(corpus.vocab))
     reader.params.flat[...] = weights                  # the best validation's weights
-    starts, L = validation_streams(len(val))
-    network = validation_cross_entropy(reader, val, per_char=True).surprise[
-        starts[:, None] + 1 + np.arange(L)]
-    windows = val[starts[:, None] + np.arange(L + 1)]
+    network, windows = validation_characters(reader, val)
     orders = [int(o) for o in args.orders.split(",")]
     table = NGram(sample_train(train), len(corpus.vocab), max(orders))
     rows = []

@@ -52,7 +52,7 @@ def cmd_baseline(args) -> int:
     mixed = None
     if args.mix:
         from kafkarnn.inspect.mixture import of_run
-        mixed, meta, checkpoint = of_run(run, log=lambda s: eprint(f"kafkarnn: {s}"))
+        mixed, meta, checkpoint = of_run(run, corpus, fraction, base)
         step = meta.get("iteration")
         source = {"run": run.name, "iteration": step if type(step) is int else None,
                   "checkpoint": checkpoint}

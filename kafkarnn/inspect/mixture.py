@@ -18,8 +18,10 @@ API
     fit_weight(network_nats, table_nats) -> λ in (0, 1)
     mixed_nats(network_nats, table_nats, λ) -> mean nats per character of the mix
     mix(network_nats, table_nats, order) -> Mixture       (per-character nats, the same characters)
-    of_run(run, best=True, log=None) -> (Mixture, checkpoint meta, "best.npz" | "checkpoint.npz")
-        (KafkarnnError: no checkpoint, a text too short to split, a damaged checkpoint)
+    validation_characters(model, val) -> (network nats (K, L), windows (K, L + 1))
+    of_run(run, corpus, val_fraction, baseline, best=True)
+        -> (Mixture, checkpoint meta, "best.npz" | "checkpoint.npz")
+        (KafkarnnError: no checkpoint, a damaged checkpoint)
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from kafkarnn.errors import KafkarnnError
+from kafkarnn.inspect.inference import load_sampler
+from kafkarnn.train import baseline
+from kafkarnn.train.scoring import validation_cross_entropy, validation_streams
 
 EM_STEPS = 500          # EM's most steps; it stops sooner once λ moves by less than EM_TOL
 EM_TOL = 1e-9
@@ -90,29 +95,26 @@ def mix(network_nats: np.ndarray, table_nats: np.ndarray, order: int) -> Mixture
                    mixed_nats(a, b, weight), crossed)
 
 
-def of_run(run, best: bool = True, log=None):
-    """The run's network (best.npz, or checkpoint.npz when best is False or there is no best.npz
-    yet) mixed with its text's baseline table, on the characters its validation predicts:
-    (Mixture, the checkpoint's metadata, which checkpoint)."""
-    from kafkarnn.inspect.inference import load_sampler
-    from kafkarnn.train import baseline
-    from kafkarnn.train.matching import run_corpus
-    from kafkarnn.train.scoring import validation_cross_entropy, validation_streams
+def validation_characters(model, val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The network's nats at the characters validation predicts (K, L), and the windows (K, L + 1)
+    they are read from, each from its start: a table's nats there are table.nll(windows, n)[:, 1:]."""
+    starts, L = validation_streams(len(val))
+    predicted = starts[:, None] + 1 + np.arange(L)                    # (K, L): validation's characters
+    network = validation_cross_entropy(model, val, per_char=True).surprise[predicted]
+    return network, val[starts[:, None] + np.arange(L + 1)]
 
+
+def of_run(run, corpus, val_fraction: float, base, best: bool = True):
+    """The run's network (best.npz, or checkpoint.npz when best is False or there is no best.npz
+    yet) mixed with `base`'s table of its `corpus` (the run's, checked by the caller), on the
+    characters its validation predicts: (Mixture, the checkpoint's metadata, which checkpoint)."""
     if not run.best_path.exists() and not run.checkpoint_path.exists():
         raise KafkarnnError(f"run {run.name} has no saved network yet to mix with the table")
     best = best and run.best_path.exists()
     sampler = load_sampler(run, best)
-    corpus, cfg = run_corpus(run, log=log)
-    if corpus.vocab != sampler.vocab:               # (run_corpus checked the text itself)
+    if corpus.vocab != sampler.vocab:
         raise KafkarnnError(f"run {run.name}'s checkpoint has another vocabulary than its text")
-    base = baseline.get(run.data_dir, corpus, cfg.val_fraction)
-    if base is None:
-        raise KafkarnnError(f"run {run.name}'s text is too short to split for validation")
-    _, val = corpus.split(cfg.val_fraction)
-    starts, L = validation_streams(len(val))
-    predicted = starts[:, None] + 1 + np.arange(L)                    # (K, L): validation's characters
-    network = validation_cross_entropy(sampler.model, val, per_char=True).surprise[predicted]
-    windows = val[starts[:, None] + np.arange(L + 1)]                 # each window from its start
-    table = baseline.fit(corpus, cfg.val_fraction, base.order).nll(windows, base.order)[:, 1:]
+    _, val = corpus.split(val_fraction)
+    network, windows = validation_characters(sampler.model, val)
+    table = baseline.fit(corpus, val_fraction, base.order).nll(windows, base.order)[:, 1:]
     return mix(network, table, base.order), sampler.meta, "best.npz" if best else "checkpoint.npz"
