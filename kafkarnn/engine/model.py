@@ -10,6 +10,8 @@ for all time steps at once on (features × steps·streams) matrices (layout.py):
     y_t     = Why·dropout(h^top_t) + by           (one product for all steps)
     p_t     = softmax(y_t);  loss = -Σ log p_t[target_t]
 
+    (with a teacher q, training follows -Σ Σ_w s_t[w]·log p_t[w], s_t = (1−α)·onehot(target_t) + α·q_t)
+
 With a block (`ModelSpec.block`, engine/blocks.py) each layer is wrapped as the min-cells' paper
 stacks them: a norm before the cell, a residual path around it, an MLP after it, a norm before Why.
 
@@ -66,6 +68,20 @@ def log_softmax_nll(logits: np.ndarray, targets: np.ndarray, ones: np.ndarray):
     e = np.exp(logits, out=logits)
     norm = ones @ e
     return e, norm, np.log(norm) - target_logits, picks
+
+
+def output_grads(e, norm, picks, scale, teacher=None) -> np.ndarray:
+    """dy = scale·(p − onehot(target)), p = e / norm (softmax and cross-entropy), written over e;
+    with a teacher (α, q (T, B, V)), the cross-entropy against (1 − α)·onehot(target) + α·q:
+    dy = scale·(p − (1 − α)·onehot − α·q)."""
+    dy = e
+    dy *= scale / norm
+    dy.reshape(-1)[picks] -= scale
+    if teacher is not None:
+        alpha, q = teacher
+        dy -= (alpha * scale) * q.reshape(len(norm), -1).T
+        dy.reshape(-1)[picks] += alpha * scale
+    return dy
 
 
 class ParamDict(dict):
@@ -267,7 +283,7 @@ class CharModel:
         return {k[len(prefix):]: v for k, v in self.params.items() if k.startswith(prefix)}
 
     def loss_and_grads(self, inputs, targets, state, rng=None, reduction="mean", out=None,
-                       wmasks=None, streams=None):
+                       wmasks=None, streams=None, teacher=None):
         """One truncated-BPTT pass.
 
         inputs, targets: int arrays (T, B). reduction "mean" averages the loss over all T·B
@@ -275,7 +291,8 @@ class CharModel:
         out: gradients from `new_grads` to write over (a trainer keeps one), else new ones.
         wmasks: DropConnect masks drawn already; streams: the whole batch's stream count when
         these B streams are one group of it (the gradients are then this group's share).
-        Returns (loss in nats per character of these streams, grads dict, new state).
+        teacher: (α, q), q (T, B, V) another model's next-character distributions (output_grads).
+        Returns (loss in nats per character of these streams' targets, grads dict, new state).
         """
         T, B = inputs.shape
         ws, targets = self.ws, targets.reshape(-1)
@@ -287,9 +304,7 @@ class CharModel:
         # every entry of grads is written below, none accumulated
         S = streams or B
         scale = 1.0 / ((T * S) if reduction == "mean" else S)   # the loss's: per char or per stream
-        dy = e                                                   # softmax + cross-entropy:
-        dy *= scale / norm                                       #   dy = scale·(p - onehot(target)),
-        dy.reshape(-1)[picks] -= scale                           #   p = e / norm
+        dy = output_grads(e, norm, picks, scale, teacher)
         np.matmul(dy, top.T, out=grads["Why"])                   # dWhy = Σ dy·hᵀ
         ws.row_sums(dy, out=grads["by"])
         dx = ws.transposed("WhyT", self.params["Why"], B) @ dy   # into the top layer's output

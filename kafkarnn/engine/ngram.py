@@ -26,6 +26,7 @@ API
         ids (B, N) -> (B, N), each row its own text
     NGram.nll_by_order(ids) -> (max_order, N) or (max_order, B, N) for B texts: [n−1] is order n
     NGram.distribution(context_ids, order) -> (V,) probabilities of the next character
+    NGram.distributions(ids, order) -> (N, V): row t, the probabilities of ids[t] given ids[:t]
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class NGram:
             levels.append(_Level(keys, raw_prev, None))
             ids_prev, n_prev = ids, len(keys)
         self.levels = levels
+        self._edges: dict[int, np.ndarray] = {}     # per level, where each context's k-grams start
 
     # -- looking a text up ---------------------------------------------------------------------
 
@@ -174,9 +176,39 @@ class NGram:
 
     def distribution(self, context: np.ndarray, order: int) -> np.ndarray:
         """(V,) P_order(w | context) for every w in the vocabulary."""
-        self._check_order(order)
         context = np.asarray(context, dtype=np.int64)
-        y = np.empty((self.V, len(context) + 1), dtype=np.int64)        # one row per candidate w
-        y[:, :-1] = context
-        y[:, -1] = np.arange(self.V)
-        return self._probs_by_order(y, [order])[order][:, -1]
+        return self.distributions(np.append(context, 0), order)[-1]
+
+    def distributions(self, ids: np.ndarray, order: int, chunk: int = 1 << 15) -> np.ndarray:
+        """(N, V): row t is P_order(w | ids[:t]) for every w, ids (N,) one text read from its
+        start. The contexts are looked up once; the k-grams that follow a context are one
+        contiguous stretch of the level's sorted keys, so each row needs no search of its own."""
+        self._check_order(order)
+        ids = np.asarray(ids, dtype=np.int64)
+        looked = self._ids(np.where((ids >= 0) & (ids < self.V), ids, -1)[None, :])
+        out = np.empty((len(ids), self.V))
+        for a in range(0, len(ids), chunk):                             # (chunk, V) at a time
+            rows = np.full((min(chunk, len(ids) - a), self.V), 1.0 / self.V)
+            for k in range(1, order + 1):
+                counts = self.levels[k - 1].raw if k == order else self.levels[k - 1].cont
+                rows = self._rows(k, counts, looked[k - 1][0][0, a:a + chunk], rows)
+            out[a:a + chunk] = rows
+        return out
+
+    def _rows(self, k: int, counts: _Counts, ctx: np.ndarray, lower: np.ndarray) -> np.ndarray:
+        """`_interpolate` for every w at once: P_k (n, V) from P_{k−1} (`lower`), contexts ctx (n,)."""
+        level = self.levels[k - 1]
+        edges = self._edges.get(k)                                           # context c's k-grams:
+        if edges is None:
+            edges = self._edges[k] = np.searchsorted(level.keys, np.arange(len(counts.total) + 1) * self.V)
+        c, known = np.maximum(ctx, 0), ctx >= 0                              # keys[edges[c]:edges[c+1]]
+        deg = np.where(known, edges[c + 1] - edges[c], 0)
+        row = np.repeat(np.arange(len(ctx)), deg)
+        gram = np.arange(deg.sum()) + np.repeat(edges[c] - (np.cumsum(deg) - deg), deg)
+        kept = np.zeros_like(lower)                                          # discounted counts
+        count = counts.count[gram]
+        kept[row, level.keys[gram] % self.V] = np.maximum(count - counts.D[np.minimum(count, 3)], 0.0)
+        total = np.where(known, counts.total[c], 0.0)[:, None]
+        gamma = np.where(known, counts.gamma[c], 0.0)[:, None]
+        seen = total > 0
+        return np.where(seen, (kept + gamma * lower) / np.where(seen, total, 1.0), lower)

@@ -104,10 +104,12 @@ class StreamGroups:
         for m in self.replicas:                    # each replica reads its own spec
             m.set_dropout(dropout, weight_drop)
 
-    def loss_and_grads(self, inputs, targets, state, rng=None, reduction="mean", out=None):
+    def loss_and_grads(self, inputs, targets, state, rng=None, reduction="mean", out=None,
+                       teacher=None):
         """CharModel.loss_and_grads over the whole batch, computed group by group."""
         if self.G == 1:
-            return self.model.loss_and_grads(inputs, targets, state, rng, reduction, out)
+            return self.model.loss_and_grads(inputs, targets, state, rng, reduction, out,
+                                             teacher=teacher)
         T, B = inputs.shape
         wmasks = self.model.weight_masks(rng) if rng is not None else None
         seeds = rng.integers(2 ** 63, size=self.G) if rng is not None else [None] * self.G
@@ -118,7 +120,8 @@ class StreamGroups:
             r = None if rng is None else np.random.default_rng(seeds[g])
             return self.replicas[g].loss_and_grads(
                 inputs[:, a:b], targets[:, a:b], [s[:, :, a:b] for s in state], r, reduction,
-                out=self.own[g], wmasks=wmasks, streams=B)
+                out=self.own[g], wmasks=wmasks, streams=B,
+                teacher=None if teacher is None else (teacher[0], teacher[1][:, a:b]))
 
         done = self.workers.run(group, self.G)
         grads = self.model.new_grads(zero=False) if out is None else out

@@ -64,6 +64,20 @@ def test_input_rows_gathered_step_by_step_give_the_same_loss_and_gradients(cell,
     assert max(max_relative_error(m, x, y, state).values()) < 1e-6
 
 
+@pytest.mark.parametrize("cell", ["lstm", "mingru"])
+def test_a_teachers_soft_targets_give_the_gradients_of_their_mixture_of_targets(cell):
+    # cross-entropy is linear in its target: the gradients for (1 − α)·onehot(y) + α·q, with q
+    # half r1 and half r2, are (1 − α)·g(y) + α/2·g(r1) + α/2·g(r2); the loss stays y's own
+    m, rng = tiny_model(cell, layers=2)
+    x, y, r1, r2 = (rng.integers(0, 5, (4, 3)) for _ in range(4))
+    state = [rng.normal(0, 0.5, s.shape) for s in m.zero_state(3)]
+    q = 0.5 * np.eye(5)[r1] + 0.5 * np.eye(5)[r2]                  # (T, B, V)
+    gy, g1, g2 = (m.loss_and_grads(x, t, state)[1].flat.copy() for t in (y, r1, r2))
+    loss, grads, _ = m.loss_and_grads(x, y, state, teacher=(0.3, q))
+    np.testing.assert_allclose(grads.flat, 0.7 * gy + 0.15 * g1 + 0.15 * g2, rtol=1e-9, atol=1e-12)
+    assert loss == m.loss_and_grads(x, y, state)[0]
+
+
 def test_gradient_check_catches_a_wrong_gradient(monkeypatch):
     m, rng = tiny_model("lstm")
     x, y = rng.integers(0, 5, (3, 1)), rng.integers(0, 5, (3, 1))

@@ -123,3 +123,16 @@ def test_discounts_stay_between_zero_and_the_count():
     # n1 = n2 = 1 and many threes: the estimate of D2 is 2 − 3·(1/3)·10 < 0, which would raise a count
     D = discounts(np.array([1, 2] + [3] * 10 + [4]))
     assert D[0] == 0 and all(0 <= D[r] <= r for r in (1, 2, 3)) and D[2] == 0
+
+
+@pytest.mark.parametrize("order", [1, 3, 6])
+def test_the_distributions_at_every_position_are_the_distribution_of_the_text_so_far(order):
+    rng = np.random.default_rng(order)
+    text = np.concatenate([rng.integers(0, 5, 300), np.tile([1, 2, 3], 50)])
+    m = NGram(text[:350], 6, max_order=6)                          # id 5 never seen
+    y = text[350:]
+    rows = m.distributions(y, order, chunk=7)                       # several chunks
+    assert rows.shape == (len(y), 6) and np.allclose(rows.sum(axis=1), 1, atol=1e-12)
+    for t in (0, 1, 5, 60, len(y) - 1):
+        assert np.allclose(rows[t], m.distribution(y[:t], order), rtol=1e-12)
+    assert np.allclose(-np.log(rows[np.arange(len(y)), y]), m.nll(y, order), rtol=1e-12)

@@ -33,6 +33,18 @@ def test_groups_compute_what_one_batch_computes(cell, reduction):
         np.testing.assert_allclose(b, a, rtol=1e-12)
 
 
+def test_groups_hand_each_group_its_own_streams_of_the_teacher():
+    m = model("gru")
+    X, Y = batch()
+    q = np.random.default_rng(3).dirichlet(np.ones(30), size=Y.shape)        # (T, B, V)
+    loss, grads, _ = m.loss_and_grads(X, Y, m.zero_state(7), teacher=(0.4, q))
+    g_loss, g_grads, _ = StreamGroups(m, 3).loss_and_grads(X, Y, m.zero_state(7), teacher=(0.4, q))
+    assert g_loss == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(g_grads.flat, grads.flat, rtol=1e-10, atol=1e-14)
+    plain = m.loss_and_grads(X, Y, m.zero_state(7))[1].flat
+    assert not np.allclose(plain, grads.flat, rtol=1e-3)                    # the teacher acted
+
+
 @pytest.mark.parametrize("cell", ["gru", "lstm", "mingru"])
 def test_any_number_of_threads_gives_the_same_bits_and_draws_the_same_masks(cell):
     m = model(cell, "float32", dropout=0.3, weight_drop=0.3 if cell in ("gru", "lstm") else 0.0)
