@@ -40,6 +40,7 @@ T_THREADS = "tests/train/test_threads.py"
 T_CORPUS = "tests/train/test_corpus.py"
 T_INSIDE_UI = "tests/tui/test_inside_ui.py"
 T_MIXTURE = "tests/inspect/test_mixture.py"
+T_TEACHER = "tests/train/test_teacher.py"
 
 BUGS: list[Bug] = [
     # -- the n-gram baseline -------------------------------------------------------------------
@@ -78,6 +79,27 @@ BUGS: list[Bug] = [
         "crossed = (mixed_nats(a[:h], b[:h], second) * h",
         "crossed = (mixed_nats(a[:h], b[:h], first) * h",
         (T_MIXTURE,)),
+    # -- the table as a teacher ----------------------------------------------------------------
+    Bug("teacher-counts-its-own-fold", "teacher", "a fold's targets come from a table that never counted it",
+        "kafkarnn/train/teacher.py",
+        "table = NGram(np.concatenate([train[:a], train[b:]]), vocab_size, order)",
+        "table = NGram(train, vocab_size, order)",
+        (T_TEACHER,)),
+    Bug("teacher-one-step-early", "teacher", "the teacher speaks to the targets, one character on",
+        "kafkarnn/train/teacher.py",
+        "self.grid[p + 1:p + T + 1]",
+        "self.grid[p:p + T]",
+        (T_TEACHER,)),
+    Bug("teacher-soft-target-weight", "teacher", "soft targets are (1 − α)·onehot + α·q",
+        "kafkarnn/engine/model.py",
+        "dy.reshape(-1)[picks] += alpha * scale",
+        "dy.reshape(-1)[picks] += 0.5 * alpha * scale",
+        (T_CELLS,)),
+    Bug("teacher-groups-unsliced", "teacher", "each stream group learns from its own streams' q",
+        "kafkarnn/engine/streams.py",
+        "(teacher[0], teacher[1][:, a:b])",
+        "(teacher[0], teacher[1][:, :b - a])",
+        (T_STREAMS,)),
     # -- minGRU and minLSTM --------------------------------------------------------------------
     Bug("mingru-step-order", "min-cells", "the one-step form is the sequence form (minGRU)",
         "kafkarnn/engine/cells/mingru.py",
@@ -248,8 +270,8 @@ BUGS: list[Bug] = [
         (T_STREAMS,)),
     Bug("groups-recomputed-on-resume", "streams", "the group count is the run's, not the machine's",
         "kafkarnn/train/launch.py",
-        "    trainer = Trainer(cfg, corpus.vocab, train, val)\n    launch = Launch(",
-        "    trainer = Trainer(cfg.replace(groups=0), corpus.vocab, train, val)\n    launch = Launch(",
+        "    trainer = _trainer(run, cfg, corpus)\n    launch = Launch(",
+        "    trainer = _trainer(run, cfg.replace(groups=0), corpus)\n    launch = Launch(",
         (T_THREADS,)),
     Bug("groups-too-narrow", "streams", "at least 16 streams a group",
         "kafkarnn/engine/streams.py",

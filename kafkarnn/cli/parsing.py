@@ -25,6 +25,10 @@ MODEL_OPTIONS = [
     ("--dropout-ramp", "dropout_ramp", int,
      "iterations over which dropout and DropConnect rise from 0 to their values, 0: from the "
      "start (default, mingru, minlstm presets: four passes through the text)"),
+    ("--teacher", "teacher", float,
+     "learn from the text's n-gram table too: each target is the next character mixed with "
+     "the table's prediction of it, weight X in [0, 1) (0: the character alone)"),
+    ("--teacher-order", "teacher_order", int, "the order of that table, 1 to 10 (8)"),
     ("--block", "block", str,
      "what wraps each layer: plain (a stack of cells), residual (a norm and a residual path "
      "around each cell) or mlp (and an MLP after it, as the min-cells' paper stacks them)"),

@@ -49,7 +49,9 @@ class RunCurves:
         c = self.config
         if "model" not in c:
             return "?"
-        return f"{c['model']} {c.get('layers', 1)}×{c.get('hidden', '?')}"
+        t = c.get("teacher")
+        taught = f" + teacher {t:g}" if number(t) and t > 0 else ""      # it learns from its table
+        return f"{c['model']} {c.get('layers', 1)}×{c.get('hidden', '?')}{taught}"
 
     @property
     def chars_per_iter(self) -> int | None:

@@ -26,6 +26,9 @@ class Config:
                                  # (0: only where every stream starts its region again)
     block: str = "plain"         # what wraps each layer: plain | residual | mlp (engine/blocks.py)
     mlp_ratio: int = 4           # the mlp block's width, in multiples of hidden
+    teacher: float = 0.0         # α: targets are (1−α)·the next character + α·the n-gram
+                                 # table's prediction of it (train/teacher.py); 0: the character
+    teacher_order: int = 8       # that table's order
     batch: int = 32              # parallel streams through the corpus
     seq_len: int = 64            # truncated-BPTT length
     optimizer: str = "adam"      # adagrad | adam | sfadamw (schedule-free AdamW)
@@ -94,7 +97,8 @@ PRESETS: dict[str, Config] = {
     # and with DropConnect alone (the big texts' default; at 4 MB checked to ~7 passes).
     "default": Config(model="gru", hidden=384, layers=2, dropout=0.3, weight_drop=0.3, batch=32,
                       seq_len=128, optimizer="adam", lr=2e-3, lr_min=1e-4, decay_iters=1000,
-                      weight_decay=0.1, clip=0.0, clip_norm=1.0, average="ema", ema_beta=0.99),
+                      weight_decay=0.1, clip=0.0, clip_norm=1.0, average="ema", ema_beta=0.99,
+                      teacher=0.3),
     # minGRU and minLSTM: the best of a handful of trials of 300 s at one thread on Metamorphosis
     # (docs/ladder.md, "Presets for the min-cells"): 0.19 nats/char better than the default's
     # settings there (1.385, 1.376), 0.08 and 0.07 better on Python's stdlib; 2×512 and 4×384
@@ -130,6 +134,12 @@ FIT_PASSES = 4
 FIT_SMALL = 200_000
 RAMP_BY_DEFAULT = True
 FIT_BIG = 800_000
+# The default learns from the text's n-gram table too (`teacher`, train/teacher.py) up to
+# TEACHER_UP_TO training characters, and then needs TEACHER_EASES less of both regularisers:
+# on Metamorphosis 1.254 against 1.284 without it (benchmarks/README.md, 2026-12-06, night).
+# Above the line it is off: not measured there, and its distributions cost N·V·2 bytes.
+TEACHER_UP_TO = 500_000
+TEACHER_EASES = 0.1
 
 
 def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
@@ -139,8 +149,12 @@ def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
     iteration alone, so a run resumes exactly. Fields in `given` (the user's options) are kept.
     """
     passes = FIT_PASSES * train_chars / (cfg.batch * cfg.seq_len)
+    teacher = cfg.teacher if "teacher" in given or train_chars <= TEACHER_UP_TO else 0.0
     drop = min(cfg.dropout, max(0.0, 0.3 - 0.15 * math.log10(max(train_chars, 1) / FIT_SMALL)))
-    fitted = {"dropout": round(drop, 2), "weight_drop": round(min(cfg.weight_drop, drop), 2)}
+    if teacher > 0:                             # the teacher regularises in their place
+        drop = max(0.0, drop - TEACHER_EASES)
+    fitted = {"dropout": round(drop, 2), "weight_drop": round(min(cfg.weight_drop, drop), 2),
+              "teacher": teacher}
     dropconnect = cfg.weight_drop if "weight_drop" in given else fitted["weight_drop"]
     if train_chars > FIT_BIG and dropconnect > 0:
         fitted["dropout"] = 0.0
@@ -161,10 +175,12 @@ def fit_to_cell(cfg: Config, given=()) -> Config:
     return cfg
 
 
+def bad(msg: str):
+    raise KafkarnnError(msg)
+
+
 def check(cfg: Config) -> Config:
     """Raise KafkarnnError on option values that cannot work; return cfg."""
-    def bad(msg):
-        raise KafkarnnError(msg)
     if cfg.model not in NAMES:
         bad(f"--model must be {names_text()}, not {cfg.model!r}")
     if cfg.weight_drop > 0 and cell_class(cfg.model).recurrent_key is None:
@@ -186,13 +202,25 @@ def check(cfg: Config) -> Config:
         bad(f"--tail-eta must be between 0 and 1000, not {cfg.tail_eta}")
     if not 0.0 < cfg.ema_beta < 1.0:
         bad(f"--ema-beta must be between 0 and 1, not {cfg.ema_beta}")
+    if cfg.dtype not in ("float32", "float64"):
+        bad(f"--dtype must be float32 or float64, not {cfg.dtype!r}")
+    if cfg.init not in ("default", "seed") or cfg.reduction not in ("mean", "seq-sum"):
+        bad("config has an unknown init or reduction")
+    _check_numbers(cfg)
+    return cfg
+
+
+def _check_numbers(cfg: Config) -> None:
+    """check's part for the sizes, rates and counts."""
     for name, least in (("hidden", 1), ("layers", 1), ("batch", 1), ("seq_len", 1),
-                        ("dropout_ramp", 0), ("restart_every", 0)):
+                        ("dropout_ramp", 0), ("restart_every", 0), ("teacher_order", 1)):
         if type(getattr(cfg, name)) is not int or getattr(cfg, name) < least:
             bad(f"--{name.replace('_', '-')} must be a whole number ≥ {least}, not {getattr(cfg, name)!r}")
     if cfg.hidden > 8192 or cfg.layers > 16 or cfg.batch > 4096 or cfg.seq_len > 4096:
         bad("model size out of range: --hidden ≤ 8192, --layers ≤ 16, --batch ≤ 4096, --seq-len ≤ 4096")
-    for name in ("dropout", "weight_drop"):
+    if cfg.teacher_order > 10:
+        bad(f"--teacher-order must be at most 10 (the n-gram tables' longest), not {cfg.teacher_order}")
+    for name in ("dropout", "weight_drop", "teacher"):
         if not 0.0 <= getattr(cfg, name) < 1.0:
             bad(f"--{name.replace('_', '-')} must be in [0, 1), not {getattr(cfg, name)}")
     if not (cfg.lr > 0 and cfg.lr < 100):
@@ -205,8 +233,3 @@ def check(cfg: Config) -> Config:
                  "decay_start", "rsqrt_from", "embed_init"):
         if getattr(cfg, name) < 0:
             bad(f"--{name.replace('_', '-')} must not be negative")
-    if cfg.dtype not in ("float32", "float64"):
-        bad(f"--dtype must be float32 or float64, not {cfg.dtype!r}")
-    if cfg.init not in ("default", "seed") or cfg.reduction not in ("mean", "seq-sum"):
-        bad("config has an unknown init or reduction")
-    return cfg

@@ -34,6 +34,7 @@ from kafkarnn.train.cadence import Limits
 from kafkarnn.train.schedule import cooldown_end, describe as describe_schedule, for_limits
 from kafkarnn.train.thread_policy import fixed_count
 from kafkarnn.train.threads import usable_cores
+from kafkarnn.train import teacher as teacher_cache
 from kafkarnn.train.trainer import Trainer
 
 
@@ -128,6 +129,8 @@ def describe_start(launch: Launch, cooldown: tuple[int, int] | None = None) -> s
         if k:                                   # DropConnect alone (a big text's default)
             dropout += ", no dropout"
         fitted = f", {schedule}, {dropout}{weights}"
+    if t.teacher is not None:
+        fitted += f", learning from the {t.cfg.teacher_order}-gram table too (α {t.cfg.teacher:g})"
     if t.model.cells[0].recurrent_key is None:            # the preset's DropConnect is off
         fitted += f", no DropConnect (a {t.cfg.model} has no recurrent matrix)"
     return (f"run {launch.run.name} ({how}) · corpus {c.name}: {len(c.data):,} characters, "
@@ -236,8 +239,7 @@ def _corpus_record(corpus: Corpus, spec: str | None, encoding: str | None) -> di
 
 
 def _start(run, lock, cfg, corpus, preset, spec, encoding) -> Launch:
-    train, val = corpus.split(cfg.val_fraction)
-    trainer = Trainer(cfg, corpus.vocab, train, val)        # may refuse a too-short text
+    trainer = _trainer(run, cfg, corpus)                     # may refuse a too-short text
     record = dict(cfg.to_dict(), preset=preset, corpus=_corpus_record(corpus, spec, encoding),
                   created=time.strftime("%Y-%m-%dT%H:%M:%S"), kafkarnn_version=__version__)
     try:
@@ -245,6 +247,12 @@ def _start(run, lock, cfg, corpus, preset, spec, encoding) -> Launch:
     except OSError as e:
         raise KafkarnnError(f"cannot write {run.config_path} ({e.strerror or e})") from None
     return Launch(run, lock, trainer, corpus, False, _run_meta(record))
+
+
+def _trainer(run, cfg, corpus) -> Trainer:
+    train, val = corpus.split(cfg.val_fraction)
+    cache = teacher_cache.cache_path(run.data_dir, corpus.fingerprint, len(train), cfg.teacher_order)
+    return Trainer(cfg, corpus.vocab, train, val, teacher_cache=cache)
 
 
 def _run_meta(record: dict) -> dict:
@@ -256,8 +264,7 @@ def _run_meta(record: dict) -> dict:
 def _resume(run, lock, corpus, preset, overrides) -> Launch:
     record = run.read_config()
     cfg = check_resume(run, record, corpus, preset, overrides)
-    train, val = corpus.split(cfg.val_fraction)
-    trainer = Trainer(cfg, corpus.vocab, train, val)
+    trainer = _trainer(run, cfg, corpus)
     launch = Launch(run, lock, trainer, corpus, False, _run_meta(record))
     if run.checkpoint_path.exists():
         arrays, meta = load_checkpoint(run.checkpoint_path)

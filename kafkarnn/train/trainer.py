@@ -29,6 +29,7 @@ from kafkarnn.train.generation import generate
 from kafkarnn.train.meta_check import checked_meta
 from kafkarnn.train.schedule import dropout_rates, learning_rate, restarting
 from kafkarnn.train.scoring import validation_loss
+from kafkarnn.train.teacher import teacher_for
 from kafkarnn.train.threads import one_blas_thread, usable_cores
 
 MAX_BAD_STEPS = 5             # consecutive non-finite steps before training stops
@@ -53,7 +54,7 @@ def make_optimizer(cfg: Config, model: CharModel):
 
 
 class Trainer:
-    def __init__(self, cfg: Config, vocab: Vocab, train: np.ndarray, val: np.ndarray):
+    def __init__(self, cfg: Config, vocab: Vocab, train: np.ndarray, val: np.ndarray, teacher_cache=None):
         self.cfg, self.vocab, self.train, self.val = cfg, vocab, train, val
         B, T = cfg.batch, cfg.seq_len
         self.region = len(train) // B             # stream b reads train[b·region : (b+1)·region]
@@ -67,6 +68,7 @@ class Trainer:
         one_blas_thread()       # threads share stream groups instead: the bits never depend on them
         self.groups = StreamGroups(self.model, cfg.groups or groups_for(B, cfg.hidden, usable_cores()))
         self.opt = make_optimizer(cfg, self.model)
+        self.teacher = teacher_for(cfg, train, len(vocab), self.region, teacher_cache)   # None: the text alone
         self.average = (WeightAverage(self.learned_weights(), cfg.ema_beta) if cfg.average == "ema" else
                         TailAverage(self.learned_weights(), cfg.tail_eta) if cfg.average == "tail" else None)
         self.state = self.model.zero_state(B)
@@ -156,8 +158,9 @@ class Trainer:
         if self.iteration <= c.dropout_ramp:           # a function of the iteration: resumes exactly
             self.groups.set_dropout(*self.dropout_at(self.iteration))   # (after it: the built rates)
         rng = self.rng if c.dropout > 0 or c.weight_drop > 0 else None
+        teacher = self.teacher.batch(self.position - c.seq_len, c.seq_len) if self.teacher else None
         loss, grads, new_state = self.groups.loss_and_grads(inputs, targets, self.state, rng,
-                                                            reduction=c.reduction, out=self._grads)
+                                                            c.reduction, self._grads, teacher)
         if not (math.isfinite(loss) and self._finite(grads.flat)):
             self.bad_steps += 1                        # skip: never let a NaN reach the weights
             self.state = self.model.zero_state(c.batch)

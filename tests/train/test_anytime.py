@@ -273,7 +273,7 @@ def test_the_default_preset_keeps_its_fitted_decay_and_validates_an_ema_of_the_l
     lh.lock.unlock()
     stored = json.loads(lh.run.config_path.read_text())
     assert (stored["average"], stored["ema_beta"]) == ("ema", 0.99)      # kept with the run
-    assert (f"dropout rising to 0.3 by step {stored['dropout_ramp']:,}, validating the EMA 0.99 "
+    assert (f"dropout rising to 0.2 by step {stored['dropout_ramp']:,}, validating the EMA 0.99 "
             "weights") in describe_start(lh)
     assert lh.trainer.average is not None
 

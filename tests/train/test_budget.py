@@ -192,5 +192,5 @@ def test_on_a_small_text_the_default_keeps_its_fitted_decay_whatever_the_limit(t
     assert (stored["schedule"], stored["decay_iters"], stored["average"], stored["rsqrt_from"]) == (
         "anytime", 0, "tail", 1000)
     assert ("learning rate constant until iteration 1,000, then falling as 1/√t (no limit to fit a "
-            f"decay to), dropout rising to 0.3 by step {stored['dropout_ramp']:,}, validating the "
+            f"decay to), dropout rising to 0.2 by step {stored['dropout_ramp']:,}, validating the "
             "tail average η 9 weights") in describe_start(lh)

@@ -7,17 +7,31 @@ import math
 
 import pytest
 
-from kafkarnn.train.config import PRESETS, fit_to_text
+from kafkarnn.train.config import PRESETS, TEACHER_UP_TO, fit_to_text
 from kafkarnn.train.launch import describe_start, prepare
 
 DEFAULT = PRESETS["default"]
 PER_STEP = DEFAULT.batch * DEFAULT.seq_len
 
 
-def test_a_small_text_trains_with_the_preset_as_it_was_tuned_its_dropout_rising_over_four_passes():
+def test_a_small_text_learns_from_its_table_with_less_dropout_rising_over_four_passes():
     for chars in (1_000, 106_000, 200_000):                # Metamorphosis holds 106,000
-        assert fit_to_text(DEFAULT, chars) == DEFAULT.replace(dropout_ramp=round(4 * chars / PER_STEP))
+        assert fit_to_text(DEFAULT, chars) == DEFAULT.replace(
+            dropout_ramp=round(4 * chars / PER_STEP), teacher=0.3, dropout=0.2, weight_drop=0.2)
     assert fit_to_text(DEFAULT, 106_705).dropout_ramp == 104     # Metamorphosis: ~100 of ~1,100 steps
+    alone = fit_to_text(DEFAULT.replace(teacher=0.0), 106_705, given={"teacher": 0.0})   # --teacher 0
+    assert (alone.teacher, alone.dropout, alone.weight_drop) == (0.0, 0.3, 0.3)
+    bigger = fit_to_text(DEFAULT.replace(teacher=0.5), 3_000_000, given={"teacher": 0.5})
+    assert bigger.teacher == 0.5 and bigger.weight_drop == round(0.3 - 0.15 * math.log10(15) - 0.1, 2)
+
+
+def test_the_teacher_stops_at_its_line_and_the_min_cells_have_none():
+    assert fit_to_text(DEFAULT, TEACHER_UP_TO).teacher == 0.3
+    over = fit_to_text(DEFAULT, TEACHER_UP_TO + 1)
+    assert over.teacher == 0 and over.weight_drop == round(
+        0.3 - 0.15 * math.log10((TEACHER_UP_TO + 1) / 200_000), 2)             # not eased
+    assert fit_to_text(DEFAULT, 900_000).teacher == 0                            # 1 MB: measured level
+    assert all(fit_to_text(PRESETS[p], 106_000).teacher == 0 for p in ("mingru", "minlstm"))
 
 
 def test_a_big_text_decays_over_four_passes_with_less_dropconnect_and_no_dropout():
@@ -34,11 +48,12 @@ def test_a_big_text_decays_over_four_passes_with_less_dropconnect_and_no_dropout
     huge = fit_to_text(DEFAULT, 92_000_000)
     assert huge.decay_iters == round(4 * 92_000_000 / PER_STEP) and huge.dropout == huge.weight_drop == 0
     sizes = [10 ** k for k in range(3, 9)] + [3 * 10 ** k for k in range(3, 9)]
-    fits = [fit_to_text(DEFAULT, n) for n in sorted(sizes)]
-    assert all(a.decay_iters <= b.decay_iters and a.dropout >= b.dropout and a.weight_drop >=
-               b.weight_drop for a, b in zip(fits, fits[1:]))
-    assert all(f.replace(decay_iters=DEFAULT.decay_iters, dropout=0.3, weight_drop=0.3,
-                         dropout_ramp=0) == DEFAULT for f in fits)     # nothing else changes
+    for side in ([n for n in sizes if n <= TEACHER_UP_TO], [n for n in sizes if n > TEACHER_UP_TO]):
+        fits = [fit_to_text(DEFAULT, n) for n in sorted(side)]          # each side of the teacher's line
+        assert all(a.decay_iters <= b.decay_iters and a.dropout >= b.dropout and a.weight_drop >=
+                   b.weight_drop for a, b in zip(fits, fits[1:]))
+        assert all(f.replace(decay_iters=DEFAULT.decay_iters, dropout=0.3, weight_drop=0.3,
+                             dropout_ramp=0, teacher=0.3) == DEFAULT for f in fits)   # nothing else changes
     no_dropconnect = fit_to_text(DEFAULT.replace(weight_drop=0.0), 3_724_065, given={"weight_drop": 0.0})
     assert no_dropconnect.dropout == 0.11                 # a run without DropConnect keeps dropout
     mingru = fit_to_text(PRESETS["mingru"], 3_724_065)                # (no recurrent matrix)
@@ -90,8 +105,9 @@ def test_a_new_default_run_stores_its_fitted_schedule_and_resumes_with_it(tmp_pa
 
 
 @pytest.mark.parametrize("preset", ["default", None])
-def test_a_small_text_gets_the_preset_unchanged(tmp_path, preset):
+def test_a_small_text_gets_the_preset_with_its_teacher(tmp_path, preset):
     corpus = big_text(tmp_path, chars=50_000)
     lh = start(tmp_path, corpus, "r", preset=preset)
-    assert lh.trainer.cfg.replace(groups=0, dropout_ramp=0) == DEFAULT
+    assert lh.trainer.cfg.replace(groups=0, dropout_ramp=0) == DEFAULT.replace(dropout=0.2, weight_drop=0.2)
+    assert lh.trainer.teacher is not None and "learning from the 8-gram table too (α 0.3)" in describe_start(lh)
     assert lh.trainer.cfg.dropout_ramp == round(4 * len(lh.trainer.train) / PER_STEP) == 44

@@ -1,0 +1,99 @@
+"""The n-gram table as a teacher: what counting predicts at every training position.
+
+With `--teacher α` the network learns toward (1 − α)·onehot(next character) + α·q_t, where q_t
+is the text's n-gram table's distribution of the next character at position t (engine/model.py,
+`loss_and_grads(teacher=…)`). On a small text the network overfits long before it has learnt all
+that counting knows; the table's distributions carry what a character's neighbours usually are,
+and pull the network toward them (docs/ladder.md, "The table as a teacher").
+
+Cross-fitted, so that q never remembers the character it predicts: the training text is cut into
+FOLDS pieces, and each piece's q comes from a table counted on the other pieces — as good as the
+table is on text it has not seen. Counted on the whole text, the table would hand the network
+its targets back.
+
+The distributions are a function of the training text, the order and FOLDS alone: a resumed
+run learns from the same q, bit for bit. They are cached in `<data dir>/teacher/<key>.npy` (the
+key a hash of the text's fingerprint, its length, the order and FOLDS; the owner's alone, written
+atomically, as the copy index is), so a resume or a hand-over reads them back in milliseconds
+instead of counting again while it holds the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from kafkarnn.engine.ngram import NGram
+from kafkarnn.errors import KafkarnnError
+from kafkarnn.runs.checkpoint import atomic_write
+from kafkarnn.train.config import Config
+
+FOLDS = 5
+CACHE_FOLDER = "teacher"
+PRIVATE_DIR = 0o700
+MAX_BYTES = 1 << 30           # the distributions are N·V float16 values: 1 GiB at most
+
+
+def cross_fitted(train: np.ndarray, vocab_size: int, order: int, folds: int = FOLDS) -> np.ndarray:
+    """(N, V) float16: row t is P(· | train[:t]) from a table counted without t's fold."""
+    n = len(train)
+    edges = np.linspace(0, n, folds + 1).astype(np.int64)
+    out = np.empty((n, vocab_size), dtype=np.float16)
+    for a, b in zip(edges[:-1], edges[1:]):
+        table = NGram(np.concatenate([train[:a], train[b:]]), vocab_size, order)
+        start = max(0, a - order)              # the fold's first contexts, read whole
+        out[a:b] = table.distributions(train[start:b], order)[a - start:]
+    return out
+
+
+def cache_path(data_dir: Path, fingerprint: dict, length: int, order: int) -> Path:
+    """Where the distributions of the first `length` characters of the text with `fingerprint` live."""
+    key = f"{fingerprint.get('sha256')}:{length}:{order}:{FOLDS}"
+    return Path(data_dir) / CACHE_FOLDER / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
+
+
+def load_or_compute(train: np.ndarray, vocab_size: int, order: int, path: Path | None) -> np.ndarray:
+    """cross_fitted(train, …): memory-mapped from `path` when a sound copy is there, else computed
+    and written there (a write that fails leaves it in memory only)."""
+    if path is not None:
+        with contextlib.suppress(OSError, ValueError):
+            q = np.load(path, mmap_mode="r", allow_pickle=False)
+            if q.shape == (len(train), vocab_size) and q.dtype == np.float16:
+                return q
+    q = cross_fitted(train, vocab_size, order)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+            atomic_write(path, lambda f: np.save(f, q, allow_pickle=False))
+    return q
+
+
+class Teacher:
+    """The table's distributions laid out as the trainer's grid: `batch(p)` is what it predicts
+    for the targets of the step that reads grid[p : p + T + 1]."""
+
+    def __init__(self, train: np.ndarray, vocab_size: int, order: int, alpha: float,
+                 batch: int, region: int, cache: Path | None = None):
+        need = len(train) * vocab_size * 2
+        if need > MAX_BYTES:
+            raise KafkarnnError(
+                f"--teacher needs {need / 2**20:,.0f} MiB for this text's table predictions (at "
+                f"most {MAX_BYTES / 2**20:,.0f}); use --teacher 0 on a text this big")
+        q = load_or_compute(train, vocab_size, order, cache)
+        self.alpha = alpha
+        self.grid = q[:batch * region].reshape(batch, region, vocab_size).transpose(1, 0, 2)
+
+    def batch(self, p: int, T: int) -> tuple[float, np.ndarray]:
+        """(α, q (T, B, V) float32) for the targets grid[p + 1 : p + T + 1]."""
+        return self.alpha, self.grid[p + 1:p + T + 1].astype(np.float32)
+
+
+def teacher_for(cfg: Config, train: np.ndarray, vocab_size: int, region: int,
+                cache: Path | None = None) -> Teacher | None:
+    """The run's teacher, or None when it learns from the text alone (teacher 0)."""
+    if cfg.teacher <= 0:
+        return None
+    return Teacher(train, vocab_size, cfg.teacher_order, cfg.teacher, cfg.batch, region, cache)

@@ -1,0 +1,132 @@
+"""The n-gram table as a teacher (Config.teacher): cross-fitted distributions that never saw the
+character they predict, laid out as the trainer's streams read the text, stored with the run and
+resumed exactly; bad values end in one line."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kafkarnn.engine.ngram import NGram
+from kafkarnn.errors import KafkarnnError
+from kafkarnn.main import main
+from kafkarnn.train import teacher as teacher_module
+from kafkarnn.train.config import Config
+from kafkarnn.train.launch import prepare
+from kafkarnn.train.teacher import Teacher, cross_fitted
+
+from test_trainer import TEXT, assert_same_trainer, small_trainer, straight_and_resumed
+
+TAUGHT = Config(model="gru", hidden=10, layers=2, batch=4, seq_len=10, dropout=0.1, teacher=0.3,
+                teacher_order=4, groups=2)
+
+
+def ids(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.integers(0, 6, n // 2), np.tile([1, 2, 3, 4, 5], n // 10)])
+
+
+def test_each_fold_is_predicted_by_a_table_that_never_counted_it():
+    text = ids()
+    q = cross_fitted(text, 7, 3, folds=3)
+    assert q.dtype == np.float16 and q.shape == (600, 7)
+    assert np.allclose(q.astype(np.float64).sum(axis=1), 1, atol=5e-3)
+    others = NGram(np.concatenate([text[:200], text[400:]]), 7, 3)      # the middle fold's table
+    for t in (200, 201, 250, 399):
+        assert np.allclose(q[t], others.distribution(text[:t], 3), atol=1e-3)
+    whole = NGram(text, 7, 3)                                           # one that saw everything
+    own = np.log(q[np.arange(600), text].astype(np.float64)).mean()
+    remembered = -whole.nll(text, 3).mean()
+    assert own < remembered - 0.02          # held out, the table is surer of nothing it counted
+
+
+def test_the_teacher_speaks_to_the_targets_each_step_reads():
+    text = ids()
+    t = Teacher(text, 7, 3, 0.3, batch=4, region=150)
+    q = cross_fitted(text, 7, 3)
+    alpha, batch = t.batch(20, 10)            # the step reading grid[20:31]: targets 21 … 30
+    assert alpha == 0.3 and batch.shape == (10, 4, 7) and batch.dtype == np.float32
+    for s, b in ((0, 0), (9, 3), (4, 2)):
+        assert np.array_equal(batch[s, b], q[b * 150 + 21 + s].astype(np.float32))
+
+
+def test_a_trainer_learns_from_its_teacher_only_when_asked():
+    taught, alone = small_trainer(TAUGHT), small_trainer(TAUGHT.replace(teacher=0.0))
+    assert alone.teacher is None and taught.teacher.alpha == 0.3
+    for _ in range(3):
+        taught.step(), alone.step()
+    assert not np.array_equal(taught.model.params.flat, alone.model.params.flat)
+
+
+def test_resume_through_a_file_is_bit_identical_with_a_teacher(tmp_path):
+    straight, resumed = straight_and_resumed(TAUGHT, 30, 12, tmp_path / "checkpoint.npz")
+    assert_same_trainer(straight, resumed)
+    assert np.array_equal(straight.teacher.grid, resumed.teacher.grid)
+
+
+def test_a_run_keeps_its_teacher_and_one_made_before_has_none(tmp_path):
+    corpus = tmp_path / "clerk.txt"
+    corpus.write_text(TEXT)
+    lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None, run_name="r",
+                 new=False, preset=None, overrides=dict(model="gru", hidden=10, batch=3,
+                                                        seq_len=10, teacher=0.25))
+    lh.lock.unlock()
+    stored = json.loads(lh.run.config_path.read_text())
+    assert (stored["teacher"], stored["teacher_order"]) == (0.25, 8)
+    before = {k: v for k, v in stored.items() if not k.startswith("teacher")}
+    assert Config.from_dict(before).teacher == 0.0
+
+
+def test_a_run_caches_its_teachers_distributions_for_the_next_process(tmp_path, monkeypatch):
+    corpus = tmp_path / "clerk.txt"
+    corpus.write_text(TEXT)
+
+    def open_run():
+        lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None,
+                     run_name="r", new=False, preset=None,
+                     overrides=dict(model="gru", hidden=10, batch=3, seq_len=10, teacher=0.3))
+        lh.lock.unlock()
+        return lh
+
+    first = open_run()
+    files = list((tmp_path / "home" / "teacher").glob("*.npy"))
+    assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
+    assert files[0].parent.stat().st_mode & 0o777 == 0o700
+    counted = []
+    monkeypatch.setattr(teacher_module, "cross_fitted", lambda *a: counted.append(a))
+    again = open_run()                                       # read back: nothing counted
+    assert counted == [] and np.array_equal(again.trainer.teacher.grid, first.trainer.teacher.grid)
+    np.save(files[0], np.zeros((3, 3), dtype=np.float16))    # a stale or damaged copy
+    monkeypatch.undo()
+    assert np.array_equal(open_run().trainer.teacher.grid, first.trainer.teacher.grid)
+
+
+def test_a_text_too_big_for_the_teachers_memory_is_refused(monkeypatch):
+    monkeypatch.setattr(teacher_module, "MAX_BYTES", 1000)
+    with pytest.raises(KafkarnnError, match="--teacher needs"):
+        small_trainer(TAUGHT)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--teacher", "1"], "--teacher must be in [0, 1)"),
+    (["--teacher", "-0.1"], "--teacher must be in [0, 1)"),
+    (["--teacher", "0.3", "--teacher-order", "11"], "--teacher-order must be at most 10"),
+])
+def test_bad_teacher_values_end_in_one_line(tmp_path, capsys, args, words):
+    corpus = tmp_path / "clerk.txt"
+    corpus.write_text(TEXT)
+    code = main(["train", "--corpus", str(corpus), "--data-dir", str(tmp_path / "home"),
+                 "--max-iters", "1", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("kafkarnn: error:") and words in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "home" / "runs").exists() or not any((tmp_path / "home" / "runs").iterdir())
+
+
+def test_compare_names_a_run_that_learns_from_its_table():
+    from kafkarnn.inspect.compare import RunCurves
+    taught = RunCurves("a", {"model": "gru", "layers": 2, "hidden": 384, "teacher": 0.3})
+    alone = RunCurves("b", {"model": "gru", "layers": 2, "hidden": 384, "teacher": 0.0})
+    before = RunCurves("c", {"model": "gru", "layers": 2, "hidden": 384})
+    assert taught.model == "gru 2×384 + teacher 0.3"
+    assert alone.model == before.model == "gru 2×384"
