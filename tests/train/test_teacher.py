@@ -130,3 +130,19 @@ def test_compare_names_a_run_that_learns_from_its_table():
     before = RunCurves("c", {"model": "gru", "layers": 2, "hidden": 384})
     assert taught.model == "gru 2×384 + teacher 0.3"
     assert alone.model == before.model == "gru 2×384"
+
+
+def test_the_monitor_and_progress_name_the_teacher(tmp_path):
+    from kafkarnn.train.cadence import Cadence, Limits
+    from kafkarnn.train.session import Session
+    corpus = tmp_path / "clerk.txt"
+    corpus.write_text(TEXT)
+    lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None, run_name="r",
+                 new=False, preset=None, overrides=dict(model="gru", hidden=10, batch=3, seq_len=10,
+                                                        teacher=0.3))
+    try:
+        s = Session(lh, Limits(max_iters=2), Cadence(eval_every=1e9, save_every=1e9))
+        s.run()
+    finally:
+        lh.lock.unlock()
+    assert s.snapshot().model == "gru 2×10 + teacher 0.3"
