@@ -220,6 +220,8 @@ def test_resume_across_processes_ends_with_the_parameters_of_one_run(home, book)
         assert meta_a[key] == meta_b[key], key
     assert meta_a["iteration"] == 24
     assert not np.array_equal(halfway["param/l1.Wh"], a["param/l1.Wh"])    # it trained on
+    stored = json.loads((home / "two" / "runs" / "porter-gru" / "config.json").read_text())
+    assert stored["teacher"] == 0.3          # a small text's default: learning from its table too
 
 
 # ---- sample: --temperature and --top-k ---------------------------------------------------------
