@@ -34,6 +34,7 @@ CRC_KEY = "__crc32__"    # in the metadata: {array name: CRC-32 of its bytes in 
 ALLOWED_KINDS = "biufc"  # bool, int, uint, float, complex: plain numbers only
 HINT = "; the run folder is untouched — pass --new to start a fresh run"
 PRIVATE_FILE = 0o600     # what a run writes is its owner's alone (a model can reveal its text)
+PRIVATE_DIR = 0o700      # and so are the folders of the data folder's caches
 
 
 # ---- atomic writes ----------------------------------------------------------------------------
@@ -57,6 +58,22 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def cached_array(path: Path, fits: Callable[[np.ndarray], bool],
+                 compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
+    """An array kept in the data folder between processes: memory-mapped from `path` when a sound
+    one is there (`fits(array)`), else `compute()`d and written there atomically, the owner's
+    alone (a write that fails leaves it in memory only). Returns (array, computed)."""
+    with contextlib.suppress(OSError, ValueError):
+        a = np.load(path, mmap_mode="r", allow_pickle=False)
+        if fits(a):
+            return a, False
+    a = compute()
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        atomic_write(path, lambda f: np.save(f, a, allow_pickle=False))
+    return a, True
 
 
 def _fsync_dir(folder: Path) -> None:

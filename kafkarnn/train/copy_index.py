@@ -27,12 +27,11 @@ import numpy as np
 
 from kafkarnn.engine.vocab import Vocab
 from kafkarnn.train.copying import DEFAULT_MIN, CopyIndex, TooBig, check, suffix_array
-from kafkarnn.runs.checkpoint import atomic_write
+from kafkarnn.runs.checkpoint import atomic_write, cached_array
 from kafkarnn.seam import Copied
 
 CACHE_FOLDER = "copying"
 CHECKING = "checking…"
-PRIVATE_DIR = 0o700
 
 
 def cache_path(data_dir: Path, fingerprint: dict, length: int) -> Path:
@@ -44,16 +43,8 @@ def cache_path(data_dir: Path, fingerprint: dict, length: int) -> Path:
 def load_or_build(ids: np.ndarray, path: Path) -> tuple[np.ndarray, bool]:
     """The suffix array of `ids`: memory-mapped from `path` when a sound one is there, else
     built and written there (a write that fails leaves it in memory only). (array, built)."""
-    with contextlib.suppress(OSError, ValueError):
-        sa = np.load(path, mmap_mode="r", allow_pickle=False)
-        if sa.ndim == 1 and len(sa) == len(ids) and sa.dtype in (np.int32, np.int64):
-            return sa, False
-    sa = suffix_array(ids)
-    with contextlib.suppress(OSError):
-        if not path.parent.is_dir():
-            path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-        atomic_write(path, lambda f: np.save(f, sa, allow_pickle=False))
-    return sa, True
+    return cached_array(path, lambda sa: sa.ndim == 1 and len(sa) == len(ids)
+                        and sa.dtype in (np.int32, np.int64), lambda: suffix_array(ids))
 
 
 def source_stamp(source: str | None) -> dict | None:

@@ -20,7 +20,6 @@ instead of counting again while it holds the run.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from pathlib import Path
 
@@ -28,12 +27,11 @@ import numpy as np
 
 from kafkarnn.engine.ngram import NGram
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.runs.checkpoint import atomic_write
+from kafkarnn.runs.checkpoint import cached_array
 from kafkarnn.train.config import Config
 
 FOLDS = 5
 CACHE_FOLDER = "teacher"
-PRIVATE_DIR = 0o700
 MAX_BYTES = 1 << 30           # the distributions are N·V float16 values: 1 GiB at most
 
 
@@ -57,18 +55,13 @@ def cache_path(data_dir: Path, fingerprint: dict, length: int, order: int) -> Pa
 
 def load_or_compute(train: np.ndarray, vocab_size: int, order: int, path: Path | None) -> np.ndarray:
     """cross_fitted(train, …): memory-mapped from `path` when a sound copy is there, else computed
-    and written there (a write that fails leaves it in memory only)."""
-    if path is not None:
-        with contextlib.suppress(OSError, ValueError):
-            q = np.load(path, mmap_mode="r", allow_pickle=False)
-            if q.shape == (len(train), vocab_size) and q.dtype == np.float16:
-                return q
-    q = cross_fitted(train, vocab_size, order)
-    if path is not None:
-        with contextlib.suppress(OSError):
-            path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-            atomic_write(path, lambda f: np.save(f, q, allow_pickle=False))
-    return q
+    and written there (runs/checkpoint.cached_array)."""
+    def compute() -> np.ndarray:
+        return cross_fitted(train, vocab_size, order)
+    if path is None:
+        return compute()
+    return cached_array(path, lambda q: q.shape == (len(train), vocab_size) and q.dtype == np.float16,
+                        compute)[0]
 
 
 class Teacher:
