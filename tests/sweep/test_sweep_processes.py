@@ -109,17 +109,17 @@ def test_a_stopped_sweep_resumes_and_ends_as_if_never_stopped(home, book):
 
 
 def test_an_interrupted_time_budget_is_respected(home, book):
-    budget = 2.0
+    budget = 3.0                # room for a slow `--stop` (a new Python process) on a busy machine
     kafkarnn("sweep", "t", "--corpus", book, *SLOW, "--model", "rnn", "--max-seconds", budget,
              "--detach", home=home)
     until(lambda: Run(home, "t").holder() is not None)
-    time.sleep(1.0)
+    time.sleep(0.3)
     assert kafkarnn("sweep", "t", "--stop", home=home).returncode == 0
     spent = params(home, "t")[1]["elapsed_s"]
     assert 0 < spent < budget
     assert kafkarnn("sweep", "t", home=home).returncode == 0
     final = params(home, "t")[1]["elapsed_s"]
-    assert budget <= final < budget + 0.5        # a resume with the whole budget again: ~3
+    assert budget <= final < budget + 0.5        # not spent + a whole new budget
 
 
 def test_ctrl_c_leaves_the_view_and_the_sweep_goes_on(home, book):
