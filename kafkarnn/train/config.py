@@ -29,6 +29,8 @@ class Config:
     teacher: float = 0.0         # α: targets are (1−α)·the next character + α·the n-gram
                                  # table's prediction of it (train/teacher.py); 0: the character
     teacher_order: int = 8       # that table's order
+    teacher_folds: int = 5       # the pieces its predictions are cross-fitted over (5: runs
+                                 # made before the field; the default preset has more)
     batch: int = 32              # parallel streams through the corpus
     seq_len: int = 64            # truncated-BPTT length
     optimizer: str = "adam"      # adagrad | adam | sfadamw (schedule-free AdamW)
@@ -98,7 +100,7 @@ PRESETS: dict[str, Config] = {
     "default": Config(model="gru", hidden=384, layers=2, dropout=0.3, weight_drop=0.3, batch=32,
                       seq_len=128, optimizer="adam", lr=2e-3, lr_min=1e-4, decay_iters=1000,
                       weight_decay=0.1, clip=0.0, clip_norm=1.0, average="ema", ema_beta=0.99,
-                      teacher=0.3),
+                      teacher=0.3, teacher_folds=20),
     # minGRU and minLSTM: the best of a handful of trials of 300 s at one thread on Metamorphosis
     # (docs/ladder.md, "Presets for the min-cells"): 0.19 nats/char better than the default's
     # settings there (1.385, 1.376), 0.08 and 0.07 better on Python's stdlib; 2×512 and 4×384
@@ -140,6 +142,7 @@ FIT_BIG = 800_000
 # Above the line it is off: not measured there, and its distributions cost N·V·2 bytes.
 TEACHER_UP_TO = 500_000
 TEACHER_EASES = 0.1
+MAX_FOLDS = 100
 
 
 def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
@@ -213,13 +216,17 @@ def check(cfg: Config) -> Config:
 def _check_numbers(cfg: Config) -> None:
     """check's part for the sizes, rates and counts."""
     for name, least in (("hidden", 1), ("layers", 1), ("batch", 1), ("seq_len", 1),
-                        ("dropout_ramp", 0), ("restart_every", 0), ("teacher_order", 1)):
+                        ("dropout_ramp", 0), ("restart_every", 0), ("teacher_order", 1),
+                        ("teacher_folds", 2)):
         if type(getattr(cfg, name)) is not int or getattr(cfg, name) < least:
             bad(f"--{name.replace('_', '-')} must be a whole number ≥ {least}, not {getattr(cfg, name)!r}")
     if cfg.hidden > 8192 or cfg.layers > 16 or cfg.batch > 4096 or cfg.seq_len > 4096:
         bad("model size out of range: --hidden ≤ 8192, --layers ≤ 16, --batch ≤ 4096, --seq-len ≤ 4096")
     if cfg.teacher_order > 10:
         bad(f"--teacher-order must be at most 10 (the n-gram tables' longest), not {cfg.teacher_order}")
+    if cfg.teacher_folds > MAX_FOLDS:
+        bad(f"--teacher-folds must be at most {MAX_FOLDS} (each fold counts a table of the whole "
+            f"text), not {cfg.teacher_folds}")
     for name in ("dropout", "weight_drop", "teacher"):
         if not 0.0 <= getattr(cfg, name) < 1.0:
             bad(f"--{name.replace('_', '-')} must be in [0, 1), not {getattr(cfg, name)}")

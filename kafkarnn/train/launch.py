@@ -189,8 +189,8 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
         raise KafkarnnError(f"cannot open run folder {run.path} ({e.strerror or e})") from None
     try:
         if not run.exists():                     # (whoever held it may have created it meanwhile)
-            return _start(run, lock, cfg, corpus, preset or "default", corpus_spec, encoding)
-        return _resume(run, lock, corpus, preset, overrides)
+            return _start(run, lock, cfg, corpus, preset or "default", corpus_spec, encoding, log)
+        return _resume(run, lock, corpus, preset, overrides, log)
     except BaseException:
         lock.unlock()
         if fresh and not run.exists():          # leave no empty folder behind a refused start
@@ -238,8 +238,8 @@ def _corpus_record(corpus: Corpus, spec: str | None, encoding: str | None) -> di
             "fingerprint": corpus.fingerprint, "vocab": corpus.vocab.chars}
 
 
-def _start(run, lock, cfg, corpus, preset, spec, encoding) -> Launch:
-    trainer = _trainer(run, cfg, corpus)                     # may refuse a too-short text
+def _start(run, lock, cfg, corpus, preset, spec, encoding, log) -> Launch:
+    trainer = _trainer(run, cfg, corpus, log)                # may refuse a too-short text
     record = dict(cfg.to_dict(), preset=preset, corpus=_corpus_record(corpus, spec, encoding),
                   created=time.strftime("%Y-%m-%dT%H:%M:%S"), kafkarnn_version=__version__)
     try:
@@ -249,9 +249,13 @@ def _start(run, lock, cfg, corpus, preset, spec, encoding) -> Launch:
     return Launch(run, lock, trainer, corpus, False, _run_meta(record))
 
 
-def _trainer(run, cfg, corpus) -> Trainer:
+def _trainer(run, cfg, corpus, log=None) -> Trainer:
     train, val = corpus.split(cfg.val_fraction)
-    cache = teacher_cache.cache_path(run.data_dir, corpus.fingerprint, len(train), cfg.teacher_order)
+    cache = teacher_cache.cache_path(run.data_dir, corpus.fingerprint, len(train), cfg.teacher_order,
+                                     cfg.teacher_folds)
+    if cfg.teacher > 0 and log is not None and not cache.exists():     # seconds on a big text
+        log(f"counting the teacher's {cfg.teacher_order}-gram predictions for this text "
+            f"({cfg.teacher_folds} tables, once; kept in {cache.parent})")
     return Trainer(cfg, corpus.vocab, train, val, teacher_cache=cache)
 
 
@@ -261,10 +265,10 @@ def _run_meta(record: dict) -> dict:
             "fingerprint": record["corpus"]["fingerprint"], "run_format": 1}
 
 
-def _resume(run, lock, corpus, preset, overrides) -> Launch:
+def _resume(run, lock, corpus, preset, overrides, log) -> Launch:
     record = run.read_config()
     cfg = check_resume(run, record, corpus, preset, overrides)
-    trainer = _trainer(run, cfg, corpus)
+    trainer = _trainer(run, cfg, corpus, log)
     launch = Launch(run, lock, trainer, corpus, False, _run_meta(record))
     if run.checkpoint_path.exists():
         arrays, meta = load_checkpoint(run.checkpoint_path)

@@ -3,6 +3,7 @@ character they predict, laid out as the trainer's streams read the text, stored 
 resumed exactly; bad values end in one line."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,8 +43,8 @@ def test_each_fold_is_predicted_by_a_table_that_never_counted_it():
 
 def test_the_teacher_speaks_to_the_targets_each_step_reads():
     text = ids()
-    t = Teacher(text, 7, 3, 0.3, batch=4, region=150)
-    q = cross_fitted(text, 7, 3)
+    t = Teacher(text, 7, 3, 5, 0.3, batch=4, region=150)
+    q = cross_fitted(text, 7, 3, 5)
     alpha, batch = t.batch(20, 10)            # the step reading grid[20:31]: targets 21 … 30
     assert alpha == 0.3 and batch.shape == (10, 4, 7) and batch.dtype == np.float32
     for s, b in ((0, 0), (9, 3), (4, 2)):
@@ -72,23 +73,39 @@ def test_a_run_keeps_its_teacher_and_one_made_before_has_none(tmp_path):
                                                         seq_len=10, teacher=0.25))
     lh.lock.unlock()
     stored = json.loads(lh.run.config_path.read_text())
-    assert (stored["teacher"], stored["teacher_order"]) == (0.25, 8)
+    assert (stored["teacher"], stored["teacher_order"], stored["teacher_folds"]) == (0.25, 8, 20)
     before = {k: v for k, v in stored.items() if not k.startswith("teacher")}
     assert Config.from_dict(before).teacher == 0.0
+    first_teachers = {k: v for k, v in stored.items() if k != "teacher_folds"}
+    assert Config.from_dict(first_teachers).teacher_folds == 5       # as they were cross-fitted
+
+
+def test_more_folds_put_more_of_the_text_behind_each_prediction():
+    text = ids(1200)
+    nats = [-np.log(cross_fitted(text, 7, 3, f)[np.arange(1200), text].astype(np.float64)).mean()
+            for f in (2, 5, 20)]
+    assert nats[0] > nats[1] > nats[2]
+    assert teacher_module.cache_path(Path("d"), {"sha256": "a"}, 1200, 3, 5) != \
+        teacher_module.cache_path(Path("d"), {"sha256": "a"}, 1200, 3, 20)
 
 
 def test_a_run_caches_its_teachers_distributions_for_the_next_process(tmp_path, monkeypatch):
     corpus = tmp_path / "clerk.txt"
     corpus.write_text(TEXT)
 
+    said = []
+
     def open_run():
         lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None,
-                     run_name="r", new=False, preset=None,
+                     run_name="r", new=False, preset=None, log=said.append,
                      overrides=dict(model="gru", hidden=10, batch=3, seq_len=10, teacher=0.3))
         lh.lock.unlock()
         return lh
 
     first = open_run()
+    assert [s for s in said if "teacher" in s] == [
+        f"counting the teacher's 8-gram predictions for this text (20 tables, once; kept in "
+        f"{tmp_path / 'home' / 'teacher'})"]
     files = list((tmp_path / "home" / "teacher").glob("*.npy"))
     assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
     assert files[0].parent.stat().st_mode & 0o777 == 0o700
@@ -96,6 +113,7 @@ def test_a_run_caches_its_teachers_distributions_for_the_next_process(tmp_path, 
     monkeypatch.setattr(teacher_module, "cross_fitted", lambda *a: counted.append(a))
     again = open_run()                                       # read back: nothing counted
     assert counted == [] and np.array_equal(again.trainer.teacher.grid, first.trainer.teacher.grid)
+    assert sum("teacher" in s for s in said) == 1                 # nothing to wait for: no word
     np.save(files[0], np.zeros((3, 3), dtype=np.float16))    # a stale or damaged copy
     monkeypatch.undo()
     assert np.array_equal(open_run().trainer.teacher.grid, first.trainer.teacher.grid)
@@ -111,6 +129,8 @@ def test_a_text_too_big_for_the_teachers_memory_is_refused(monkeypatch):
     (["--teacher", "1"], "--teacher must be in [0, 1)"),
     (["--teacher", "-0.1"], "--teacher must be in [0, 1)"),
     (["--teacher", "0.3", "--teacher-order", "11"], "--teacher-order must be at most 10"),
+    (["--teacher", "0.3", "--teacher-folds", "1"], "--teacher-folds must be a whole number ≥ 2"),
+    (["--teacher", "0.3", "--teacher-folds", "101"], "--teacher-folds must be at most 100"),
 ])
 def test_bad_teacher_values_end_in_one_line(tmp_path, capsys, args, words):
     corpus = tmp_path / "clerk.txt"
