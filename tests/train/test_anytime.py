@@ -260,10 +260,10 @@ def test_a_preset_without_a_decay_is_fitted_no_decay_but_its_dropout_still_follo
     assert decayed.decay_iters == 3637
 
 
-def test_the_default_preset_keeps_its_fitted_decay_and_validates_an_ema_of_the_last_100_steps(tmp_path):
+def test_the_default_preset_keeps_its_fitted_decay_and_validates_a_tail_average(tmp_path):
     from kafkarnn.train.config import PRESETS
     from kafkarnn.train.launch import describe_start
-    assert (PRESETS["default"].average, PRESETS["default"].ema_beta) == ("ema", 0.99)
+    assert (PRESETS["default"].average, PRESETS["default"].tail_eta) == ("tail", 9.0)
     assert PRESETS["default"].decay_iters == 1000 and PRESETS["small"].average == "none"
     corpus = tmp_path / "clerk.txt"
     corpus.write_text(TEXT * 20)
@@ -272,9 +272,9 @@ def test_the_default_preset_keeps_its_fitted_decay_and_validates_an_ema_of_the_l
                                                          schedule="fixed"))
     lh.lock.unlock()
     stored = json.loads(lh.run.config_path.read_text())
-    assert (stored["average"], stored["ema_beta"]) == ("ema", 0.99)      # kept with the run
-    assert (f"dropout rising to 0.2 by step {stored['dropout_ramp']:,}, validating the EMA 0.99 "
-            "weights") in describe_start(lh)
+    assert (stored["average"], stored["tail_eta"]) == ("tail", 9.0)      # kept with the run
+    assert (f"dropout rising to 0.2 by step {stored['dropout_ramp']:,}, validating the tail "
+            "average η 9 weights") in describe_start(lh)
     assert lh.trainer.average is not None
 
 
