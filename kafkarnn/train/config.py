@@ -29,8 +29,7 @@ class Config:
     teacher: float = 0.0         # α: targets are (1−α)·the next character + α·the n-gram
                                  # table's prediction of it (train/teacher.py); 0: the character
     teacher_order: int = 8       # that table's order
-    teacher_folds: int = 5       # the pieces its predictions are cross-fitted over (5: runs
-                                 # made before the field; the default preset has more)
+    teacher_folds: int = 5       # the pieces its predictions are cross-fitted over
     batch: int = 32              # parallel streams through the corpus
     seq_len: int = 64            # truncated-BPTT length
     optimizer: str = "adam"      # adagrad | adam | sfadamw (schedule-free AdamW)
@@ -101,7 +100,7 @@ PRESETS: dict[str, Config] = {
     "default": Config(model="gru", hidden=384, layers=2, dropout=0.3, weight_drop=0.3, batch=32,
                       seq_len=128, optimizer="adam", lr=2e-3, lr_min=1e-4, decay_iters=1000,
                       weight_decay=0.1, clip=0.0, clip_norm=1.0, average="tail", tail_eta=9.0,
-                      teacher=0.3, teacher_folds=20),
+                      teacher=0.3),
     # minGRU and minLSTM: the best of a handful of trials of 300 s at one thread on Metamorphosis
     # (docs/ladder.md, "Presets for the min-cells"): 0.19 nats/char better than the default's
     # settings there (1.385, 1.376), 0.08 and 0.07 better on Python's stdlib; 2×512 and 4×384

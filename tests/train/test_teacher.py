@@ -73,11 +73,12 @@ def test_a_run_keeps_its_teacher_and_one_made_before_has_none(tmp_path):
                                                         seq_len=10, teacher=0.25))
     lh.lock.unlock()
     stored = json.loads(lh.run.config_path.read_text())
-    assert (stored["teacher"], stored["teacher_order"], stored["teacher_folds"]) == (0.25, 8, 20)
+    assert (stored["teacher"], stored["teacher_order"], stored["teacher_folds"]) == (0.25, 8, 5)
     before = {k: v for k, v in stored.items() if not k.startswith("teacher")}
     assert Config.from_dict(before).teacher == 0.0
     first_teachers = {k: v for k, v in stored.items() if k != "teacher_folds"}
     assert Config.from_dict(first_teachers).teacher_folds == 5       # as they were cross-fitted
+    assert Config.from_dict({**stored, "teacher_folds": 20}).teacher_folds == 20
 
 
 def test_more_folds_put_more_of_the_text_behind_each_prediction():
@@ -104,7 +105,7 @@ def test_a_run_caches_its_teachers_distributions_for_the_next_process(tmp_path, 
 
     first = open_run()
     assert [s for s in said if "teacher" in s] == [
-        f"counting the teacher's 8-gram predictions for this text (20 tables, once; kept in "
+        f"counting the teacher's 8-gram predictions for this text (5 tables, once; kept in "
         f"{tmp_path / 'home' / 'teacher'})"]
     files = list((tmp_path / "home" / "teacher").glob("*.npy"))
     assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
