@@ -7,7 +7,7 @@ import pytest
 
 from kafkarnn.cli.parsing import PRESETS_TEXT
 from kafkarnn.main import main
-from kafkarnn.train.config import FITTED, PRESETS, check, fit_to_cell, fit_to_text
+from kafkarnn.train.config import FITTED, PRESETS, TEACHER_EASES, check, fit_to_cell, fit_to_text
 from kafkarnn.train.launch import describe_start, prepare
 
 TINY = ["--hidden", "16", "--layers", "2", "--batch", "2", "--seq-len", "8"]
@@ -20,7 +20,7 @@ def test_a_min_cells_preset_is_its_cell_tuned_and_valid(cell):
     assert preset.weight_drop == 0.0 and fit_to_cell(preset) == preset   # nothing for DropConnect
     assert preset != fit_to_cell(PRESETS["default"].replace(model=cell))   # not the default again
     assert cell in FITTED
-    assert fit_to_text(preset, 106_000) == preset.replace(dropout_ramp=104)   # Metamorphosis: as measured
+    assert fit_to_text(preset, 106_000) == preset.replace(dropout_ramp=104, dropout=0.1)  # as measured
     big = fit_to_text(preset, 4_200_000)                                 # stdlib: less dropout, longer
     assert big.dropout < preset.dropout and big.decay_iters == round(4 * 4_200_000 / (
         preset.batch * preset.seq_len)) > preset.decay_iters
@@ -37,8 +37,9 @@ def test_a_run_from_a_min_cells_preset_trains_is_listed_and_resumes(home, book, 
     config = json.loads((run / "config.json").read_text())
     preset = PRESETS[cell]
     assert config["preset"] == cell and config["model"] == cell and config["hidden"] == 16
-    for key in ("lr", "lr_min", "dropout", "weight_decay", "average", "decay_iters"):
+    for key in ("lr", "lr_min", "weight_decay", "average", "decay_iters", "teacher"):
         assert config[key] == getattr(preset, key), key               # the preset's, fitted: unchanged
+    assert config["dropout"] == round(preset.dropout - TEACHER_EASES, 2)   # the teacher's easing
     assert train("--max-iters", "5") == 0                               # the same command goes on
     assert "resuming at iteration 3" in capsys.readouterr().err
     assert main(["runs", "--json"]) == 0
