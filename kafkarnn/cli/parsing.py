@@ -27,8 +27,8 @@ MODEL_OPTIONS = [
      "start (default, mingru, minlstm presets: four passes through the text)"),
     ("--teacher", "teacher", float,
      "learn from the text's n-gram table too: each target is the next character mixed with "
-     "the table's prediction of it, weight X in [0, 1) (0: the character alone; default "
-     "preset: 0.3 up to 500,000 training characters, with 0.1 less dropout)"),
+     "the table's prediction of it, weight X in [0, 1) (0: the character alone; default, "
+     "mingru, minlstm presets: 0.3 up to 500,000 training characters, with 0.1 less dropout)"),
     ("--teacher-order", "teacher_order", int, "the order of that table, 1 to 10 (8)"),
     ("--teacher-folds", "teacher_folds", int,
      "the pieces the table's predictions are cross-fitted over (each from a table counted on "

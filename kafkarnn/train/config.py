@@ -139,9 +139,10 @@ FIT_PASSES = 4
 FIT_SMALL = 200_000
 RAMP_BY_DEFAULT = True
 FIT_BIG = 800_000
-# The default learns from the text's n-gram table too (`teacher`, train/teacher.py) up to
-# TEACHER_UP_TO training characters, and then needs TEACHER_EASES less of both regularisers:
-# on Metamorphosis 1.254 against 1.284 without it (benchmarks/README.md, 2026-12-06, night).
+# The tuned presets learn from the text's n-gram table too (`teacher`, train/teacher.py) up to
+# TEACHER_UP_TO training characters, and then need TEACHER_EASES less of both regularisers:
+# on Metamorphosis 1.254 against 1.284 without it (benchmarks/README.md, 2026-12-06, night;
+# the min-cells' 1.342 and 1.346 against 1.384 and 1.382, 2026-12-07).
 # Above the line it is off: not measured there, and its distributions cost N·V·2 bytes.
 TEACHER_UP_TO = 500_000
 TEACHER_EASES = 0.1
