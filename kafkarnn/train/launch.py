@@ -253,7 +253,8 @@ def _trainer(run, cfg, corpus, log=None) -> Trainer:
     train, val = corpus.split(cfg.val_fraction)
     cache = teacher_cache.cache_path(run.data_dir, corpus.fingerprint, len(train), cfg.teacher_order,
                                      cfg.teacher_folds)
-    if cfg.teacher > 0 and log is not None and not cache.exists():     # seconds on a big text
+    if cfg.teacher > 0 and log is not None and len(train) >= teacher_cache.SAID_FROM \
+            and not cache.exists():
         log(f"counting the teacher's {cfg.teacher_order}-gram predictions for this text "
             f"({cfg.teacher_folds} tables, once; kept in {cache.parent})")
     return Trainer(cfg, corpus.vocab, train, val, teacher_cache=cache)

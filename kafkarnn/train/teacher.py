@@ -32,6 +32,7 @@ from kafkarnn.runs.checkpoint import cached_array
 from kafkarnn.train.config import Config
 
 CACHE_FOLDER = "teacher"
+SAID_FROM = 200_000           # training characters from which counting takes seconds: say so first
 MAX_BYTES = 1 << 30           # the distributions are N·V float16 values: 1 GiB at most
 
 

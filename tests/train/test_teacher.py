@@ -95,6 +95,7 @@ def test_a_run_caches_its_teachers_distributions_for_the_next_process(tmp_path, 
     corpus.write_text(TEXT)
 
     said = []
+    monkeypatch.setattr(teacher_module, "SAID_FROM", 0)     # a text big enough to wait for
 
     def open_run():
         lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None,
