@@ -142,7 +142,7 @@ FIT_BIG = 800_000
 # The tuned presets learn from the text's n-gram table too (`teacher`, train/teacher.py) up to
 # TEACHER_UP_TO training characters, and then need TEACHER_EASES less of both regularisers:
 # on Metamorphosis 1.254 against 1.284 without it (benchmarks/README.md, 2026-12-06, night;
-# the min-cells' 1.342 and 1.346 against 1.384 and 1.382, 2026-12-07).
+# the min-cells' 1.342 and 1.346 against 1.384 and 1.382: the "late night" entry).
 # Above the line it is off: not measured there, and its distributions cost N·V·2 bytes.
 TEACHER_UP_TO = 500_000
 TEACHER_EASES = 0.1
