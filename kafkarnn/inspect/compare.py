@@ -49,8 +49,9 @@ class RunCurves:
         c = self.config
         if "model" not in c:
             return "?"
+        from kafkarnn.train.config import teacher_label
         t = c.get("teacher")
-        taught = f" + teacher {t:g}" if number(t) and t > 0 else ""      # it learns from its table
+        taught = teacher_label(t) if number(t) else ""      # (config.json may be damaged)
         return f"{c['model']} {c.get('layers', 1)}×{c.get('hidden', '?')}{taught}"
 
     @property

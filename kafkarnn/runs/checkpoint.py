@@ -34,7 +34,7 @@ CRC_KEY = "__crc32__"    # in the metadata: {array name: CRC-32 of its bytes in 
 ALLOWED_KINDS = "biufc"  # bool, int, uint, float, complex: plain numbers only
 HINT = "; the run folder is untouched — pass --new to start a fresh run"
 PRIVATE_FILE = 0o600     # what a run writes is its owner's alone (a model can reveal its text)
-PRIVATE_DIR = 0o700      # and so are the folders of the data folder's caches
+PRIVATE_DIR = 0o700      # and so are the data folder's folders (runs, caches)
 
 
 # ---- atomic writes ----------------------------------------------------------------------------

@@ -21,14 +21,13 @@ from pathlib import Path
 import platformdirs
 
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.runs.checkpoint import PRIVATE_FILE, atomic_write
+from kafkarnn.runs.checkpoint import PRIVATE_DIR, PRIVATE_FILE, atomic_write
 from kafkarnn.runs.lock import LOCK_RETRY_S, Holder, RunLock, holder_of, take_lock
 from kafkarnn.seam import Role
 
 ENV_HOME = "KAFKARNN_HOME"
 MAX_NAME = 64
 _NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", re.ASCII)
-PRIVATE_DIR = 0o700
 
 
 def resolve_data_dir(cli_value: str | None) -> Path:

@@ -33,7 +33,7 @@ import numpy as np
 
 from kafkarnn.engine.ngram import MAX_ORDER, NGram
 from kafkarnn.engine.vocab import Vocab
-from kafkarnn.runs.checkpoint import atomic_write
+from kafkarnn.runs.checkpoint import PRIVATE_DIR, atomic_write
 from kafkarnn.train.corpus import Corpus
 from kafkarnn.train.scoring import validation_streams
 
@@ -41,7 +41,6 @@ FORMAT = 1
 TRAIN_SAMPLE = 2_000_000     # training characters counted at most (≈ 4 s, ≈ 300 MB on one core)
 SAMPLE_BLOCKS = 16           # … as this many evenly spaced blocks of the training split
 QUICK_CHARS = 300_000        # a training split up to this size is counted before training starts
-PRIVATE_DIR = 0o700
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,11 @@ def fit_to_cell(cfg: Config, given=()) -> Config:
     return cfg
 
 
+def teacher_label(alpha) -> str:
+    """" + teacher α" for a model that learns from its table, else ""."""
+    return f" + teacher {alpha:g}" if alpha > 0 else ""
+
+
 def bad(msg: str):
     raise KafkarnnError(msg)
 

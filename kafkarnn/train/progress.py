@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from kafkarnn.seam import Snapshot
+from kafkarnn.train.config import teacher_label
 
 
 def format_duration(seconds: float | None) -> str:
@@ -37,7 +38,7 @@ def snapshot_of(session) -> Snapshot:
     s, t, (ips, cps) = session, session.trainer, session.rate
     return Snapshot(
         state=s.state, run_name=s.run_dir.name, corpus=s.corpus,
-        model=t.cfg.describe() + (f" + teacher {t.cfg.teacher:g}" if t.teacher else ""), n_params=t.model.n_params(), data_dir=s.data_dir,
+        model=t.cfg.describe() + teacher_label(t.cfg.teacher), n_params=t.model.n_params(), data_dir=s.data_dir,
         iteration=t.iteration, chars=t.chars, elapsed_s=s.elapsed_base + s.session_s,
         session_s=s.session_s, iters_per_sec=ips, chars_per_sec=cps, loss=t.smooth_loss,
         val_loss=s.val_loss, best_val_loss=s.best_val_loss, history=tuple(s.history),
