@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kafkarnn.engine.model import CharModel
+from kafkarnn.engine.model import CharModel, log_softmax_nll
 
 
 def max_relative_error(model: CharModel, inputs, targets, state, reduction="mean", h=1e-3,
@@ -26,17 +26,16 @@ def max_relative_error(model: CharModel, inputs, targets, state, reduction="mean
     every evaluation draws the same dropout masks (an rng made afresh from that seed), so the
     loss is one fixed function of the parameters and the masked gradients are checked too.
     """
-    T = inputs.shape[0]
 
-    def loss_and_grads():
-        rng = None if mask_seed is None else np.random.default_rng(mask_seed)
-        return model.loss_and_grads(inputs, targets, state, rng=rng, reduction=reduction)
+    def masks():                             # the same dropout masks at every evaluation
+        return None if mask_seed is None else np.random.default_rng(mask_seed)
 
-    def objective() -> float:
-        loss, _, _ = loss_and_grads()
-        return loss if reduction == "mean" else loss * T     # undo the per-character report
+    def objective() -> float:                # the forward pass alone: the loss, no backward
+        logits, _, _ = model.forward(inputs, state, masks())
+        _, _, nll, _ = log_softmax_nll(logits, targets.reshape(-1), model.ws.ones(len(logits), model.dtype))
+        return float(nll.sum()) / (inputs.size if reduction == "mean" else inputs.shape[1])
 
-    _, grads, _ = loss_and_grads()
+    _, grads, _ = model.loss_and_grads(inputs, targets, state, rng=masks(), reduction=reduction)
     out = {}
     for name in names or model.params:
         p, g = model.params[name], grads[name]
