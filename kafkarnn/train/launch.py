@@ -254,9 +254,10 @@ def _trainer(run, cfg, corpus, log=None) -> Trainer:
     cache = teacher_cache.cache_path(run.data_dir, corpus.fingerprint, len(train), cfg.teacher_order,
                                      cfg.teacher_folds)
     if cfg.teacher > 0 and log is not None and len(train) >= teacher_cache.SAID_FROM \
-            and not cache.exists():
+            and not teacher_cache.is_cached(cache, len(train), len(corpus.vocab)):
+        again = "again: the copy kept there was unreadable" if cache.exists() else "once"
         log(f"counting the teacher's {cfg.teacher_order}-gram predictions for this text "
-            f"({cfg.teacher_folds} tables, once; kept in {cache.parent})")
+            f"({cfg.teacher_folds} tables, {again}; kept in {cache.parent})")
     return Trainer(cfg, corpus.vocab, train, val, teacher_cache=cache)
 
 

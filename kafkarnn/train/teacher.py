@@ -54,6 +54,18 @@ def cache_path(data_dir: Path, fingerprint: dict, length: int, order: int, folds
     return Path(data_dir) / CACHE_FOLDER / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
 
 
+def _fits(length: int, vocab_size: int):
+    return lambda q: q.shape == (length, vocab_size) and q.dtype == np.float16
+
+
+def is_cached(path: Path, length: int, vocab_size: int) -> bool:
+    """Whether `path` holds a sound copy to read back (else the next run counts again)."""
+    try:
+        return _fits(length, vocab_size)(np.load(path, mmap_mode="r", allow_pickle=False))
+    except (OSError, ValueError):
+        return False
+
+
 def load_or_compute(train: np.ndarray, vocab_size: int, order: int, folds: int,
                     path: Path | None) -> np.ndarray:
     """cross_fitted(train, …): memory-mapped from `path` when a sound copy is there, else computed
@@ -62,8 +74,7 @@ def load_or_compute(train: np.ndarray, vocab_size: int, order: int, folds: int,
         return cross_fitted(train, vocab_size, order, folds)
     if path is None:
         return compute()
-    return cached_array(path, lambda q: q.shape == (len(train), vocab_size) and q.dtype == np.float16,
-                        compute)[0]
+    return cached_array(path, _fits(len(train), vocab_size), compute)[0]
 
 
 class Teacher:

@@ -116,9 +116,15 @@ def test_a_run_caches_its_teachers_distributions_for_the_next_process(tmp_path, 
     again = open_run()                                       # read back: nothing counted
     assert counted == [] and np.array_equal(again.trainer.teacher.grid, first.trainer.teacher.grid)
     assert sum("teacher" in s for s in said) == 1                 # nothing to wait for: no word
-    np.save(files[0], np.zeros((3, 3), dtype=np.float16))    # a stale or damaged copy
     monkeypatch.undo()
-    assert np.array_equal(open_run().trainer.teacher.grid, first.trainer.teacher.grid)
+    monkeypatch.setattr(teacher_module, "SAID_FROM", 0)
+    for damage in (lambda f: np.save(f, np.zeros((3, 3), dtype=np.float16)),   # stale, or
+                   lambda f: f.write_bytes(f.read_bytes()[:100])):             # cut short
+        damage(files[0])
+        said.clear()
+        assert np.array_equal(open_run().trainer.teacher.grid, first.trainer.teacher.grid)
+        assert said == [f"counting the teacher's 8-gram predictions for this text (5 tables, again: "
+                        f"the copy kept there was unreadable; kept in {tmp_path / 'home' / 'teacher'})"]
 
 
 def test_a_text_too_big_for_the_teachers_memory_is_refused(monkeypatch):
