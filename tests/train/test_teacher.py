@@ -73,7 +73,7 @@ def test_a_run_keeps_its_teacher_and_one_made_before_has_none(tmp_path):
                                                         seq_len=10, teacher=0.25))
     lh.lock.unlock()
     stored = json.loads(lh.run.config_path.read_text())
-    assert (stored["teacher"], stored["teacher_order"], stored["teacher_folds"]) == (0.25, 8, 5)
+    assert (stored["teacher"], stored["teacher_order"], stored["teacher_folds"]) == (0.25, 8, 20)   # small
     before = {k: v for k, v in stored.items() if not k.startswith("teacher")}
     assert Config.from_dict(before).teacher == 0.0
     first_teachers = {k: v for k, v in stored.items() if k != "teacher_folds"}
@@ -106,7 +106,7 @@ def test_a_run_caches_its_teachers_distributions_for_the_next_process(tmp_path, 
 
     first = open_run()
     assert [s for s in said if "teacher" in s] == [
-        f"counting the teacher's 8-gram predictions for this text (5 tables, once; kept in "
+        f"counting the teacher's 8-gram predictions for this text (20 tables, once; kept in "
         f"{tmp_path / 'home' / 'teacher'})"]
     files = list((tmp_path / "home" / "teacher").glob("*.npy"))
     assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
@@ -123,7 +123,7 @@ def test_a_run_caches_its_teachers_distributions_for_the_next_process(tmp_path, 
         damage(files[0])
         said.clear()
         assert np.array_equal(open_run().trainer.teacher.grid, first.trainer.teacher.grid)
-        assert said == [f"counting the teacher's 8-gram predictions for this text (5 tables, again: "
+        assert said == [f"counting the teacher's 8-gram predictions for this text (20 tables, again: "
                         f"the copy kept there was unreadable; kept in {tmp_path / 'home' / 'teacher'})"]
 
 
