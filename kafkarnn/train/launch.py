@@ -253,11 +253,9 @@ def _trainer(run, cfg, corpus, log=None) -> Trainer:
     train, val = corpus.split(cfg.val_fraction)
     cache = teacher_cache.cache_path(run.data_dir, corpus.fingerprint, len(train), cfg.teacher_order,
                                      cfg.teacher_folds)
-    if cfg.teacher > 0 and log is not None and len(train) >= teacher_cache.SAID_FROM \
-            and not teacher_cache.is_cached(cache, len(train), len(corpus.vocab)):
-        again = "again: the copy kept there was unreadable" if cache.exists() else "once"
-        log(f"counting the teacher's {cfg.teacher_order}-gram predictions for this text "
-            f"({cfg.teacher_folds} tables, {again}; kept in {cache.parent})")
+    if cfg.teacher > 0 and log is not None and (note := teacher_cache.counting_note(
+            cache, len(train), len(corpus.vocab), cfg.teacher_order, cfg.teacher_folds)):
+        log(note)
     return Trainer(cfg, corpus.vocab, train, val, teacher_cache=cache)
 
 

@@ -66,6 +66,15 @@ def is_cached(path: Path, length: int, vocab_size: int) -> bool:
         return False
 
 
+def counting_note(path: Path, length: int, vocab_size: int, order: int, folds: int) -> str | None:
+    """What a run says before it counts: None when a sound copy is kept or the text is quick."""
+    if length < SAID_FROM or is_cached(path, length, vocab_size):
+        return None
+    again = "again: the copy kept there was unreadable" if path.exists() else "once"
+    return (f"counting the teacher's {order}-gram predictions for this text ({folds} tables, "
+            f"{again}; kept in {path.parent})")
+
+
 def load_or_compute(train: np.ndarray, vocab_size: int, order: int, folds: int,
                     path: Path | None) -> np.ndarray:
     """cross_fitted(train, …): memory-mapped from `path` when a sound copy is there, else computed
