@@ -122,8 +122,8 @@ BUGS: list[Bug] = [
         (T_TEACHER,)),
     Bug("gradcheck-without-masks", "blocks", "the centred differences see the gradient's dropout masks",
         "kafkarnn/engine/gradcheck.py",
-        "logits, _, _ = model.forward(inputs, state, masks())",
-        "logits, _, _ = model.forward(inputs, state, None)",
+        "nll, _ = model.char_nll(inputs, targets, state, masks())",
+        "nll, _ = model.char_nll(inputs, targets, state)",
         (T_BLOCKS,)),
     # -- minGRU and minLSTM --------------------------------------------------------------------
     Bug("mingru-step-order", "min-cells", "the one-step form is the sequence form (minGRU)",

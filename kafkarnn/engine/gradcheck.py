@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kafkarnn.engine.model import CharModel, log_softmax_nll
+from kafkarnn.engine.model import CharModel
 
 
 def max_relative_error(model: CharModel, inputs, targets, state, reduction="mean", h=1e-3,
@@ -31,8 +31,7 @@ def max_relative_error(model: CharModel, inputs, targets, state, reduction="mean
         return None if mask_seed is None else np.random.default_rng(mask_seed)
 
     def objective() -> float:                # the forward pass alone: the loss, no backward
-        logits, _, _ = model.forward(inputs, state, masks())
-        _, _, nll, _ = log_softmax_nll(logits, targets.reshape(-1), model.ws.ones(len(logits), model.dtype))
+        nll, _ = model.char_nll(inputs, targets, state, masks())
         return float(nll.sum()) / (inputs.size if reduction == "mean" else inputs.shape[1])
 
     _, grads, _ = model.loss_and_grads(inputs, targets, state, rng=masks(), reduction=reduction)

@@ -341,10 +341,10 @@ class CharModel:
             np.add.at(Wx.T, ids.reshape(-1), dxproj.T)
         self.ws.row_sums(Wx, out=bx)                             # every step picks one column of Wx
 
-    def char_nll(self, inputs, targets, state):
-        """Forward only (no dropout): the negative log-likelihood of every character in nats,
-        (T·B,) in (t, b) order, and the new state."""
-        logits, _, new_state = self.forward(inputs, state)
+    def char_nll(self, inputs, targets, state, rng=None):
+        """Forward only (no dropout, unless `rng` draws its masks): the negative log-likelihood
+        of every character in nats, (T·B,) in (t, b) order, and the new state."""
+        logits, _, new_state = self.forward(inputs, state, rng)
         ones = self.ws.ones(len(logits), self.dtype)
         _, _, nll, _ = log_softmax_nll(logits, targets.reshape(-1), ones)
         return nll, new_state

@@ -60,15 +60,23 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     _fsync_dir(path.parent)
 
 
-def cached_array(path: Path, fits: Callable[[np.ndarray], bool],
-                 compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
-    """An array kept in the data folder between processes: memory-mapped from `path` when a sound
-    one is there (`fits(array)`), else `compute()`d and written there atomically, the owner's
-    alone (a write that fails leaves it in memory only). Returns (array, computed)."""
+def kept_array(path: Path, fits: Callable[[np.ndarray], bool]) -> np.ndarray | None:
+    """The array at `path`, memory-mapped, when one is there that reads and `fits`; else None."""
     with contextlib.suppress(OSError, ValueError):
         a = np.load(path, mmap_mode="r", allow_pickle=False)
         if fits(a):
-            return a, False
+            return a
+    return None
+
+
+def cached_array(path: Path, fits: Callable[[np.ndarray], bool],
+                 compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
+    """An array kept in the data folder between processes: memory-mapped from `path` when a sound
+    one is there (`kept_array`), else `compute()`d and written there atomically, the owner's
+    alone (a write that fails leaves it in memory only). Returns (array, computed)."""
+    a = kept_array(path, fits)
+    if a is not None:
+        return a, False
     a = compute()
     with contextlib.suppress(OSError):
         path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)

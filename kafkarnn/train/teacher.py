@@ -28,7 +28,7 @@ import numpy as np
 
 from kafkarnn.engine.ngram import NGram
 from kafkarnn.errors import KafkarnnError
-from kafkarnn.runs.checkpoint import cached_array
+from kafkarnn.runs.checkpoint import cached_array, kept_array
 from kafkarnn.train.config import Config
 
 CACHE_FOLDER = "teacher"
@@ -60,10 +60,7 @@ def _fits(length: int, vocab_size: int):
 
 def is_cached(path: Path, length: int, vocab_size: int) -> bool:
     """Whether `path` holds a sound copy to read back (else the next run counts again)."""
-    try:
-        return _fits(length, vocab_size)(np.load(path, mmap_mode="r", allow_pickle=False))
-    except (OSError, ValueError):
-        return False
+    return kept_array(path, _fits(length, vocab_size)) is not None
 
 
 def counting_note(path: Path, length: int, vocab_size: int, order: int, folds: int) -> str | None:
