@@ -5,7 +5,7 @@ its broken replacement. For each, this script copies the checkout (`git ls-files
 folder, makes that one replacement (refusing when the snippet is not found exactly once, so the
 table cannot go stale silently), and runs the row's test files there:
 
-    python -m pytest -q -x -p no:cacheprovider <test files>     (PYTHONPATH at the copy)
+    python -m pytest -q -x -p no:cacheprovider -n 0 <test files>     (PYTHONPATH at the copy)
 
 under a shared flock on /tmp/kafkarnn-bench.lock, so a benchmark holding it exclusively is never
 disturbed (the script also holds it shared from the first bug to the last). A bug is `caught` when the tests fail, `MISSED` when they pass. Exit status 1 if any
@@ -94,7 +94,7 @@ def run_one(repo: Path, bug: Bug, all_tests: bool) -> tuple[str, float, str]:
         tests = [] if all_tests else list(bug.tests)
         env = dict(os.environ, PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1")
         cmd = ["flock", "-s", LOCK, sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-               *tests]
+               "-n", "0", *tests]                   # in one process: a bug's few files start faster
         started = time.perf_counter()
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - started
