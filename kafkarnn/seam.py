@@ -140,6 +140,8 @@ class Snapshot:
     dropout: tuple[str, float, float] | None = None   # ("dropout" or "DropConnect", the next
                                      # step's rate, the run's) while it rises (--dropout-ramp);
                                      # None when it is at the run's
+    teacher: tuple[float, float] | None = None   # (the next step's teacher α, its last) while it
+                                     # is still to rise (--teacher-rise); None otherwise
     weights: str = ""                # which weights are validated and sampled ("as trained",
                                      # "EMA 0.99", "x (schedule-free)"); "" when not known
     sample_copied: Copied | None = None  # what the live sample shares with the training text

@@ -50,8 +50,8 @@ class RunCurves:
         if "model" not in c:
             return "?"
         from kafkarnn.train.config import teacher_label
-        t = c.get("teacher")
-        taught = teacher_label(t) if number(t) else ""      # (config.json may be damaged)
+        t, rise = c.get("teacher"), c.get("teacher_rise", 0.0)
+        taught = teacher_label(t, rise if number(rise) else 0.0) if number(t) else ""   # (may be damaged)
         return f"{c['model']} {c.get('layers', 1)}×{c.get('hidden', '?')}{taught}"
 
     @property

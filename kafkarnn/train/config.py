@@ -30,6 +30,7 @@ class Config:
                                  # table's prediction of it (train/teacher.py); 0: the character
     teacher_order: int = 8       # that table's order
     teacher_folds: int = 5       # the pieces its predictions are cross-fitted over
+    teacher_rise: float = 0.0    # α rises by this over the second half of the rate's decay
     batch: int = 32              # parallel streams through the corpus
     seq_len: int = 64            # truncated-BPTT length
     optimizer: str = "adam"      # adagrad | adam | sfadamw (schedule-free AdamW)
@@ -151,6 +152,9 @@ TEACHER_EASES = 0.1
 # four seeds, minGRU 0.0016, minLSTM 0.0049; code at 200,000 0.0025, the Bible there level; at
 # 450,000 the Bible lost 0.0021 (benchmarks/README.md, 2026-12-06 late night and 2026-12-07).
 SMALL_TEXT_FOLDS = 20
+# There α rises by SMALL_TEXT_RISE over the second half of the rate's decay (schedule.teacher_alpha):
+# as the rate falls the network fits its text ever closer, and the table pulls harder against it.
+SMALL_TEXT_RISE = 0.2
 MAX_FOLDS = 100
 
 
@@ -169,6 +173,8 @@ def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
               "teacher": teacher}
     if teacher > 0 and train_chars <= FIT_SMALL:
         fitted["teacher_folds"] = SMALL_TEXT_FOLDS
+        if "teacher" not in given:                 # an α of the user's own stays where they put it
+            fitted["teacher_rise"] = SMALL_TEXT_RISE
     dropconnect = cfg.weight_drop if "weight_drop" in given else fitted["weight_drop"]
     if train_chars > FIT_BIG and dropconnect > 0:
         fitted["dropout"] = 0.0
@@ -189,9 +195,12 @@ def fit_to_cell(cfg: Config, given=()) -> Config:
     return cfg
 
 
-def teacher_label(alpha) -> str:
-    """" + teacher α" for a model that learns from its table, else ""."""
-    return f" + teacher {alpha:g}" if alpha > 0 else ""
+def teacher_label(alpha, rise=0.0) -> str:
+    """" + teacher α" (" + teacher α→α+rise" when it rises) for a model that learns from its
+    table, else ""."""
+    if not alpha > 0:
+        return ""
+    return f" + teacher {alpha:g}" + (f"→{alpha + rise:g}" if rise else "")
 
 
 def bad(msg: str):
@@ -246,6 +255,10 @@ def _check_numbers(cfg: Config) -> None:
     for name in ("dropout", "weight_drop", "teacher"):
         if not 0.0 <= getattr(cfg, name) < 1.0:
             bad(f"--{name.replace('_', '-')} must be in [0, 1), not {getattr(cfg, name)}")
+    if type(cfg.teacher_rise) not in (int, float) or not 0.0 <= cfg.teacher_rise < 1.0 - cfg.teacher:
+        bad(f"--teacher-rise must be ≥ 0 and keep --teacher plus it below 1, not {cfg.teacher_rise}")
+    if cfg.teacher_rise and not cfg.teacher:
+        bad("--teacher-rise raises the teacher's weight: it needs --teacher above 0")
     if not (cfg.lr > 0 and cfg.lr < 100):
         bad(f"--lr must be a positive number below 100, not {cfg.lr}")
     if type(cfg.groups) is not int or not 0 <= cfg.groups <= cfg.batch:

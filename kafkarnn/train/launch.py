@@ -130,7 +130,7 @@ def describe_start(launch: Launch, cooldown: tuple[int, int] | None = None) -> s
             dropout += ", no dropout"
         fitted = f", {schedule}, {dropout}{weights}"
     if t.teacher is not None:
-        fitted += f", learning from the {t.cfg.teacher_order}-gram table too (α {t.cfg.teacher:g})"
+        fitted += ", " + teacher_cache.described(t.cfg)
     if t.model.cells[0].recurrent_key is None:            # the preset's DropConnect is off
         fitted += f", no DropConnect (a {t.cfg.model} has no recurrent matrix)"
     return (f"run {launch.run.name} ({how}) · corpus {c.name}: {len(c.data):,} characters, "

@@ -27,10 +27,20 @@ def progress_line(s: Snapshot) -> str:
     lr = f"  lr {s.lr:.2e}" if s.lr is not None else ""
     if s.dropout is not None:
         lr += f"  {s.dropout[0]} {s.dropout[1]:.3f}→{s.dropout[2]:g}"
+    if s.teacher is not None:
+        lr += f"  teacher {s.teacher[0]:.3f}→{s.teacher[1]:g}"
     weights = f" of {s.weights}" if s.weights not in ("", "as trained") else ""
     return (f"iter {s.iteration:>8,}  loss {s.loss:.4f}  val{weights} {val} (best {best}){lr}  "
             f"{s.chars_per_sec:,.0f} chars/s  {s.iters_per_sec:.1f} it/s{threads}  "
             f"elapsed {format_duration(s.elapsed_s)}{eta}")
+
+
+def rising_teacher(t) -> tuple[float, float] | None:
+    """(the next step's teacher α, its last) while it is still to rise (--teacher-rise), else None."""
+    if t.teacher is None or not t.cfg.teacher_rise:
+        return None
+    now, last = t.teacher_at(t.iteration), t.cfg.teacher + t.cfg.teacher_rise
+    return (now, last) if now < last else None
 
 
 def snapshot_of(session) -> Snapshot:
@@ -38,7 +48,8 @@ def snapshot_of(session) -> Snapshot:
     s, t, (ips, cps) = session, session.trainer, session.rate
     return Snapshot(
         state=s.state, run_name=s.run_dir.name, corpus=s.corpus,
-        model=t.cfg.describe() + teacher_label(t.cfg.teacher), n_params=t.model.n_params(), data_dir=s.data_dir,
+        model=t.cfg.describe() + teacher_label(t.cfg.teacher, t.cfg.teacher_rise),
+        n_params=t.model.n_params(), data_dir=s.data_dir,
         iteration=t.iteration, chars=t.chars, elapsed_s=s.elapsed_base + s.session_s,
         session_s=s.session_s, iters_per_sec=ips, chars_per_sec=cps, loss=t.smooth_loss,
         val_loss=s.val_loss, best_val_loss=s.best_val_loss, history=tuple(s.history),
@@ -49,5 +60,6 @@ def snapshot_of(session) -> Snapshot:
         history_iters=tuple(s.history_iters), val_history=tuple(s.val_history),
         threads=s.tuner.threads if s.tuner else None, threads_auto=bool(s.tuner and s.tuner.auto),
         ngram_order=(s.ngram.known or (None, None))[0], ngram_loss=(s.ngram.known or (None, None))[1],
-        lr=t.lr_at(t.iteration), dropout=t.rising_dropout(), weights=t.weights_name(),
+        lr=t.lr_at(t.iteration), dropout=t.rising_dropout(), teacher=rising_teacher(t),
+        weights=t.weights_name(),
         sample_copied=s.sample_copied)

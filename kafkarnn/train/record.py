@@ -40,6 +40,8 @@ def metrics_line(trainer: Trainer, *, chars_per_sec: float, elapsed_s: float,
         rec["threads"] = threads
     if t.cfg.dropout_ramp:                                          # rising, then the run's
         rec["dropout"], rec["weight_drop"] = (round(r, 5) for r in t.dropout_at(t.iteration))
+    if t.teacher is not None and t.cfg.teacher_rise:                # the weight of the table
+        rec["teacher"] = round(t.teacher_at(t.iteration), 5)
     if val is not None:
         rec["val_loss"] = round(val, 6)
         rec["weights"] = t.weights_name()      # which weights that loss describes

@@ -13,7 +13,8 @@ the run validates a tail average of its weights (the last ~tenth of the run,
 engine/optim.TailAverage), which does the rest of a decay's work wherever it stops.
 Whatever the kind, `--cooldown N` ends a run with no decay under way: the decay to the floor over
 its next N steps (`cooldown`), kept by the checkpoint like a timed budget's. The rising dropout
-(`dropout_rates`) and the streams' restarts (`restarting`) are functions of the step too.
+(`dropout_rates`), the teacher's rising weight (`teacher_alpha`) and the streams' restarts
+(`restarting`) are functions of the step too.
 """
 
 from __future__ import annotations
@@ -52,6 +53,18 @@ def dropout_rates(c: Config, it: int) -> tuple[float, float]:
     all; benchmarks/README.md)."""
     share = min(1.0, it / c.dropout_ramp) if c.dropout_ramp else 1.0
     return c.dropout * share, c.weight_drop * share
+
+
+def teacher_alpha(c: Config, it: int, decay: tuple[int, int] | None = None) -> float:
+    """Step `it`'s teacher weight α: `teacher`, rising by `teacher_rise` in a straight line over
+    the second half of the rate's decay (the decay `learning_rate` follows; with none, it stays).
+    As the rate falls the network fits its text ever closer; the table then pulls harder."""
+    start, steps = decay or (c.decay_start, c.decay_iters)
+    if not c.teacher_rise or not steps:
+        return c.teacher
+    half = steps / 2
+    start = max(c.warmup_iters, start) + half
+    return c.teacher + c.teacher_rise * min(1.0, max(0.0, (it - start) / half))
 
 
 def restarting(c: Config, it: int) -> list[int]:

@@ -27,7 +27,7 @@ from kafkarnn.train.clipping import ClipStats, Clipping, clip  # noqa: F401  (Cl
 from kafkarnn.train.config import Config
 from kafkarnn.train.generation import generate
 from kafkarnn.train.meta_check import checked_meta
-from kafkarnn.train.schedule import dropout_rates, learning_rate, restarting
+from kafkarnn.train.schedule import dropout_rates, learning_rate, restarting, teacher_alpha
 from kafkarnn.train.scoring import validation_loss
 from kafkarnn.train.teacher import teacher_for
 from kafkarnn.train.threads import one_blas_thread, usable_cores
@@ -91,18 +91,18 @@ class Trainer:
     def lr_at(self, it: int) -> float:
         return learning_rate(self.cfg, it, self.decay)
 
-    def dropout_at(self, it: int) -> tuple[float, float]:
-        """Step `it`'s dropout and DropConnect (schedule.dropout_rates)."""
+    def teacher_at(self, it: int) -> float:       # schedule.teacher_alpha with the run's decay
+        return teacher_alpha(self.cfg, it, self.decay)
+
+    def dropout_at(self, it: int) -> tuple[float, float]:     # schedule.dropout_rates
         return dropout_rates(self.cfg, it)
 
     def shown_dropout(self) -> tuple[str, int]:
-        """The regulariser the start line, the monitor and the progress line show: dropout, or
-        DropConnect in a run without dropout; and its place in `dropout_at`'s pair."""
+        """The regulariser shown (dropout, or DropConnect when alone) and its place in `dropout_at`."""
         return ("dropout", 0) if self.cfg.dropout > 0 or not self.cfg.weight_drop else ("DropConnect", 1)
 
     def rising_dropout(self) -> tuple[str, float, float] | None:
-        """(its name, the next step's rate, the run's) of the shown regulariser while it still
-        rises, else None."""
+        """(its name, the next step's rate, the run's) of the shown regulariser while it rises."""
         name, k = self.shown_dropout()
         now, rate = self.dropout_at(self.iteration)[k], (self.cfg.dropout, self.cfg.weight_drop)[k]
         return (name, now, rate) if now < rate else None
@@ -158,7 +158,8 @@ class Trainer:
         if self.iteration <= c.dropout_ramp:           # a function of the iteration: resumes exactly
             self.groups.set_dropout(*self.dropout_at(self.iteration))   # (after it: the built rates)
         rng = self.rng if c.dropout > 0 or c.weight_drop > 0 else None
-        teacher = self.teacher.batch(self.position - c.seq_len, c.seq_len) if self.teacher else None
+        teacher = self.teacher and self.teacher.batch(self.position - c.seq_len, c.seq_len,
+                                                      self.teacher_at(self.iteration))
         loss, grads, new_state = self.groups.loss_and_grads(inputs, targets, self.state, rng,
                                                             c.reduction, self._grads, teacher)
         if not (math.isfinite(loss) and self._finite(grads.flat)):
@@ -191,8 +192,7 @@ class Trainer:
         clip(g, self.cfg.clip, self.cfg.clip_norm, self.clipping)
 
     def clip_stats(self) -> ClipStats:
-        """The gradient norms and clipping of the steps taken in this process, as a frozen copy;
-        call it between steps, from the thread that trains."""
+        """This process's gradient norms and clipping, frozen (between steps, from its thread)."""
         return self.clipping.stats()
 
     # -- the validated weights ----------------------------------------------------------------

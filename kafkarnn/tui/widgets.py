@@ -130,9 +130,9 @@ class LossPane(Vertical):
 
 
 class SpeedPane(_Pane):
-    """Iterations and characters per second, counts, the learning rate (and dropout while it
-    rises), which weights are validated and sampled (when not the trained ones as they are),
-    elapsed time, ETA when a limit is set."""
+    """Iterations and characters per second, counts, the learning rate (and dropout and the
+    teacher's weight while they rise), which weights are validated and sampled (when not the
+    trained ones as they are), elapsed time, ETA when a limit is set."""
 
     def on_mount(self) -> None:
         self.border_title = "Speed"
@@ -140,7 +140,7 @@ class SpeedPane(_Pane):
     def show(self, s: Snapshot) -> None:
         key = (s.state, round(s.iters_per_sec, 1), round(s.chars_per_sec), s.iteration,
                round(s.elapsed_s), round(s.session_s), None if s.eta_s is None else round(s.eta_s),
-               s.threads, s.threads_auto, s.lr, s.dropout, s.weights)
+               s.threads, s.threads_auto, s.lr, s.dropout, s.teacher, s.weights)
         self.show_if_changed(key, lambda: self._render_speed(s))
 
     @staticmethod
@@ -158,6 +158,7 @@ class SpeedPane(_Pane):
                 ("chars seen", human(s.chars)),
                 *([("lr", f"{s.lr:.2e}")] if s.lr is not None else []),
                 *([(s.dropout[0], f"{s.dropout[1]:.3f} → {s.dropout[2]:g}")] if s.dropout else []),
+                *([("teacher α", f"{s.teacher[0]:.3f} → {s.teacher[1]:g}")] if s.teacher else []),
                 *([("validates", s.weights)] if s.weights not in ("", "as trained") else []),
                 *([("threads", f"{s.threads} ({'auto' if s.threads_auto else 'fixed'})")]
                   if s.threads is not None else []),

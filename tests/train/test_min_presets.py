@@ -21,7 +21,7 @@ def test_a_min_cells_preset_is_its_cell_tuned_and_valid(cell):
     assert preset != fit_to_cell(PRESETS["default"].replace(model=cell))   # not the default again
     assert cell in FITTED
     assert fit_to_text(preset, 106_000) == preset.replace(dropout_ramp=104, dropout=0.1,   # as measured
-                                                          teacher_folds=20)
+                                                          teacher_folds=20, teacher_rise=0.2)
     big = fit_to_text(preset, 4_200_000)                                 # stdlib: less dropout, longer
     assert big.dropout < preset.dropout and big.decay_iters == round(4 * 4_200_000 / (
         preset.batch * preset.seq_len)) > preset.decay_iters

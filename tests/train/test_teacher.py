@@ -14,6 +14,9 @@ from kafkarnn.main import main
 from kafkarnn.train import teacher as teacher_module
 from kafkarnn.train.config import Config
 from kafkarnn.train.launch import prepare
+from kafkarnn.train.progress import rising_teacher
+from kafkarnn.train.record import metrics_line
+from kafkarnn.train.schedule import teacher_alpha
 from kafkarnn.train.teacher import Teacher, cross_fitted
 
 from test_trainer import TEXT, assert_same_trainer, small_trainer, straight_and_resumed
@@ -57,6 +60,40 @@ def test_a_trainer_learns_from_its_teacher_only_when_asked():
     for _ in range(3):
         taught.step(), alone.step()
     assert not np.array_equal(taught.model.params.flat, alone.model.params.flat)
+
+
+def test_the_teachers_weight_rises_over_the_second_half_of_the_rates_decay():
+    c = TAUGHT.replace(decay_iters=1000, lr_min=1e-4, teacher_rise=0.2)
+    assert [teacher_alpha(c, it) for it in (0, 499, 500)] == [0.3, 0.3, 0.3]
+    assert teacher_alpha(c, 750) == pytest.approx(0.4) and teacher_alpha(c, 1000) == teacher_alpha(c, 9999) == 0.5
+    assert teacher_alpha(c.replace(decay_start=200, warmup_iters=100), 950) == pytest.approx(0.4)
+    assert teacher_alpha(c, 750, decay=(5000, 400)) == 0.3                     # a budget's decay, in-run
+    assert teacher_alpha(c, 5300, decay=(5000, 400)) == pytest.approx(0.4)
+    assert teacher_alpha(c.replace(teacher_rise=0.0), 1000) == 0.3             # runs made before: it stays
+    assert teacher_alpha(c.replace(decay_iters=0), 5000) == 0.3                # no decay, no rise
+    assert Config.from_dict({k: v for k, v in c.to_dict().items() if k != "teacher_rise"}).teacher_rise == 0
+
+
+def test_a_trainer_learns_with_the_weight_of_the_step():
+    risen, level = (small_trainer(TAUGHT.replace(decay_iters=10, lr_min=1e-4, teacher_rise=r)) for r in (0.4, 0.0))
+    for _ in range(6):                      # until step 5 the weight is level: the same bits
+        risen.step(), level.step()
+    assert np.array_equal(risen.model.params.flat, level.model.params.flat)
+    assert (risen.teacher_at(6), level.teacher_at(6)) == (pytest.approx(0.38), 0.3)
+    risen.step(), level.step()
+    assert not np.array_equal(risen.model.params.flat, level.model.params.flat)
+    assert metrics_line(risen, chars_per_sec=1, elapsed_s=1, threads=None, val=None)["teacher"] == 0.46
+    assert "teacher" not in metrics_line(level, chars_per_sec=1, elapsed_s=1, threads=None, val=None)
+    assert rising_teacher(risen) == (pytest.approx(0.46), 0.7) and rising_teacher(level) is None
+    for _ in range(4):
+        risen.step()
+    assert rising_teacher(risen) is None and risen.teacher_at(risen.iteration) == pytest.approx(0.7)
+
+
+def test_resume_across_the_teachers_rise_is_bit_identical(tmp_path):
+    straight, resumed = straight_and_resumed(TAUGHT.replace(decay_iters=20, lr_min=1e-4, teacher_rise=0.3),
+                                             30, 14, tmp_path / "checkpoint.npz")
+    assert_same_trainer(straight, resumed)
 
 
 def test_resume_through_a_file_is_bit_identical_with_a_teacher(tmp_path):
@@ -139,6 +176,9 @@ def test_a_text_too_big_for_the_teachers_memory_is_refused(monkeypatch):
     (["--teacher", "0.3", "--teacher-order", "11"], "--teacher-order must be at most 10"),
     (["--teacher", "0.3", "--teacher-folds", "1"], "--teacher-folds must be a whole number ≥ 2"),
     (["--teacher", "0.3", "--teacher-folds", "101"], "--teacher-folds must be at most 100"),
+    (["--teacher", "0.3", "--teacher-rise", "-0.1"], "--teacher-rise must be ≥ 0 and keep --teacher"),
+    (["--teacher", "0.6", "--teacher-rise", "0.4"], "--teacher-rise must be ≥ 0 and keep --teacher"),
+    (["--teacher", "0", "--teacher-rise", "0.2"], "--teacher-rise raises the teacher's weight: it needs"),
 ])
 def test_bad_teacher_values_end_in_one_line(tmp_path, capsys, args, words):
     corpus = tmp_path / "clerk.txt"
@@ -157,20 +197,30 @@ def test_compare_names_a_run_that_learns_from_its_table():
     alone = RunCurves("b", {"model": "gru", "layers": 2, "hidden": 384, "teacher": 0.0})
     before = RunCurves("c", {"model": "gru", "layers": 2, "hidden": 384})
     assert taught.model == "gru 2×384 + teacher 0.3"
+    risen = RunCurves("d", {"model": "gru", "layers": 2, "hidden": 384, "teacher": 0.3, "teacher_rise": 0.2})
+    assert risen.model == "gru 2×384 + teacher 0.3→0.5"
     assert alone.model == before.model == "gru 2×384"
 
 
 def test_the_monitor_and_progress_name_the_teacher(tmp_path):
     from kafkarnn.train.cadence import Cadence, Limits
     from kafkarnn.train.session import Session
+    from kafkarnn.train.progress import progress_line
+    from kafkarnn.tui.widgets import SpeedPane
     corpus = tmp_path / "clerk.txt"
     corpus.write_text(TEXT)
     lh = prepare(data_dir=tmp_path / "home", corpus_spec=str(corpus), encoding=None, run_name="r",
                  new=False, preset=None, overrides=dict(model="gru", hidden=10, batch=3, seq_len=10,
-                                                        teacher=0.3))
+                                                        teacher=0.3, teacher_rise=0.2, decay_iters=4))
     try:
-        s = Session(lh, Limits(max_iters=2), Cadence(eval_every=1e9, save_every=1e9))
+        s = Session(lh, Limits(max_iters=3), Cadence(eval_every=1e9, save_every=1e9))
         s.run()
     finally:
         lh.lock.unlock()
-    assert s.snapshot().model == "gru 2×10 + teacher 0.3"
+    shown = s.snapshot()
+    assert shown.model == "gru 2×10 + teacher 0.3→0.5" and shown.teacher == (pytest.approx(0.4), 0.5)
+    assert "  teacher 0.400→0.5  " in progress_line(shown)
+    rows = SpeedPane._render_speed(shown).columns
+    assert "teacher α" in rows[0]._cells and "0.400 → 0.5" in rows[1]._cells
+    last = json.loads(lh.run.metrics_path.read_text().splitlines()[-1])
+    assert last["iter"] == 3 and last["teacher"] == pytest.approx(0.4)
