@@ -313,6 +313,21 @@ BUGS: list[Bug] = [
         "self.groups.set_dropout(*self.dropout_at(self.iteration))",
         "self.groups.set_dropout(*self.dropout_at(self.clipping.steps))",    # this process's steps
         ("tests/train/test_dropout_ramp.py", T_ANYTIME)),
+    Bug("teacher-rise-ignored", "anytime", "the teacher's weight rises over the decay's second half",
+        "kafkarnn/train/trainer.py",
+        "self.teacher_at(self.iteration))",
+        "None)",                                                # the run's α, constant
+        ("tests/train/test_teacher.py",)),
+    Bug("teacher-rise-per-session", "anytime", "a rising teacher resumes where it was",
+        "kafkarnn/train/trainer.py",
+        "return teacher_alpha(self.cfg, it, self.decay)",
+        "return teacher_alpha(self.cfg, self.clipping.steps, self.decay)",   # this process's steps
+        ("tests/train/test_teacher.py",)),
+    Bug("teacher-rise-over-yours", "anytime", "an α the user gives stays where they put it",
+        "kafkarnn/train/config.py",
+        'if "teacher" not in given:',
+        "if True:",
+        ("tests/train/test_fitting.py",)),
     # -- newcomer frictions ----------------------------------------------------------------------
     Bug("download-retry-inverted", "newcomer", "a failed download is not tried again within a day",
         "kafkarnn/train/gutenberg.py",

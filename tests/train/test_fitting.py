@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from kafkarnn.train.config import PRESETS, TEACHER_UP_TO, fit_to_text
+from kafkarnn.train.config import PRESETS, TEACHER_UP_TO, check, fit_to_text
 from kafkarnn.train.launch import describe_start, prepare
 
 DEFAULT = PRESETS["default"]
@@ -15,14 +15,17 @@ PER_STEP = DEFAULT.batch * DEFAULT.seq_len
 
 
 def test_a_small_text_learns_from_its_table_with_less_dropout_rising_over_four_passes():
-    for chars in (1_000, 106_000, 200_000):                # Metamorphosis holds 106,000
+    for chars in (1_000, 106_000, 120_000, 200_000):       # Metamorphosis holds 106,000
         assert fit_to_text(DEFAULT, chars) == DEFAULT.replace(
             dropout_ramp=round(4 * chars / PER_STEP), teacher=0.3, dropout=0.2, weight_drop=0.2,
-            teacher_folds=20, teacher_rise=0.2)            # its table cut in 20 pieces, not 5;
-    over = fit_to_text(DEFAULT, 200_001)                   # its weight rising to 0.5 as the rate falls
+            teacher_folds=20,                              # its table cut in 20 pieces, not 5,
+            teacher_rise=0.2 if chars <= 120_000 else 0.0)   # its weight rising to 0.5 as the rate falls
+    over = fit_to_text(DEFAULT, 200_001)
     assert (over.teacher_folds, over.teacher_rise) == (5, 0.0) == (DEFAULT.teacher_folds, DEFAULT.teacher_rise)
     mine = fit_to_text(DEFAULT.replace(teacher_folds=10), 106_000, given={"teacher_folds": 10, "teacher_rise": 0})
     assert (mine.teacher_folds, mine.teacher_rise) == (10, 0)                     # yours win
+    strong = fit_to_text(DEFAULT.replace(teacher=0.9), 106_000, given={"teacher": 0.9})
+    assert strong.teacher_rise == 0 and check(strong) is strong            # your α stays: 0.9, valid
     assert fit_to_text(DEFAULT, 106_705).dropout_ramp == 104     # Metamorphosis: ~100 of ~1,100 steps
     alone = fit_to_text(DEFAULT.replace(teacher=0.0), 106_705, given={"teacher": 0.0})   # --teacher 0
     assert (alone.teacher, alone.dropout, alone.weight_drop) == (0.0, 0.3, 0.3)
