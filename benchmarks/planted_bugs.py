@@ -325,8 +325,8 @@ BUGS: list[Bug] = [
         ("tests/train/test_teacher.py",)),
     Bug("teacher-rise-over-yours", "anytime", "an α the user gives stays where they put it",
         "kafkarnn/train/config.py",
-        'if "teacher" not in given:',
-        "if True:",
+        'if "teacher" not in given and train_chars <= RISE_UP_TO:',
+        "if train_chars <= RISE_UP_TO:",
         ("tests/train/test_fitting.py",)),
     # -- newcomer frictions ----------------------------------------------------------------------
     Bug("download-retry-inverted", "newcomer", "a failed download is not tried again within a day",
