@@ -73,6 +73,11 @@ class Config:
         return f"{self.model} {self.layers}×{self.hidden}" + (
             "" if self.block == "plain" else f" in {self.block} blocks")
 
+    @property
+    def teacher_peak(self) -> float:
+        """The teacher's α at the end of its rise (the run's α when it does not rise)."""
+        return self.teacher + self.teacher_rise
+
     def weights(self) -> str:
         """Which weights the run validates, saves and samples, in a few words."""
         of_x = " of x" if self.optimizer == "sfadamw" else ""

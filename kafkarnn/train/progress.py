@@ -39,7 +39,7 @@ def rising_teacher(t) -> tuple[float, float] | None:
     """(the next step's teacher α, its last) while it is still to rise (--teacher-rise), else None."""
     if t.teacher is None or not t.cfg.teacher_rise:
         return None
-    now, last = t.teacher_at(t.iteration), t.cfg.teacher + t.cfg.teacher_rise
+    now, last = t.teacher_at(t.iteration), t.cfg.teacher_peak
     return (now, last) if now < last else None
 
 

@@ -98,15 +98,15 @@ class Teacher:
         self.alpha = alpha
         self.grid = q[:batch * region].reshape(batch, region, vocab_size).transpose(1, 0, 2)
 
-    def batch(self, p: int, T: int, alpha: float | None = None) -> tuple[float, np.ndarray]:
-        """(α, q (T, B, V) float32) for the targets grid[p + 1 : p + T + 1]; α the run's unless
-        given (a rising one: schedule.teacher_alpha)."""
-        return self.alpha if alpha is None else alpha, self.grid[p + 1:p + T + 1].astype(np.float32)
+    def batch(self, p: int, T: int, alpha: float) -> tuple[float, np.ndarray]:
+        """(α, q (T, B, V) float32) for the targets grid[p + 1 : p + T + 1]; α this step's
+        (schedule.teacher_alpha: the run's, or rising)."""
+        return alpha, self.grid[p + 1:p + T + 1].astype(np.float32)
 
 
 def described(cfg: Config) -> str:
     """The teacher as the start line says it: "learning from the 8-gram table too (α 0.3, …)"."""
-    rise = f", rising to {cfg.teacher + cfg.teacher_rise:g} as the rate decays" if cfg.teacher_rise else ""
+    rise = f", rising to {cfg.teacher_peak:g} as the rate decays" if cfg.teacher_rise else ""
     return f"learning from the {cfg.teacher_order}-gram table too (α {cfg.teacher:g}{rise})"
 
 
