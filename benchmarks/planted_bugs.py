@@ -315,8 +315,8 @@ BUGS: list[Bug] = [
         ("tests/train/test_dropout_ramp.py", T_ANYTIME)),
     Bug("teacher-rise-ignored", "anytime", "the teacher's weight rises over the decay's second half",
         "kafkarnn/train/trainer.py",
-        "self.teacher_at(self.iteration))",
-        "self.teacher.alpha)",                                  # the run's α, constant
+        "self.teacher and (self.teacher_at(self.iteration),",
+        "self.teacher and (self.teacher.alpha,",                # the run's α, constant
         ("tests/train/test_teacher.py",)),
     Bug("teacher-rise-per-session", "anytime", "a rising teacher resumes where it was",
         "kafkarnn/train/trainer.py",

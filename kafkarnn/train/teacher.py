@@ -98,10 +98,10 @@ class Teacher:
         self.alpha = alpha
         self.grid = q[:batch * region].reshape(batch, region, vocab_size).transpose(1, 0, 2)
 
-    def batch(self, p: int, T: int, alpha: float) -> tuple[float, np.ndarray]:
-        """(α, q (T, B, V) float32) for the targets grid[p + 1 : p + T + 1]; α this step's
-        (schedule.teacher_alpha: the run's, or rising)."""
-        return alpha, self.grid[p + 1:p + T + 1].astype(np.float32)
+    def batch(self, p: int, T: int) -> np.ndarray:
+        """q (T, B, V) float32 for the targets grid[p + 1 : p + T + 1] (the trainer pairs it with
+        this step's α, schedule.teacher_alpha)."""
+        return self.grid[p + 1:p + T + 1].astype(np.float32)
 
 
 def described(cfg: Config) -> str:

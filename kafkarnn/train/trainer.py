@@ -158,8 +158,8 @@ class Trainer:
         if self.iteration <= c.dropout_ramp:           # a function of the iteration: resumes exactly
             self.groups.set_dropout(*self.dropout_at(self.iteration))   # (after it: the built rates)
         rng = self.rng if c.dropout > 0 or c.weight_drop > 0 else None
-        teacher = self.teacher and self.teacher.batch(self.position - c.seq_len, c.seq_len,
-                                                      self.teacher_at(self.iteration))
+        teacher = self.teacher and (self.teacher_at(self.iteration),     # (α, q) this step
+                                    self.teacher.batch(self.position - c.seq_len, c.seq_len))
         loss, grads, new_state = self.groups.loss_and_grads(inputs, targets, self.state, rng,
                                                             c.reduction, self._grads, teacher)
         if not (math.isfinite(loss) and self._finite(grads.flat)):

@@ -48,8 +48,8 @@ def test_the_teacher_speaks_to_the_targets_each_step_reads():
     text = ids()
     t = Teacher(text, 7, 3, 5, 0.3, batch=4, region=150)
     q = cross_fitted(text, 7, 3, 5)
-    alpha, batch = t.batch(20, 10, t.alpha)   # the step reading grid[20:31]: targets 21 … 30
-    assert alpha == 0.3 and batch.shape == (10, 4, 7) and batch.dtype == np.float32
+    batch = t.batch(20, 10)                   # the step reading grid[20:31]: targets 21 … 30
+    assert batch.shape == (10, 4, 7) and batch.dtype == np.float32
     for s, b in ((0, 0), (9, 3), (4, 2)):
         assert np.array_equal(batch[s, b], q[b * 150 + 21 + s].astype(np.float32))
 
