@@ -37,7 +37,7 @@ MODEL_OPTIONS = [
     ("--teacher-rise", "teacher_rise", float,
      "the teacher's weight rises by X in a straight line over the second half of the learning "
      "rate's decay, as the network fits its text ever closer (0: it stays; default, mingru, "
-     "minlstm presets: 0.2 up to 120,000 training characters)"),
+     "minlstm presets: 0.2 up to 160,000 training characters)"),
     ("--block", "block", str,
      "what wraps each layer: plain (a stack of cells), residual (a norm and a residual path "
      "around each cell) or mlp (and an MLP after it, as the min-cells' paper stacks them)"),
