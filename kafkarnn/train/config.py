@@ -160,7 +160,7 @@ SMALL_TEXT_FOLDS = 20
 # Up to RISE_UP_TO α rises by SMALL_TEXT_RISE over the second half of the rate's decay
 # (schedule.teacher_alpha): as the rate falls the network fits its text ever closer, and the table
 # pulls harder against it. Metamorphosis (106,000) gained 0.0036 over four seeds, the min-cells
-# 0.008 and 0.011; the GRU at 160,000 code 0.0005, the Bible 0.0016; at 200,000 code lost 0.0089
+# 0.008 and 0.011; at 160,000 code 0.0005 (minGRU 0.007), the Bible 0.0016; at 200,000 code lost 0.0089
 # and the Bible 0.0012 (benchmarks/README.md, 2026-12-07 morning and late morning).
 SMALL_TEXT_RISE = 0.2
 RISE_UP_TO = 160_000
