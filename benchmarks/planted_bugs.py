@@ -316,7 +316,7 @@ BUGS: list[Bug] = [
     Bug("teacher-rise-ignored", "anytime", "the teacher's weight rises over the decay's second half",
         "kafkarnn/train/trainer.py",
         "self.teacher and (self.teacher_at(self.iteration),",
-        "self.teacher and (self.teacher.alpha,",                # the run's α, constant
+        "self.teacher and (self.cfg.teacher,",                  # the run's α, constant
         ("tests/train/test_teacher.py",)),
     Bug("teacher-rise-per-session", "anytime", "a rising teacher resumes where it was",
         "kafkarnn/train/trainer.py",

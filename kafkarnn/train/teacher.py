@@ -87,15 +87,14 @@ class Teacher:
     """The table's distributions laid out as the trainer's grid: `batch(p)` is what it predicts
     for the targets of the step that reads grid[p : p + T + 1]."""
 
-    def __init__(self, train: np.ndarray, vocab_size: int, order: int, folds: int, alpha: float,
-                 batch: int, region: int, cache: Path | None = None):
+    def __init__(self, train: np.ndarray, vocab_size: int, order: int, folds: int, batch: int,
+                 region: int, cache: Path | None = None):
         need = len(train) * vocab_size * 2
         if need > MAX_BYTES:
             raise KafkarnnError(
                 f"--teacher needs {need / 2**20:,.0f} MiB for this text's table predictions (at "
                 f"most {MAX_BYTES / 2**20:,.0f}); use --teacher 0 on a text this big")
         q = load_or_compute(train, vocab_size, order, folds, cache)
-        self.alpha = alpha
         self.grid = q[:batch * region].reshape(batch, region, vocab_size).transpose(1, 0, 2)
 
     def batch(self, p: int, T: int) -> np.ndarray:
@@ -115,5 +114,5 @@ def teacher_for(cfg: Config, train: np.ndarray, vocab_size: int, region: int,
     """The run's teacher, or None when it learns from the text alone (teacher 0)."""
     if cfg.teacher <= 0:
         return None
-    return Teacher(train, vocab_size, cfg.teacher_order, cfg.teacher_folds, cfg.teacher, cfg.batch,
-                   region, cache)
+    return Teacher(train, vocab_size, cfg.teacher_order, cfg.teacher_folds, cfg.batch, region,
+                   cache)

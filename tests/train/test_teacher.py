@@ -46,7 +46,7 @@ def test_each_fold_is_predicted_by_a_table_that_never_counted_it():
 
 def test_the_teacher_speaks_to_the_targets_each_step_reads():
     text = ids()
-    t = Teacher(text, 7, 3, 5, 0.3, batch=4, region=150)
+    t = Teacher(text, 7, 3, 5, batch=4, region=150)
     q = cross_fitted(text, 7, 3, 5)
     batch = t.batch(20, 10)                   # the step reading grid[20:31]: targets 21 … 30
     assert batch.shape == (10, 4, 7) and batch.dtype == np.float32
@@ -56,7 +56,7 @@ def test_the_teacher_speaks_to_the_targets_each_step_reads():
 
 def test_a_trainer_learns_from_its_teacher_only_when_asked():
     taught, alone = small_trainer(TAUGHT), small_trainer(TAUGHT.replace(teacher=0.0))
-    assert alone.teacher is None and taught.teacher.alpha == 0.3
+    assert alone.teacher is None and taught.teacher_at(0) == 0.3
     for _ in range(3):
         taught.step(), alone.step()
     assert not np.array_equal(taught.model.params.flat, alone.model.params.flat)
