@@ -163,6 +163,7 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
         raise KafkarnnError(f"unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
     if run_name is not None:
         valid_run_name(run_name)
+    check(fit_to_cell(PRESETS[preset or "default"].replace(**overrides), given=overrides))  # before any download
     if run_name is not None and not new:
         corpus_spec, encoding = _named_corpus(Run(data_dir, run_name), corpus_spec, encoding)
     corpus = load_corpus(corpus_spec, encoding=encoding or "utf-8", data_dir=data_dir, log=log)

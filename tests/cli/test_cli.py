@@ -94,6 +94,17 @@ def test_bad_options(home, book, capsys, args, fragment):
     assert fragment in error_line(capsys)
 
 
+@pytest.mark.parametrize("args", [["--hidden", "0"], ["--model", "mingru", "--weight-drop", "0.2"]])
+def test_bad_values_are_refused_before_the_text_is_fetched(home, capsys, monkeypatch, args):
+    """The default text downloads on first use: a typo must not cost (or print) a download."""
+    def fetch(*a, **k):
+        raise AssertionError("the corpus was loaded before the options were checked")
+    monkeypatch.setattr("kafkarnn.train.launch.load_corpus", fetch)
+    assert main(["--headless", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("kafkarnn: error: " + args[-2])
+
+
 @pytest.mark.parametrize("content,fragment", [
     (None, "not found"),
     (b"", "empty"),
