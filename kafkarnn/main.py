@@ -5,6 +5,7 @@ never import each other."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 
 from kafkarnn.cli import options as cli
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         cli.eprint("kafkarnn: interrupted")
         return 130
+    except BrokenPipeError:                 # no one reads stdout any more (`| head`): end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141                          # as a process ended by SIGPIPE
 
 
 if __name__ == "__main__":

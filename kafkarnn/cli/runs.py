@@ -134,5 +134,9 @@ def cmd_runs(args) -> int:
         table.add_row(str(r["name"]), str(r["corpus"]), str(r["model"]),
                       f"{r['iter']:,}" if type(r["iter"]) is int else str(r["iter"]),
                       f"{best:.4f}" if isinstance(best, (int, float)) else "-", ngram, saved, now)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:                      # into a file or a pipe: nothing cut short
+        wide = console.measure(table, options=console.options.update_width(1000)).maximum
+        console.width = max(wide, len(table.title))  # (the measure leaves the title out)
+    console.print(table)
     return 0

@@ -7,6 +7,7 @@ Part of the command line (it never imports the monitor); errors are KafkarnnErro
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from kafkarnn.cli.options import eprint
@@ -24,8 +25,8 @@ def train_headless(opts, role, after_pid: int | None = None) -> int:
     from kafkarnn.train.signals import Signals
 
     background = role == Role.BACKGROUND
-    stamp = (lambda: time.strftime("%Y-%m-%d %H:%M:%S ")) if background else (lambda: "")
-    say = (lambda text: print(stamp() + text, flush=True)) if background else eprint
+    lines = Lines(stamp=background)
+    say = lines if background else eprint
     life = Life(opts, role, say, after_pid=after_pid)
     with Signals() as signals:                   # a signal during start-up stops at the first step
         life.open()
@@ -35,15 +36,34 @@ def train_headless(opts, role, after_pid: int | None = None) -> int:
             who = f"background trainer, process {os.getpid()}: " if background else ""
             say(f"kafkarnn: {who}{describe_start(life.launch, life.cooldown)}")
             session = life.start_session(Cadence(report_every=30.0 if background else 5.0),
-                                         log=lambda s: print(stamp() + s, flush=True))
-            session.run(signals.event.is_set)
-            print(stamp() + progress_line(session.snapshot()), flush=True)
+                                         log=lines)
+            # (a background trainer whose train.log cannot be written trains on without it)
+            session.run(lambda: signals.event.is_set() or (lines.gone and not background))
+            lines(progress_line(session.snapshot()))
         except BaseException:
             life.let_go()
             raise
         outcome = life.end(Leaving(signals=list(signals.caught)))
     say(outcome.line)
     return outcome.code
+
+
+class Lines:
+    """Progress lines on stdout (with the time, for a background trainer's train.log). Once no
+    one reads them (a closed pipe, as under `| head`; a terminal gone) `gone` is set: the run
+    stops between two steps and saves, as on a stop signal, instead of ending in a traceback."""
+
+    def __init__(self, stamp: bool = False):
+        self.stamp, self.gone = stamp, False
+
+    def __call__(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            print(time.strftime("%Y-%m-%d %H:%M:%S ") + text if self.stamp else text, flush=True)
+        except OSError:                          # EPIPE, or EIO from a hung-up terminal
+            self.gone = True
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # nothing to flush at exit
 
 
 def cmd_detach(opts) -> int:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -159,6 +160,18 @@ def test_runs_resumed_by_name_alone(home, book, capsys):
     assert "resuming at iteration 3" in capsys.readouterr().err
 
 
+def test_runs_listed_into_a_pipe_are_cut_short_nowhere(home, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    book = tmp_path / "the-collected-letters-of-a-porter-at-the-door.txt"
+    book.write_text(TEXT)
+    name = "a-run-name-long-enough-to-crowd-an-eighty-column-table"
+    assert main(["--headless", "--corpus", str(book), *TINY, "--max-iters", "2", "--run", name]) == 0
+    capsys.readouterr()
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert name in out and book.name in out and str(home / "runs") in out
+
+
 def test_offline_default_falls_back_to_the_bundled_texts(home, capsys):
     assert main(["--headless", "--preset", "small", "--hidden", "8", "--max-iters", "1"]) == 0
     err = capsys.readouterr().err
@@ -233,6 +246,38 @@ def test_resume_across_processes_ends_with_the_parameters_of_one_run(home, book)
     assert not np.array_equal(halfway["param/l1.Wh"], a["param/l1.Wh"])    # it trained on
     stored = json.loads((home / "two" / "runs" / "porter-gru" / "config.json").read_text())
     assert stored["teacher"] == 0.3          # a small text's default: learning from its table too
+
+
+def unread_stdout():
+    """A pipe's write end whose reader is gone: every write to it fails with EPIPE (`| head`)."""
+    read, write = os.pipe()
+    os.close(read)
+    return write
+
+
+def test_a_closed_pipe_stops_a_headless_run_and_saves_it(home, book):
+    """`kafkarnn --headless | head`: once no one reads the progress lines, the run stops between
+    two steps and saves, with its usual last line and no traceback."""
+    out = unread_stdout()
+    proc = subprocess.Popen([sys.executable, "-m", "kafkarnn", "--headless", "--corpus", str(book),
+                             *TINY, "--max-iters", "10000000", "--save-every", "0.3"],
+                            stdout=out, stderr=subprocess.PIPE, text=True)
+    os.close(out)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in err and "Exception" not in err, err
+    it = int(re.search(r"saved run porter-rnn at iteration ([\d,]+) —", err)[1].replace(",", ""))
+    assert 0 < it < 10000000
+    assert load_checkpoint(home / "runs" / "porter-rnn" / "checkpoint.npz")[1]["iteration"] == it
+
+
+def test_a_closed_pipe_ends_a_command_quietly(home, book):
+    assert main(["--headless", "--corpus", str(book), *TINY, "--max-iters", "2"]) == 0
+    out = unread_stdout()
+    proc = subprocess.Popen([sys.executable, "-m", "kafkarnn", "runs", "--json"], stdout=out,
+                            stderr=subprocess.PIPE, text=True)
+    os.close(out)
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (141, "")          # as a process that SIGPIPE ended
 
 
 # ---- sample: --temperature and --top-k ---------------------------------------------------------
