@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except KafkarnnError as e:
         cli.eprint(f"kafkarnn: error: {' '.join(str(e).split())}")
         return 2
+    except MemoryError:                     # a model (or sample) too big for this machine
+        cli.eprint("kafkarnn: error: out of memory: try a smaller --hidden, --layers, --batch or --seq-len")
+        return 2
     except KeyboardInterrupt:
         cli.eprint("kafkarnn: interrupted")
         return 130

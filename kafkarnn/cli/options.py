@@ -15,7 +15,8 @@ import sys
 from kafkarnn import __version__
 from kafkarnn.cli import comparing
 from kafkarnn.cli.parsing import (CONFIG_OPTIONS, METAVARS, MODEL_OPTIONS, OPTIM_OPTIONS,  # noqa: F401
-                                  PRESETS_TEXT, Parser, _common, _subparser, positive)
+                                  MAX_LENGTH, PRESETS_TEXT, Parser, _common, _subparser,
+                                  positive)
 from kafkarnn.errors import KafkarnnError
 
 COMMANDS = ("train", "attach", "stop", "sample", "runs", "inspect", "score", "baseline", "compare",
@@ -115,7 +116,7 @@ def build_parser() -> Parser:
     given = s.add_mutually_exclusive_group()
     given.add_argument("--prompt", default="", help="text to continue")
     given.add_argument("--prompt-file", metavar="FILE", help="continue the text of FILE (UTF-8)")
-    s.add_argument("--length", type=positive(int), default=200, help="characters to generate (200)")
+    s.add_argument("--length", type=positive(int, MAX_LENGTH), default=200, help="characters to generate (200, at most 10,000,000)")
     s.add_argument("--temperature", type=float, default=1.0, help="0 means always the likeliest (1)")
     s.add_argument("--top-k", type=positive(int), metavar="K", help="draw only from the K likeliest")
     s.add_argument("--seed", type=int, help="make the sample reproducible")

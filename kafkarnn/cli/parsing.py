@@ -91,7 +91,7 @@ class Parser(argparse.ArgumentParser):
         raise KafkarnnError(message)
 
 
-def positive(kind):
+def positive(kind, at_most=math.inf):
     def parse(text):
         try:
             value = kind(text)
@@ -99,8 +99,13 @@ def positive(kind):
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
         if not (value > 0 and math.isfinite(value)):
             raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+        if value > at_most:
+            raise argparse.ArgumentTypeError(f"must be at most {at_most:,}, not {text}")
         return value
     return parse
+
+
+MAX_LENGTH = 10_000_000     # a sample's characters: minutes to generate, and its memory known
 
 
 def _subparser(sub, name: str, description: str, epilog: str = "") -> Parser:

@@ -106,6 +106,16 @@ def test_bad_values_are_refused_before_the_text_is_fetched(home, capsys, monkeyp
     assert err.count("\n") == 1 and err.startswith("kafkarnn: error: " + args[-2])
 
 
+def test_a_model_too_big_for_memory_ends_in_one_line(home, book, capsys, monkeypatch):
+    def build(*a, **k):
+        raise MemoryError
+    monkeypatch.setattr("kafkarnn.train.launch.Trainer", build)
+    assert train(book) == 2
+    assert "out of memory" in error_line(capsys)
+    assert main(["sample", "--length", "99999999999"]) == 2     # (no 745 GiB array attempted)
+    assert "--length: must be at most 10,000,000" in error_line(capsys)
+
+
 @pytest.mark.parametrize("content,fragment", [
     (None, "not found"),
     (b"", "empty"),
