@@ -116,7 +116,8 @@ def build_parser() -> Parser:
     given = s.add_mutually_exclusive_group()
     given.add_argument("--prompt", default="", help="text to continue")
     given.add_argument("--prompt-file", metavar="FILE", help="continue the text of FILE (UTF-8)")
-    s.add_argument("--length", type=positive(int, MAX_LENGTH), default=200, help="characters to generate (200, at most 10,000,000)")
+    s.add_argument("--length", type=positive(int, MAX_LENGTH), default=200,
+                   help="characters to generate (200, at most 10,000,000)")
     s.add_argument("--temperature", type=float, default=1.0, help="0 means always the likeliest (1)")
     s.add_argument("--top-k", type=positive(int), metavar="K", help="draw only from the K likeliest")
     s.add_argument("--seed", type=int, help="make the sample reproducible")
