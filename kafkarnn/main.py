@@ -5,7 +5,6 @@ never import each other."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 
 from kafkarnn.cli import options as cli
@@ -38,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         cli.eprint("kafkarnn: interrupted")
         return 130
     except BrokenPipeError:                 # no one reads stdout any more (`| head`): end quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        cli.stdout_to_devnull()
         return 141                          # as a process ended by SIGPIPE
 
 

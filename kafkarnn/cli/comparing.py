@@ -44,7 +44,8 @@ def _baseline_and_compare(sub) -> None:
                    help="x-axis: characters seen (default), seconds of training, or iterations")
     m.add_argument("--train", action="store_true", help="draw the training curves too (dim)")
     m.add_argument("--prompt", default="", help="the text each run's sample continues")
-    m.add_argument("--length", type=positive(int, MAX_LENGTH), default=200, help="characters per sample (200)")
+    m.add_argument("--length", type=positive(int, MAX_LENGTH), default=200,
+                   help="characters per sample (200)")
     m.add_argument("--seed", type=int, default=0, help="the samples' random seed (0)")
     m.add_argument("--temperature", type=float, default=1.0, help="of the samples (1)")
     m.add_argument("--no-samples", action="store_true", help="skip the samples (no model is loaded)")

@@ -10,6 +10,7 @@ Every KafkarnnError becomes one line on stderr (`kafkarnn: error: …`) with exi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from kafkarnn import __version__
@@ -172,6 +173,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def eprint(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def stdout_to_devnull() -> None:
+    """After a failed write to stdout (no one reads it): send the rest, and the flush at exit,
+    nowhere, so that the process ends without a second error."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
 
 
 def train_options(args):

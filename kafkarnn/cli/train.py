@@ -7,10 +7,9 @@ Part of the command line (it never imports the monitor); errors are KafkarnnErro
 from __future__ import annotations
 
 import os
-import sys
 import time
 
-from kafkarnn.cli.options import eprint
+from kafkarnn.cli.options import eprint, stdout_to_devnull
 from kafkarnn.errors import KafkarnnError
 
 
@@ -63,7 +62,7 @@ class Lines:
             print(time.strftime("%Y-%m-%d %H:%M:%S ") + text if self.stamp else text, flush=True)
         except OSError:                          # EPIPE, or EIO from a hung-up terminal
             self.gone = True
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # nothing to flush at exit
+            stdout_to_devnull()
 
 
 def cmd_detach(opts) -> int:
