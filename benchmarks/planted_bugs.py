@@ -328,6 +328,21 @@ BUGS: list[Bug] = [
         'if "teacher" not in given and train_chars <= RISE_UP_TO:',
         "if train_chars <= RISE_UP_TO:",
         ("tests/train/test_fitting.py",)),
+    Bug("decay-power-ignored", "anytime", "the decay's power bends its cosine, same ends",
+        "kafkarnn/train/schedule.py",
+        "/ steps) ** c.decay_power",
+        "/ steps)",                                             # the plain cosine whatever is stored
+        ("tests/train/test_trainer.py",)),
+    Bug("decay-power-on-big-texts", "anytime", "a big text keeps the plain cosine (measured small)",
+        "kafkarnn/train/config.py",
+        'fitted["decay_power"] = 1.0',
+        'fitted["decay_power"] = cfg.decay_power',
+        ("tests/train/test_fitting.py",)),
+    Bug("decay-power-for-old-runs", "anytime", "a run made before the power resumes with none",
+        "kafkarnn/train/config.py",
+        "decay_power: float = 1.0",
+        "decay_power: float = 1.5",                             # old configs read as the new default
+        ("tests/train/test_trainer.py",)),
     # -- newcomer frictions ----------------------------------------------------------------------
     Bug("download-retry-inverted", "newcomer", "a failed download is not tried again within a day",
         "kafkarnn/train/gutenberg.py",

@@ -39,6 +39,7 @@ class Config:
     warmup_iters: int = 0        # linear warmup from 0 to lr
     decay_iters: int = 0         # cosine decay from lr to lr_min over this many iterations (0: none)
     decay_start: int = 0         # the decay waits until this iteration (warmup-stable-decay)
+    decay_power: float = 1.0     # the cosine runs over (t/T)^p: p > 1 holds the rate up longer
     rsqrt_from: int = 0          # from this iteration the rate falls as lr·√(N/it) (0: never)
     schedule: str = "fixed"      # fixed: the decay above | budget: fitted to a new run's limit |
                                  # anytime: no decay but the 1/√t above, a tail average validated
@@ -105,8 +106,8 @@ PRESETS: dict[str, Config] = {
     # and with DropConnect alone (the big texts' default; at 4 MB checked to ~7 passes).
     "default": Config(model="gru", hidden=384, layers=2, dropout=0.3, weight_drop=0.3, batch=32,
                       seq_len=128, optimizer="adam", lr=2e-3, lr_min=1e-4, decay_iters=1000,
-                      weight_decay=0.1, clip=0.0, clip_norm=1.0, average="tail", tail_eta=9.0,
-                      teacher=0.3),
+                      decay_power=1.5, weight_decay=0.1, clip=0.0, clip_norm=1.0, average="tail",
+                      tail_eta=9.0, teacher=0.3),
     # minGRU and minLSTM: the best of a handful of trials of 300 s at one thread on Metamorphosis
     # (docs/ladder.md, "Presets for the min-cells"): 0.19 nats/char better than the default's
     # settings there (1.385, 1.376), 0.08 and 0.07 better on Python's stdlib; 2×512 and 4×384
@@ -164,6 +165,11 @@ SMALL_TEXT_FOLDS = 20
 # and the Bible 0.0012 (benchmarks/README.md, 2026-12-07 morning and late morning).
 SMALL_TEXT_RISE = 0.2
 RISE_UP_TO = 160_000
+# Up to POWER_UP_TO the default's cosine runs over (t/T)^1.5 of its steps (`decay_power`): the rate
+# stays near its peak longer and falls later, to the same end; on Metamorphosis 0.0013 and 0.0014
+# better on two seeds (benchmarks/README.md, 2026-12-07, afternoon). Measured there alone: bigger
+# texts keep the plain cosine.
+POWER_UP_TO = 160_000
 MAX_FOLDS = 100
 
 
@@ -184,6 +190,8 @@ def fit_to_text(cfg: Config, train_chars: int, given=()) -> Config:
         fitted["teacher_folds"] = SMALL_TEXT_FOLDS
         if "teacher" not in given and train_chars <= RISE_UP_TO:   # (an α of yours stays)
             fitted["teacher_rise"] = SMALL_TEXT_RISE
+    if train_chars > POWER_UP_TO:
+        fitted["decay_power"] = 1.0
     dropconnect = cfg.weight_drop if "weight_drop" in given else fitted["weight_drop"]
     if train_chars > FIT_BIG and dropconnect > 0:
         fitted["dropout"] = 0.0
@@ -274,6 +282,8 @@ def _check_numbers(cfg: Config) -> None:
         bad(f"the run's stream groups must be a whole number from 0 to the batch, not {cfg.groups!r}")
     if not 0.0 < cfg.val_fraction < 0.9:
         bad(f"--val-fraction must be between 0 and 0.9, not {cfg.val_fraction}")
+    if type(cfg.decay_power) not in (int, float) or not 0.1 <= cfg.decay_power <= 10:
+        bad(f"--decay-power must be between 0.1 and 10, not {cfg.decay_power!r}")
     for name in ("clip", "clip_norm", "weight_decay", "lr_min", "warmup_iters", "decay_iters",
                  "decay_start", "rsqrt_from", "embed_init"):
         if getattr(cfg, name) < 0:

@@ -33,8 +33,8 @@ ANYTIME_RSQRT_FROM = 1000    # and its rate falls as 1/√t from the default's 3
 
 def learning_rate(c: Config, it: int, decay: tuple[int, int] | None = None) -> float:
     """1) linear warmup, 2) the peak rate until the decay starts, 3) cosine decay from there to
-    lr_min over its steps, 4) lr_min after that. `decay`: (start, steps) fixed in-run (a timed
-    budget's, a cooldown's)."""
+    lr_min over its steps, of the share (t/T)^decay_power of them gone, 4) lr_min after that.
+    `decay`: (start, steps) fixed in-run (a timed budget's, a cooldown's)."""
     if c.warmup_iters and it < c.warmup_iters:
         return c.lr * (it + 1) / c.warmup_iters
     start, steps = decay or (c.decay_start, c.decay_iters)
@@ -42,7 +42,7 @@ def learning_rate(c: Config, it: int, decay: tuple[int, int] | None = None) -> f
         start = max(c.warmup_iters, start)
         if c.rsqrt_from and it < start:
             return peak_rate(c, it)
-        frac = min(1.0, max(0, it - start) / steps)
+        frac = min(1.0, max(0, it - start) / steps) ** c.decay_power
         return c.lr_min + 0.5 * (peak_rate(c, start) - c.lr_min) * (1.0 + math.cos(math.pi * frac))
     return peak_rate(c, it)
 
@@ -194,4 +194,6 @@ def _describe(c: Config) -> str:
     if not c.decay_iters:
         return "no decay"
     start = f" from iteration {c.decay_start:,}" if c.decay_start else ""
-    return f"learning rate decaying over {c.decay_iters:,} steps{start}"
+    late = f", most of it late (power {c.decay_power:g})" if c.decay_power > 1 else ""
+    early = f", most of it early (power {c.decay_power:g})" if c.decay_power < 1 else ""
+    return f"learning rate decaying over {c.decay_iters:,} steps{start}{late}{early}"

@@ -84,6 +84,7 @@ def test_prompt_with_unknown_characters(home, book, capsys):
     (["--dropout", "1.5"], "--dropout"),
     (["--weight-drop", "1"], "--weight-drop must be in [0, 1)"),
     (["--restart-every", "-3"], "--restart-every must be a whole number ≥ 0"),
+    (["--decay-power", "0"], "--decay-power must be between 0.1 and 10"),
     (["--max-iters", "-5"], "must be positive"),
     (["--preset", "huge"], "unknown preset"),
     (["--run", "../escape"], "invalid run name"),

@@ -19,11 +19,13 @@ def test_a_small_text_learns_from_its_table_with_less_dropout_rising_over_four_p
         assert fit_to_text(DEFAULT, chars) == DEFAULT.replace(
             dropout_ramp=round(4 * chars / PER_STEP), teacher=0.3, dropout=0.2, weight_drop=0.2,
             teacher_folds=20,                              # its table cut in 20 pieces, not 5,
-            teacher_rise=0.2 if chars <= 160_000 else 0.0)   # its weight rising to 0.5 as the rate falls
+            teacher_rise=0.2 if chars <= 160_000 else 0.0,   # its weight rising to 0.5 as the rate falls
+            decay_power=1.5 if chars <= 160_000 else 1.0)    # and the rate held up longer first
     over = fit_to_text(DEFAULT, 200_001)
     assert (over.teacher_folds, over.teacher_rise) == (5, 0.0) == (DEFAULT.teacher_folds, DEFAULT.teacher_rise)
     mine = fit_to_text(DEFAULT.replace(teacher_folds=10), 106_000, given={"teacher_folds": 10, "teacher_rise": 0})
     assert (mine.teacher_folds, mine.teacher_rise) == (10, 0)                     # yours win
+    assert fit_to_text(DEFAULT.replace(decay_power=1.0), 106_000, given={"decay_power": 1.0}).decay_power == 1
     strong = fit_to_text(DEFAULT.replace(teacher=0.9), 106_000, given={"teacher": 0.9})
     assert strong.teacher_rise == 0 and check(strong) is strong            # your α stays: 0.9, valid
     assert fit_to_text(DEFAULT, 106_705).dropout_ramp == 104     # Metamorphosis: ~100 of ~1,100 steps
@@ -64,7 +66,8 @@ def test_a_big_text_decays_over_four_passes_with_less_dropconnect_and_no_dropout
         assert all(a.decay_iters <= b.decay_iters and a.dropout >= b.dropout and a.weight_drop >=
                    b.weight_drop for a, b in zip(fits, fits[1:]))
         assert all(f.replace(decay_iters=DEFAULT.decay_iters, dropout=0.3, weight_drop=0.3,
-                             dropout_ramp=0, teacher=0.3, teacher_folds=5, teacher_rise=0.0) == DEFAULT
+                             dropout_ramp=0, teacher=0.3, teacher_folds=5, teacher_rise=0.0,
+                             decay_power=1.5) == DEFAULT
                    for f in fits)                                               # nothing else changes
     no_dropconnect = fit_to_text(DEFAULT.replace(weight_drop=0.0), 3_724_065, given={"weight_drop": 0.0})
     assert no_dropconnect.dropout == 0.11                 # a run without DropConnect keeps dropout
@@ -124,4 +127,5 @@ def test_a_small_text_gets_the_preset_with_its_teacher(tmp_path, preset):
                                                                                teacher_folds=20, teacher_rise=0.2)
     assert lh.trainer.teacher is not None and ("learning from the 8-gram table too (α 0.3, rising to 0.5 as "
                                                "the rate decays)") in describe_start(lh)
+    assert "decaying over 1,000 steps, most of it late (power 1.5)" in describe_start(lh)
     assert lh.trainer.cfg.dropout_ramp == round(4 * len(lh.trainer.train) / PER_STEP) == 44

@@ -318,8 +318,26 @@ def test_decay_iters_0_is_a_constant_rate_and_no_warmup_starts_at_lr():
 def test_the_default_preset_decays_to_1e_4_over_1000_steps_and_stays():
     t = Trainer(PRESETS["default"].replace(hidden=4, layers=1, batch=2, seq_len=4),
                 Vocab.from_text("ab"), Vocab.from_text("ab").encode("ab" * 20), np.zeros(0, np.uint8))
-    assert t.lr_at(0) == pytest.approx(2e-3) and t.lr_at(500) == pytest.approx((2e-3 + 1e-4) / 2)
-    assert t.lr_at(1000) == pytest.approx(1e-4) and t.lr_at(50_000) == pytest.approx(1e-4)
+    assert t.lr_at(0) == pytest.approx(2e-3) and t.lr_at(1000) == pytest.approx(1e-4)
+    assert t.lr_at(50_000) == pytest.approx(1e-4)
+    # its cosine runs over (t/T)^1.5: half-way down at 1000·0.5^(1/1.5) = 630, not at 500
+    assert t.lr_at(630) == pytest.approx((2e-3 + 1e-4) / 2, rel=2e-3)
+    assert t.lr_at(500) == pytest.approx(1e-4 + 1.9e-3 * (1 + math.cos(math.pi * 0.5 ** 1.5)) / 2)
+
+
+def test_the_decays_power_shapes_it_between_the_same_ends():
+    from kafkarnn.train.schedule import learning_rate
+    plain = Config(lr=1e-2, lr_min=1e-3, decay_iters=100)
+    assert learning_rate(plain, 50) == pytest.approx(5.5e-3)            # power 1: the plain cosine
+    rates = {p: [learning_rate(plain.replace(decay_power=p), it) for it in range(0, 121)]
+             for p in (0.5, 1.0, 1.5, 3.0)}
+    for p, r in rates.items():
+        assert r[0] == pytest.approx(1e-2) and r[100] == r[120] == pytest.approx(1e-3), p
+        assert all(a >= b for a, b in zip(r, r[1:])), p                  # falling all the way
+    for it in range(1, 100):                                            # more power: higher, longer
+        assert rates[0.5][it] < rates[1.0][it] < rates[1.5][it] < rates[3.0][it]
+    before = {k: v for k, v in PRESETS["default"].to_dict().items() if k != "decay_power"}
+    assert Config.from_dict(before).decay_power == 1.0     # runs made before keep the plain cosine
 
 
 @pytest.mark.parametrize("optimizer", ["adagrad", "adam"])
