@@ -63,7 +63,7 @@ OPTIM_OPTIONS = [
      "iteration the decay starts at, after a stable stretch at --lr (0: right after warmup)"),
     ("--decay-power", "decay_power", float,
      "the decay's shape: its cosine runs over (t/T)^P of its T steps, so P > 1 holds the rate "
-     "near --lr longer and drops it later, 0.1 to 10 (1; default preset: 1.5 up to 160,000 "
+     "near --lr longer and drops it later, 0.1 to 10 (1; default preset: 1.5 up to 500,000 "
      "training characters)"),
     ("--rsqrt-from", "rsqrt_from", int,
      "from this iteration the rate falls as --lr·√(N/iteration), a decay with no end "

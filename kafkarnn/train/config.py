@@ -167,9 +167,10 @@ SMALL_TEXT_RISE = 0.2
 RISE_UP_TO = 160_000
 # Up to POWER_UP_TO the default's cosine runs over (t/T)^1.5 of its steps (`decay_power`): the rate
 # stays near its peak longer and falls later, to the same end; on Metamorphosis every one of eight
-# seeds 0.0011-0.0019 better, mean 1.2499 against 1.2513 (benchmarks/README.md, 2026-12-07,
-# afternoon; 1.25 and 2 no better). Measured there alone: bigger texts keep the plain cosine.
-POWER_UP_TO = 160_000
+# seeds 0.0011-0.0019 better, mean 1.2499 against 1.2513 (1.25 and 2 no better); at 160,000 code
+# 0.0044 and the Bible 0.0052, at 450,000 the Bible 0.013 (benchmarks/README.md, 2026-12-07,
+# afternoon). Not measured above: bigger texts keep the plain cosine.
+POWER_UP_TO = 500_000
 MAX_FOLDS = 100
 
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from kafkarnn.train.config import PRESETS, TEACHER_UP_TO, check, fit_to_text
+from kafkarnn.train.config import POWER_UP_TO, PRESETS, TEACHER_UP_TO, check, fit_to_text
 from kafkarnn.train.launch import describe_start, prepare
 
 DEFAULT = PRESETS["default"]
@@ -20,8 +20,10 @@ def test_a_small_text_learns_from_its_table_with_less_dropout_rising_over_four_p
             dropout_ramp=round(4 * chars / PER_STEP), teacher=0.3, dropout=0.2, weight_drop=0.2,
             teacher_folds=20,                              # its table cut in 20 pieces, not 5,
             teacher_rise=0.2 if chars <= 160_000 else 0.0,   # its weight rising to 0.5 as the rate falls
-            decay_power=1.5 if chars <= 160_000 else 1.0)    # and the rate held up longer first
+            decay_power=1.5)                                 # and the rate held up longer first
     over = fit_to_text(DEFAULT, 200_001)
+    assert fit_to_text(DEFAULT, POWER_UP_TO).decay_power == 1.5 and over.decay_power == 1.5
+    assert fit_to_text(DEFAULT, POWER_UP_TO + 1).decay_power == 1.0      # bigger: the plain cosine
     assert (over.teacher_folds, over.teacher_rise) == (5, 0.0) == (DEFAULT.teacher_folds, DEFAULT.teacher_rise)
     mine = fit_to_text(DEFAULT.replace(teacher_folds=10), 106_000, given={"teacher_folds": 10, "teacher_rise": 0})
     assert (mine.teacher_folds, mine.teacher_rise) == (10, 0)                     # yours win
