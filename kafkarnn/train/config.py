@@ -213,6 +213,11 @@ def fit_to_cell(cfg: Config, given=()) -> Config:
     return cfg
 
 
+def preset_with(preset: str | None, overrides: dict) -> Config:
+    """The preset (None: the default) with the user's options, checked; needs no text."""
+    return check(fit_to_cell(PRESETS[preset or "default"].replace(**overrides), given=overrides))
+
+
 def teacher_label(alpha, rise=0.0) -> str:
     """" + teacher α" (" + teacher α→α+rise" when it rises) for a model that learns from its
     table, else ""."""

@@ -23,7 +23,7 @@ from kafkarnn.runs.checkpoint import load_checkpoint
 from kafkarnn.train import baseline as ngram_baseline
 from kafkarnn.train.baseline import Baseline
 from kafkarnn.engine.streams import groups_for
-from kafkarnn.train.config import FITTED, PRESETS, Config, check, fit_to_cell, fit_to_text
+from kafkarnn.train.config import FITTED, PRESETS, Config, check, fit_to_text, preset_with
 from kafkarnn.train.corpus import METAMORPHOSIS_SPEC, SAMPLE_SPEC, Corpus, load_corpus
 from kafkarnn.train.matching import check_resume, corpus_of, stored_spec
 from kafkarnn.runs.handover import lock_run
@@ -163,7 +163,7 @@ def prepare(*, data_dir: Path, corpus_spec: str | None, encoding: str | None, ru
         raise KafkarnnError(f"unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
     if run_name is not None:
         valid_run_name(run_name)
-    check(fit_to_cell(PRESETS[preset or "default"].replace(**overrides), given=overrides))  # before any download
+    preset_with(preset, overrides)               # bad values fail before any download
     if run_name is not None and not new:
         corpus_spec, encoding = _named_corpus(Run(data_dir, run_name), corpus_spec, encoding)
     corpus = load_corpus(corpus_spec, encoding=encoding or "utf-8", data_dir=data_dir, log=log)
@@ -220,7 +220,7 @@ def new_config(preset: str | None, overrides: dict, corpus: Corpus, cores: int |
     (config.fit_to_text) and, on a big text, the schedule to the `limits` it starts with
     (schedule.for_limits), and its stream groups for `cores` cores (engine/streams.py; None:
     this machine's)."""
-    cfg = check(fit_to_cell(PRESETS[preset or "default"].replace(**overrides), given=overrides))
+    cfg = preset_with(preset, overrides)
     big_text = False
     if (preset or "default") in FITTED:
         train, _ = corpus.split(cfg.val_fraction)
